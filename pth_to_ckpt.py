@@ -1,0 +1,35 @@
+"""Convert an upstream 3D-ResNets-PyTorch .pth into a MindSpore .ckpt.
+
+python pth_to_ckpt.py --pth_path=./pretrained.pth --ckpt_path=./pretrained.ckpt [--model_depth=50] [--resnet_shortcut=B]
+"""
+import argparse
+import sys
+
+from src.errors import UserError
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pth_path", required=True, help="upstream .pth (state_dict, {'state_dict': ...}, "
+                                                          "DataParallel 'module.' prefixes are fine)")
+    parser.add_argument("--ckpt_path", required=True, help="MindSpore checkpoint to write")
+    parser.add_argument("--model_depth", type=int, default=None, help="force the depth (default: inferred)")
+    parser.add_argument("--resnet_shortcut", choices=["A", "B"], default=None,
+                        help="force the shortcut type (default: inferred)")
+    args = parser.parse_args(argv)
+    from src.context import setup_context
+    from src.weights.pth_convert import convert_pth
+
+    try:
+        setup_context("CPU", "PYNATIVE")
+        arch, count = convert_pth(args.pth_path, args.ckpt_path, args.model_depth, args.resnet_shortcut)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"architecture: {arch.describe()}")
+    print(f"converted {count} tensors: {args.pth_path} -> {args.ckpt_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
