@@ -1,0 +1,63 @@
+"""Temporal transforms on lists of 1-based frame numbers (no pixels touched until indices are final)."""
+
+
+def subsample(indices, stride):
+    """Keep every ``stride``-th frame (sample_t_stride)."""
+    return list(indices)[::max(1, int(stride))]
+
+
+def loop_pad(indices, size):
+    """Repeat the clip from its start until it holds ``size`` frames (short videos)."""
+    indices = list(indices)
+    if not indices:
+        raise ValueError("cannot loop-pad an empty clip")
+    out = list(indices)
+    while len(out) < size:
+        out.append(indices[len(out) % len(indices)])
+    return out
+
+
+def center_crop(indices, size):
+    """``size`` frames around the middle, loop-padded when the video is shorter."""
+    indices = list(indices)
+    begin = max(0, len(indices) // 2 - size // 2)
+    return loop_pad(indices[begin:begin + size], size)
+
+
+def random_crop(indices, size, rng):
+    """``size`` consecutive frames starting at a random position (numpy Generator ``rng``)."""
+    indices = list(indices)
+    last_begin = max(0, len(indices) - size)
+    begin = int(rng.integers(0, last_begin + 1))
+    return loop_pad(indices[begin:begin + size], size)
+
+
+def sliding_windows(indices, size, stride):
+    """Windows of ``size`` frames starting every ``stride`` frames, as upstream's SlidingWindow.
+
+    The first window that reaches past the end is loop-padded and is the last one.
+    """
+    indices = list(indices)
+    stride = stride if stride > 0 else size
+    windows = []
+    for begin in range(0, len(indices), stride):
+        window = indices[begin:begin + size]
+        if len(window) < size:
+            windows.append(loop_pad(window, size))
+            break
+        windows.append(window)
+    return windows
+
+
+def train_indices(n_frames, cfg, rng):
+    """Frame numbers of one training clip: subsample, then random or center crop."""
+    frames = subsample(range(1, n_frames + 1), cfg.sample_t_stride)
+    if cfg.train_t_crop == "random":
+        return random_crop(frames, cfg.sample_duration, rng)
+    return center_crop(frames, cfg.sample_duration)
+
+
+def eval_indices(n_frames, cfg):
+    """Frame numbers of every evaluation window of a video (subsample, then sliding windows)."""
+    frames = subsample(range(1, n_frames + 1), cfg.sample_t_stride)
+    return sliding_windows(frames, cfg.sample_duration, cfg.inference_stride)
