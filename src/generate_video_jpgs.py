@@ -1,0 +1,21 @@
+"""Extract JPEG frames from videos: <video_path>/<class>/<video>.avi -> <target_path>/<class>/<video>/image_00001.jpg.
+
+    python3 generate_video_jpgs.py --video_path ~/dataset/ucf101/videos --target_path ~/dataset/ucf101/jpg
+Options: --size 240 (shorter side, 0 = keep), --quality 90, --n_jobs (default all cores).
+Re-runs skip complete videos; failures are listed in <target_path>/extraction_failures.txt.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # works from src/ and from the repo root
+
+from src.config import run_main  # noqa: E402
+from src.data.extract import main as extract_main  # noqa: E402
+
+
+def main(argv=None):
+    return run_main(extract_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
