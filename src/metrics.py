@@ -1,0 +1,114 @@
+"""Clip and video accuracy: the one metric implementation behind eval, ONNX eval, 310 post-processing
+and prediction.
+
+A video's score is the mean of its clips' softmax outputs. ``clip`` is top-1 over all clips; top-1 /
+top-5 are over videos. With ``ignore`` (the original's default), videos without any clip prediction are
+left out of the video denominator; they are always counted and reported as missing.
+"""
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+def softmax(logits, axis=-1):
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def topk_indices(scores, k):
+    """Indices of the k largest scores per row, best first (ties: lower index first)."""
+    scores = np.asarray(scores)
+    k = min(k, scores.shape[-1])
+    return np.argsort(-scores, axis=-1, kind="stable")[..., :k]
+
+
+@dataclass
+class Accuracy:
+    clip: float
+    top1: float
+    top5: float
+    n_clips: int
+    n_ground_truth: int
+    n_predicted: int
+    n_missing: int
+    video_predictions: list = field(default_factory=list, repr=False)  # per video: top-5 class indices or None
+
+    def line(self):
+        """The original suite's line, e.g. ``clip: 88.8% top-1: 92.7%  top-5: 99.3%``."""
+        return f"clip: {self.clip * 100:.1f}% top-1: {self.top1 * 100:.1f}%  top-5: {self.top5 * 100:.1f}%"
+
+    def count_line(self):
+        return (f"videos: ground truth {self.n_ground_truth}, predicted {self.n_predicted}, "
+                f"missing {self.n_missing}; clips: {self.n_clips}")
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class VideoAccumulator:
+    """Collects clip probabilities batch by batch and aggregates them per video."""
+
+    def __init__(self, video_labels):
+        self.video_labels = np.asarray(video_labels, dtype=np.int64)
+        self.probs, self.labels, self.video_index, self.window_index = [], [], [], []
+
+    def add(self, probs, labels, video_index, window_index=None):
+        probs = np.asarray(probs, dtype=np.float32)
+        self.probs.append(probs)
+        self.labels.append(np.asarray(labels, dtype=np.int64).reshape(-1))
+        self.video_index.append(np.asarray(video_index, dtype=np.int64).reshape(-1))
+        if window_index is None:
+            window_index = np.full(len(probs), -1)
+        self.window_index.append(np.asarray(window_index, dtype=np.int64).reshape(-1))
+
+    def arrays(self):
+        if not self.probs:
+            return np.zeros((0, 1), np.float32), *(np.zeros(0, np.int64),) * 3
+        return (np.concatenate(self.probs), np.concatenate(self.labels), np.concatenate(self.video_index),
+                np.concatenate(self.window_index))
+
+    def video_scores(self):
+        """(n_videos, n_classes) mean clip probabilities; rows of videos without clips are NaN."""
+        probs, _, vidx, _ = self.arrays()
+        n_videos = len(self.video_labels)
+        sums = np.zeros((n_videos, probs.shape[1]), np.float64)
+        counts = np.bincount(vidx, minlength=n_videos)[:n_videos] if len(vidx) else np.zeros(n_videos, int)
+        np.add.at(sums, vidx, probs)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores = sums / counts[:, None]
+        return scores, counts
+
+    def compute(self, ignore=True):
+        return compute_accuracy(*self.arrays()[:3], self.video_labels, ignore)
+
+
+def compute_accuracy(clip_probs, clip_labels, clip_video_index, video_labels, ignore=True):
+    clip_probs = np.asarray(clip_probs, dtype=np.float32)
+    clip_labels = np.asarray(clip_labels).reshape(-1)
+    video_labels = np.asarray(video_labels).reshape(-1)
+    acc = VideoAccumulator(video_labels)
+    acc.add(clip_probs, clip_labels, clip_video_index)
+    n_clips = len(clip_labels)
+    clip_acc = float((clip_probs.argmax(axis=1) == clip_labels).mean()) if n_clips else 0.0
+    scores, counts = acc.video_scores()
+    predicted = counts > 0
+    top5 = topk_indices(np.nan_to_num(scores, nan=-1.0), 5)
+    hit1 = predicted & (top5[:, 0] == video_labels)
+    hit5 = predicted & (top5 == video_labels[:, None]).any(axis=1)
+    n_gt, n_pred = len(video_labels), int(predicted.sum())
+    denom = n_pred if ignore else n_gt
+    preds = [top5[i].tolist() if predicted[i] else None for i in range(n_gt)]
+    return Accuracy(clip=clip_acc, top1=float(hit1.sum() / denom) if denom else 0.0,
+                    top5=float(hit5.sum() / denom) if denom else 0.0, n_clips=n_clips, n_ground_truth=n_gt,
+                    n_predicted=n_pred, n_missing=n_gt - n_pred, video_predictions=preds)
+
+
+def confusion_matrix(video_labels, video_predictions, n_classes):
+    """Counts [true, predicted] over the videos that have a prediction."""
+    cm = np.zeros((n_classes, n_classes), np.int64)
+    for label, pred in zip(video_labels, video_predictions):
+        if pred is not None:
+            cm[int(label), int(pred[0])] += 1
+    return cm

@@ -1,0 +1,72 @@
+"""src/config.py: YAML layout, overrides, choices, unknown keys, saving."""
+import pytest
+import yaml
+
+from src.config import REPO_ROOT, ConfigError, load_config, save_config
+
+UCF = REPO_ROOT / "ucf101_config.yaml"
+HMDB = REPO_ROOT / "hmdb51_config.yaml"
+
+ORIGINAL_UCF = dict(n_classes=101, sample_size=112, sample_duration=16, sample_t_stride=1, train_crop="center",
+                    h_flip=False, colorjitter=False, train_crop_min_scale=0.25, train_crop_min_ratio=0.75,
+                    train_t_crop="random", inference_stride=16, ignore=True, start_ft="layer4", loss_scale=1024,
+                    momentum=0.9, weight_decay=0.001, batch_size=128, n_epochs=200, save_checkpoint_epochs=1,
+                    keep_checkpoint_max=20, lr_decay_mode="steps", warmup_epochs=15, lr_init=0, lr_max=0.03,
+                    lr_end=0, eval_in_training=False, model_depth=50, resnet_shortcut="B", conv1_t_size=7,
+                    conv1_t_stride=1, no_max_pool=False, widen_factor=1.0, n_pretrain_classes=0)
+
+
+def test_original_values_and_three_documents():
+    cfg = load_config([], default_config=UCF)
+    for key, value in ORIGINAL_UCF.items():
+        assert cfg[key] == value, key
+    hmdb = load_config([], default_config=HMDB)
+    assert (hmdb.n_classes, hmdb.warmup_epochs, hmdb.lr_max) == (51, 5, 0.01)
+    for path in (UCF, HMDB):
+        values, helps, choices = list(yaml.safe_load_all(open(path)))
+        assert set(helps) == set(values), "every key has a help string"
+        assert set(choices) <= set(values)
+
+
+def test_overrides_both_forms_and_types(tmp_path):
+    cfg = load_config(["--batch_size=8", "--lr_max", "0.5", "--h_flip=True", "--result_path=~/x",
+                       "--lr_milestones=[3,6]", "--model_depth", "18"])
+    assert cfg.batch_size == 8 and isinstance(cfg.batch_size, int)
+    assert cfg.lr_max == 0.5 and cfg.h_flip is True and cfg.model_depth == 18
+    assert cfg.lr_milestones == [3, 6]
+    assert not cfg.result_path.startswith("~")
+    assert cfg.config_path.endswith("ucf101_config.yaml")
+
+
+def test_config_path_selects_file():
+    assert load_config([f"--config_path={HMDB}"]).n_classes == 51
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch_sise=3"], "unknown option --batch_sise (did you mean 'batch_size'?)"),
+    (["--lr_decay_mode=exp"], "--lr_decay_mode: 'exp' is not one of poly, steps, linear, cosine"),
+    (["--model_depth=20"], "--model_depth: '20' is not one of 10, 18, 34, 50, 101, 152, 200"),
+    (["--batch_size=many"], "--batch_size: 'many' is not an integer"),
+    (["--h_flip=maybe"], "--h_flip: 'maybe' is not a boolean"),
+    (["--batch_size"], "--batch_size needs a value"),
+    (["stray"], "unexpected argument 'stray'"),
+    (["--config_path=/nonexistent.yaml"], "config file /nonexistent.yaml not found"),
+])
+def test_errors_name_the_option(argv, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(argv)
+    assert message in str(err.value)
+
+
+def test_aliases():
+    cfg = load_config(["--batch_size=4"], aliases={"batch_size": "export_batch_size"})
+    assert cfg.export_batch_size == 4 and cfg.batch_size == 128
+
+
+def test_save_resolved_config_round_trip(tmp_path):
+    cfg = load_config(["--n_epochs=3"])
+    path = save_config(cfg, tmp_path / "run")
+    saved = yaml.safe_load(open(path))
+    assert saved["n_epochs"] == 3 and saved["config_path"] == cfg.config_path
+    again = load_config([f"--config_path={path}"])  # a saved config is itself a valid config
+    assert again.n_epochs == 3
