@@ -1,0 +1,19 @@
+"""Check a dataset before a long run: folders exist, frame counts match the annotation, frames decode.
+
+    python check_dataset.py --annotation_path ~/dataset/ucf101/json/ucf101_01.json --video_path ~/dataset/ucf101/jpg
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from src.config import run_main  # noqa: E402
+from src.data.checkdata import main as check_main  # noqa: E402
+
+
+def main(argv=None):
+    return run_main(check_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Official split files -> upstream annotation JSON (ucf101_01.json ..., hmdb51_1.json ...).
+
+``n_frames`` is counted from the frames on disk (segment [1, n + 1]). For every split the counts
+are printed; videos listed in a split but without frames are an error unless ``allow_missing``
+(then they are left out of the JSON); videos on disk that no split lists are reported.
+"""
+import json
+import os
+import re
+import sys
+from pathlib import Path, PurePosixPath
+
+from src.data.loader import count_frames
+from src.errors import UserError
+
+SPLITS = (1, 2, 3)
+
+
+def _lines(path):
+    with open(path, encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                yield number, line.strip()
+
+
+def read_class_index(path):
+    """classInd.txt ("1 ApplyEyeMakeup") -> class names in index order."""
+    if not Path(path).is_file():
+        raise UserError(f"{path} not found: --dir_path must hold the UCF101 split files (classInd.txt ...)")
+    names = {}
+    for number, line in _lines(path):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise UserError(f"{path}:{number}: expected '<index> <ClassName>', got '{line}'")
+        names[int(parts[0])] = parts[1]
+    if sorted(names) != list(range(1, len(names) + 1)):
+        raise UserError(f"{path}: class indices must be 1..{len(names)} without gaps")
+    return [names[i] for i in range(1, len(names) + 1)]
+
+
+def read_ucf101_split(dir_path, split, classes):
+    """[(video_id, class, subset)] of UCF101 split ``split``, or None if its files are absent."""
+    train, test = Path(dir_path) / f"trainlist0{split}.txt", Path(dir_path) / f"testlist0{split}.txt"
+    if not train.is_file() or not test.is_file():
+        return None
+    items = []
+    for path, subset in ((train, "training"), (test, "validation")):
+        for number, line in _lines(path):
+            parts = line.split()
+            name = PurePosixPath(parts[0].replace("\\", "/"))
+            allowed = (2,) if subset == "training" else (1, 2)  # test lines may carry the index too
+            if len(parts) not in allowed or len(name.parts) != 2:
+                form = "'<Class>/<video>.avi <index>'" if subset == "training" else "'<Class>/<video>.avi'"
+                raise UserError(f"{path}:{number}: expected {form}, got '{line}'")
+            label = name.parts[0]
+            if label not in classes:
+                raise UserError(f"{path}:{number}: class '{label}' is not in classInd.txt")
+            if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) != classes.index(label) + 1):
+                raise UserError(f"{path}:{number}: index '{parts[1]}' does not match class {label} "
+                                f"({classes.index(label) + 1} in classInd.txt)")
+            items.append((name.stem, label, subset, f"{path}:{number}"))
+    return items
+
+
+_HMDB_FILE = re.compile(r"^(?P<label>.+)_test_split(?P<split>\d+)\.txt$")
+
+
+def read_hmdb51_split(dir_path, split):
+    """(classes, [(video_id, class, subset)]) of HMDB51 split ``split`` or None if absent.
+
+    Ids: 1 = training, 2 = validation (test), 0 = unused (kept as subset None).
+    """
+    files = sorted(p for p in Path(dir_path).glob(f"*_test_split{split}.txt") if _HMDB_FILE.match(p.name))
+    if not files:
+        return None
+    classes, items = [], []
+    for path in files:
+        label = _HMDB_FILE.match(path.name).group("label")
+        classes.append(label)
+        for number, line in _lines(path):
+            parts = line.rsplit(None, 1)
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise UserError(f"{path}:{number}: expected '<video>.avi <0|1|2>', got '{line}'")
+            subset = {"1": "training", "2": "validation", "0": None}[parts[1]]
+            items.append((Path(parts[0]).stem, label, subset, f"{path}:{number}"))
+    return sorted(classes), items
+
+
+def build_database(items, video_path):
+    """(database dict, missing [(video_id, where)], listed {(class, video_id)})."""
+    database, missing, listed, seen = {}, [], set(), {}
+    for video_id, label, subset, where in items:
+        if video_id in seen:
+            raise UserError(f"{where}: video {video_id} is already listed at {seen[video_id]}")
+        seen[video_id] = where
+        listed.add((label, video_id))
+        if subset is None:
+            continue
+        n_frames = count_frames(Path(video_path) / label / video_id)
+        if n_frames == 0:
+            missing.append((video_id, where))
+            continue
+        database[video_id] = {"subset": subset, "annotations": {"label": label, "segment": [1, n_frames + 1]}}
+    return database, missing, listed
+
+
+def videos_on_disk(video_path):
+    """{(class, video_id)} of the frame folders under ``video_path`` (hidden partial folders ignored)."""
+    found = set()
+    for class_dir in Path(video_path).iterdir():
+        if class_dir.is_dir() and not class_dir.name.startswith("."):
+            found.update((class_dir.name, d.name) for d in class_dir.iterdir()
+                         if d.is_dir() and not d.name.startswith("."))
+    return found
+
+
+def write_json_atomic(path, data):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def _example(pairs):
+    return ", ".join(str(p[0]) for p in pairs[:3]) + (" ..." if len(pairs) > 3 else "")
+
+
+def generate(dataset, dir_path, video_path, dst_dir_path, allow_missing=False):
+    """Write every available split's JSON; print counts; return the exit code (0 ok, 1 problems)."""
+    if not Path(dir_path).is_dir():
+        raise UserError(f"--dir_path {dir_path} is not a directory of split files")
+    if not Path(video_path).is_dir():
+        raise UserError(f"--video_path {video_path} is not a directory of extracted frames")
+    on_disk = videos_on_disk(video_path)
+    classes = read_class_index(Path(dir_path) / "classInd.txt") if dataset == "ucf101" else None
+    status, written = 0, 0
+    for split in SPLITS:
+        if dataset == "ucf101":
+            items = read_ucf101_split(dir_path, split, classes)
+            name, split_classes = f"ucf101_0{split}.json", classes
+        else:
+            found = read_hmdb51_split(dir_path, split)
+            split_classes, items = found if found else (None, None)
+            name = f"hmdb51_{split}.json"
+        if items is None:
+            continue
+        database, missing, listed = build_database(items, video_path)
+        counts = {s: sum(1 for v in database.values() if v["subset"] == s) for s in ("training", "validation")}
+        print(f"{name}: {len(split_classes)} classes, {counts['training']} training, "
+              f"{counts['validation']} validation, {len(missing)} listed but missing on disk")
+        unlisted = sorted(on_disk - listed)
+        if unlisted:
+            print(f"  {len(unlisted)} videos on disk are in no split of {name} "
+                  f"(e.g. {', '.join('/'.join(p) for p in unlisted[:3])})")
+        if missing and not allow_missing:
+            print(f"error: {len(missing)} videos listed for {name} have no frames under {video_path} "
+                  f"(e.g. {_example(missing)}, listed at {missing[0][1]}): extract them or pass "
+                  f"--allow_missing; {name} not written", file=sys.stderr)
+            status = 1
+            continue
+        write_json_atomic(Path(dst_dir_path) / name, {"labels": split_classes, "database": database})
+        written += 1
+    if written == 0 and status == 0:
+        raise UserError(f"no split files found in {dir_path}: expected "
+                        + ("trainlist01.txt/testlist01.txt" if dataset == "ucf101" else "<class>_test_split1.txt"))
+    return status
+
+
+def main(dataset, argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description=f"Write {dataset} annotation JSON files from the official splits.")
+    parser.add_argument("--dir_path", required=True, help="directory of the official split files")
+    parser.add_argument("--video_path", required=True, help="directory of extracted frames <class>/<video>/")
+    parser.add_argument("--dst_dir_path", required=True, help="output directory of the JSON files")
+    parser.add_argument("--allow_missing", action="store_true",
+                        help="write the JSON even if listed videos have no frames (they are left out)")
+    args = parser.parse_args(argv)
+    return generate(dataset, args.dir_path, args.video_path, args.dst_dir_path, args.allow_missing)

@@ -1,0 +1,21 @@
+"""Write ucf101 annotation JSON files (upstream format) from the official split files.
+
+    python3 generate_ucf101_json.py --dir_path ~/dataset/ucf101/labels --video_path ~/dataset/ucf101/jpg \
+        --dst_dir_path ~/dataset/ucf101/json [--allow_missing]
+Prints per split: classes, training/validation counts, videos missing on disk, videos in no split.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # works from src/ and from the repo root
+
+from src.config import run_main  # noqa: E402
+from src.data.annotations import main as annotations_main  # noqa: E402
+
+
+def main(argv=None):
+    return run_main(lambda a: annotations_main("ucf101", a), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
