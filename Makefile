@@ -15,7 +15,7 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 ops: $(STAMP)
-	@true
+	@$(PY) -m src.ops.build || echo "WARNING: fast CPU conv op not built; native convolutions will be used"
 
 test: setup
 	$(PY) -m pytest tests

@@ -1,0 +1,111 @@
+"""FastConv3d: a drop-in for the model's nn.Conv3d on CPU, running oneDNN's blocked JIT kernels.
+
+MindSpore's CPU Conv3D makes oneDNN use its reference kernel (PORTING_NOTES §1); this Cell calls
+our aot Custom op (src/ops/csrc/conv3d_dnnl.cc, built by `make setup`) on the same bundled oneDNN.
+It keeps nn.Conv3d's parameter name `weight`, shape (out, in, kd, kh, kw) and init, so checkpoints
+move freely between fast and native models. No bias, float32 only.
+"""
+import ctypes
+import functools
+import platform
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+from mindspore.common.initializer import HeNormal, initializer
+
+from src.ops.paths import LIBRARY_ENV, library_path
+
+SYMBOLS = ("conv3d_fwd", "conv3d_fwd_nodx", "conv3d_bwd_data", "conv3d_bwd_weights")
+
+
+def status():
+    """(available, reason). Loads the library but builds no oneDNN kernel, so the AVX2 cap of
+    src.context stays possible whatever the answer."""
+    return _status(str(library_path()))
+
+
+@functools.lru_cache(maxsize=None)
+def _status(path):
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return False, f"fast conv op supports Linux x86_64 only, not {platform.system()} {platform.machine()}"
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as err:
+        return False, f"cannot load {path} ({err}); set {LIBRARY_ENV} or run 'make setup'"
+    missing = [s for s in SYMBOLS if not hasattr(lib, s)]
+    if missing:
+        return False, f"{path} lacks {', '.join(missing)}: rebuild with 'make setup'"
+    return True, f"loaded {path}"
+
+
+def _triple(v):
+    return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * 3
+
+
+def _out_len(n, k, s, p, d):
+    return -1 if n < 0 else (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+@functools.lru_cache(maxsize=None)
+def _backward_ops(path):
+    """dx and dw ops, shared by every conv: their shapes follow from inputs alone."""
+    f32 = ms.float32
+    dx = ops.Custom(f"{path}:conv3d_bwd_data", lambda dy, w, p, x: x, lambda dy, w, p, x: f32,
+                    func_type="aot")
+    dw = ops.Custom(f"{path}:conv3d_bwd_weights", lambda x, dy, p, w: w, lambda x, dy, p, w: f32,
+                    func_type="aot")
+    return dx, dw
+
+
+def _make_bprop(path, input_grad):
+    # MindSpore (GRAPH mode) keeps the first bprop it parses per `func` string, so this function
+    # must depend only on its arguments and `input_grad`, which has its own symbol (see .cc).
+    dx_op, dw_op = _backward_ops(path)
+
+    def bprop(x, w, p, out, dout):
+        dx = dx_op(dout, w, p, x) if input_grad else ops.zeros_like(x)
+        return dx, dw_op(x, dout, p, w), ops.zeros_like(p)
+
+    return bprop
+
+
+class FastConv3d(nn.Cell):
+    """3-D convolution, PyTorch-style symmetric padding per dimension, no bias.
+
+    ``input_grad=False`` skips the input gradient (dx = 0) for a convolution reading the network
+    input (the stem), whose input needs no gradient.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 input_grad=True):
+        super().__init__()
+        available, reason = status()
+        if not available:
+            raise RuntimeError(f"FastConv3d unavailable: {reason}")
+        self.kernel_size = _triple(kernel_size)
+        self.stride, self.padding, self.dilation = _triple(stride), _triple(padding), _triple(dilation)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.input_grad = bool(input_grad)
+        self.weight = Parameter(initializer(HeNormal(mode="fan_out", nonlinearity="relu"),
+                                            (out_channels, in_channels, *self.kernel_size), ms.float32),
+                                name="weight")
+        self.conv_params = Tensor(np.array(self.stride + self.padding + self.dilation, np.int64))
+        path = str(library_path())
+        symbol = "conv3d_fwd" if self.input_grad else "conv3d_fwd_nodx"
+        self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, lambda x, w, p: ms.float32,
+                               func_type="aot", bprop=_make_bprop(path, self.input_grad))
+
+    def _out_shape(self, x, w, p):
+        spatial = [_out_len(n, k, s, pd, d) for n, k, s, pd, d in
+                   zip(x[2:], self.kernel_size, self.stride, self.padding, self.dilation)]
+        return [x[0], self.out_channels, *spatial]
+
+    def construct(self, x):
+        return self.conv(x, self.weight, self.conv_params)
+
+    def extend_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}"
+                f"{'' if self.input_grad else ', input_grad=False'}")

@@ -1,0 +1,15 @@
+"""Where the fast conv op's source and built library live (shared by the build script and the loader)."""
+import os
+from pathlib import Path
+
+LIBRARY_ENV = "RESNET3D_FAST_CONV_LIB"   # path of a built library; overrides the default location
+SOURCE = Path(__file__).resolve().parent / "csrc" / "conv3d_dnnl.cc"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_library_path():
+    return REPO_ROOT / "build" / "ops" / "libconv3d_dnnl.so"
+
+
+def library_path():
+    return Path(os.environ.get(LIBRARY_ENV) or default_library_path())
