@@ -1,0 +1,122 @@
+"""Inference backends as ``predict(clips float32 [b,3,T,H,W]) -> probabilities [b, n_classes]``.
+
+Exported graphs already end in softmax; the checkpoint backend applies it (src.evaluation).
+"""
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from src.errors import UserError
+
+log = logging.getLogger("resnet3d")
+
+
+def _require_file(path, what, hint):
+    path = Path(str(path)).expanduser()
+    if not str(path) or not path.is_file():
+        raise UserError(f"{what} {path} not found: {hint}")
+    return path
+
+
+def onnx_session(path):
+    """An onnxruntime session on the CPU provider (plus CUDA / others when this onnxruntime has them)."""
+    import onnxruntime as ort
+
+    path = _require_file(path, "ONNX model", "export one with python export.py --file_format=ONNX")
+    available = ort.get_available_providers()
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    try:
+        return ort.InferenceSession(str(path), providers=providers)
+    except Exception as err:  # onnxruntime raises its own exception types for unreadable files
+        raise UserError(f"{path} is not a loadable ONNX model ({str(err).splitlines()[0][:200]})") from None
+
+
+def batch_size_of(shape):
+    """Fixed batch size of an exported input shape, or None when it is dynamic."""
+    first = shape[0] if shape else None
+    return first if isinstance(first, int) and first > 0 else None
+
+
+def _fixed_batch(run, batch):
+    """Run a graph whose batch size is fixed (export_batch_size) on any number of clips: split the
+    clips into chunks of ``batch`` and pad the last chunk with copies of its first clip."""
+
+    def predict(clips):
+        clips = np.ascontiguousarray(clips, dtype=np.float32)
+        if batch is None or len(clips) == batch:
+            return run(clips)
+        outs = []
+        for start in range(0, len(clips), batch):
+            chunk = clips[start:start + batch]
+            n = len(chunk)
+            if n < batch:
+                chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch - n, axis=0)])
+            outs.append(run(chunk)[:n])
+        return np.concatenate(outs)
+
+    return predict
+
+
+def onnx_predictor(path):
+    session = onnx_session(path)
+    inp = session.get_inputs()[0]
+
+    def run(clips):
+        return np.asarray(session.run(None, {inp.name: clips})[0], dtype=np.float32)
+
+    return _fixed_batch(run, batch_size_of(inp.shape))
+
+
+def load_mindir(path):
+    """A MINDIR as a callable nn.GraphCell."""
+    import mindspore as ms
+    import mindspore.nn as nn
+
+    path = _require_file(path, "MINDIR model", "export one with python export.py --file_format=MINDIR")
+    try:
+        return nn.GraphCell(ms.load(str(path)))
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise UserError(f"{path} is not a loadable MINDIR ({str(err).splitlines()[0][:200]})") from None
+
+
+def mindir_input_shape(path):
+    """Input shape a MINDIR was exported with (its graph's first input), or None if unreadable."""
+    from mindspore.train import mind_ir_pb2
+
+    model = mind_ir_pb2.ModelProto()
+    try:
+        model.ParseFromString(Path(path).read_bytes())
+        return tuple(int(d) for d in model.graph.input[0].tensor[0].dims)
+    except Exception:  # protobuf's DecodeError and friends: fall back to running batch by batch
+        return None
+
+
+def mindir_predictor(path):
+    import mindspore as ms
+
+    cell = load_mindir(path)
+    shape = mindir_input_shape(path)
+    batch = batch_size_of(shape) if shape else None
+
+    def run(clips):
+        return np.asarray(cell(ms.Tensor(clips)).asnumpy(), dtype=np.float32)
+
+    return _fixed_batch(run, batch)
+
+
+def checkpoint_network(cfg, ckpt_file, n_classes=None):
+    """The native network of ``cfg`` with every parameter strictly loaded from ``ckpt_file``."""
+    from src.models.resnet3d import model_from_config
+    from src.weights.checkpoint import load_strict
+
+    net = model_from_config(cfg, n_classes=n_classes, conv_impl="native")
+    load_strict(net, ckpt_file)
+    net.set_train(False)
+    return net
+
+
+def checkpoint_predictor(cfg, ckpt_file):
+    from src.evaluation import mindspore_predictor
+
+    return mindspore_predictor(checkpoint_network(cfg, ckpt_file))

@@ -1,0 +1,120 @@
+"""export.py's logic: checkpoint -> MINDIR / AIR / ONNX (network + softmax), written atomically and
+checked against the checkpoint's network before it gets its final name."""
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from src.errors import UserError
+
+log = logging.getLogger("resnet3d")
+
+EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
+TOLERANCE = 1e-4
+
+
+def input_shape(cfg):
+    batch = int(cfg.export_batch_size)
+    if batch < 1:
+        raise UserError(f"--batch_size {batch} must be at least 1")
+    size, duration = int(cfg.sample_size), int(cfg.sample_duration)
+    return batch, int(cfg.n_input_channels), duration, size, size
+
+
+def output_path(cfg):
+    fmt = str(cfg.file_format).upper()
+    if fmt not in EXTENSIONS:
+        raise UserError(f"--file_format {cfg.file_format} is not one of {', '.join(EXTENSIONS)}")
+    name = str(cfg.file_name) or "resnet3d"
+    for ext in EXTENSIONS.values():  # accept --file_name=x.onnx as well as --file_name=x
+        if name.lower().endswith(ext):
+            name = name[:-len(ext)]
+    return Path(name + EXTENSIONS[fmt]).expanduser()
+
+
+def check_format_supported(cfg):
+    """AIR is written by the Ascend backend only: say so before building anything."""
+    if str(cfg.file_format).upper() == "AIR" and cfg.device_target != "Ascend":
+        raise UserError(f"AIR export needs an Ascend device (--device_target=Ascend on a machine with the "
+                        f"Ascend toolkit); device_target is {cfg.device_target}. Export MINDIR instead: it "
+                        f"runs on Ascend 310 too (scripts/run_infer_310.sh)")
+
+
+def random_clip(shape, seed=0):
+    """A normalised-looking input (zero mean, unit variance) for parity checks."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def exported_predictor(path, fmt):
+    from src.deploy.backends import mindir_predictor, onnx_predictor
+
+    return onnx_predictor(path) if fmt == "ONNX" else mindir_predictor(path)
+
+
+def parity(reference, path, fmt, clip):
+    """Max |exported(clip) - reference(clip)| over the probabilities."""
+    got = exported_predictor(path, fmt)(clip)
+    if got.shape != reference.shape:
+        raise UserError(f"exported {fmt} output has shape {got.shape}, the checkpoint's network {reference.shape}")
+    return float(np.abs(got - reference).max())
+
+
+def export_network(net, cfg, path, check=True, seed=0):
+    """Export trained ``net`` (logits, native convs) as network + softmax to ``path``.
+
+    The file is written under a temporary name; MINDIR / ONNX are re-loaded and compared with ``net``
+    on a random clip; the final name is given only when the difference is <= TOLERANCE.
+    Returns the max abs difference (None when not checked).
+    """
+    import mindspore as ms
+
+    from src.deploy.graph import WithSoftmax, explicit_padding
+    from src.metrics import softmax
+
+    fmt = str(cfg.file_format).upper()
+    shape = input_shape(cfg)
+    clip = random_clip(shape, seed)
+    net.set_train(False)
+    # reference probabilities from the unmodified network (float64 softmax of its logits)
+    reference = softmax(net(ms.Tensor(clip)).asnumpy()) if check and fmt != "AIR" else None
+    if fmt == "ONNX":
+        net = explicit_padding(net)  # the ONNX exporter mis-writes padded max-pool and per-dim conv pads
+    graph = WithSoftmax(net)
+    graph.set_train(False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stem = path.parent / f".{path.stem}.tmp{os.getpid()}"
+    tmp = stem.with_name(stem.name + EXTENSIONS[fmt])
+    try:
+        ms.export(graph, ms.Tensor(np.zeros(shape, np.float32)), file_name=str(stem), file_format=fmt)
+        if not tmp.is_file():
+            raise UserError(f"MindSpore wrote no {fmt} file for {path}: see the messages above")
+        diff = None
+        if reference is not None:
+            diff = parity(reference, tmp, fmt, clip)
+            print(f"parity {fmt}: max abs difference to the checkpoint's network {diff:.3g} "
+                  f"(batch {shape[0]}, tolerance {TOLERANCE:g})")
+            if not diff <= TOLERANCE:
+                raise UserError(f"the exported {fmt} differs from the checkpoint's network by {diff:.3g} "
+                                f"(> {TOLERANCE:g}); nothing was written to {path}")
+        os.replace(tmp, path)
+        return diff
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def export_from_config(cfg):
+    """Load cfg.ckpt_file strictly into the native network and export it. Returns (path, diff)."""
+    from src.deploy.backends import checkpoint_network
+
+    check_format_supported(cfg)
+    path = output_path(cfg)
+    if not str(cfg.ckpt_file):
+        raise UserError("--ckpt_file is required: the checkpoint to export")
+    net = checkpoint_network(cfg, cfg.ckpt_file)
+    diff = export_network(net, cfg, path)
+    print(f"exported {cfg.ckpt_file} -> {path} ({str(cfg.file_format).upper()}, input "
+          f"{'x'.join(str(d) for d in input_shape(cfg))}, {int(cfg.n_classes)} classes, softmax output)")
+    return path, diff
