@@ -19,13 +19,26 @@ def _require_file(path, what, hint):
     return path
 
 
-def onnx_session(path):
-    """An onnxruntime session on the CPU provider (plus CUDA / others when this onnxruntime has them)."""
+def onnx_providers(device_target="CPU"):
+    """onnxruntime providers for a device_target: CPU always, CUDA first for GPU when available."""
     import onnxruntime as ort
 
-    path = _require_file(path, "ONNX model", "export one with python export.py --file_format=ONNX")
+    if device_target not in ("CPU", "GPU"):
+        raise UserError(f"ONNX models run on CPU or GPU (onnxruntime), not {device_target}: "
+                        f"pass --device_target=CPU or --device_target=GPU")
     available = ort.get_available_providers()
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    wanted = ("CUDAExecutionProvider", "CPUExecutionProvider") if device_target == "GPU" else ("CPUExecutionProvider",)
+    if device_target == "GPU" and "CUDAExecutionProvider" not in available:
+        log.warning("onnxruntime has no CUDA provider here (%s): running on the CPU", ", ".join(available))
+    return [p for p in wanted if p in available]
+
+
+def onnx_session(path, device_target="CPU"):
+    """An onnxruntime session for ``device_target`` (see onnx_providers)."""
+    import onnxruntime as ort
+
+    providers = onnx_providers(device_target)
+    path = _require_file(path, "ONNX model", "export one with python export.py --file_format=ONNX")
     try:
         return ort.InferenceSession(str(path), providers=providers)
     except Exception as err:  # onnxruntime raises its own exception types for unreadable files
@@ -58,8 +71,8 @@ def _fixed_batch(run, batch):
     return predict
 
 
-def onnx_predictor(path):
-    session = onnx_session(path)
+def onnx_predictor(path, device_target="CPU"):
+    session = onnx_session(path, device_target)
     inp = session.get_inputs()[0]
 
     def run(clips):

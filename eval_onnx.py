@@ -1,0 +1,30 @@
+"""Evaluate an exported ONNX model on the validation split, exactly as eval.py evaluates a checkpoint.
+
+    python eval_onnx.py --config_path=ucf101_config.yaml --video_path=JPG --annotation_path=JSON \
+        --onnx_path=MODEL.onnx [--device_target=CPU|GPU]
+"""
+import sys
+
+from src.config import load_config, run_main
+
+
+def _main(argv):
+    cfg = load_config(argv, prog="eval_onnx.py")
+    from src.context import setup_from_config
+    from src.deploy.backends import onnx_providers
+
+    onnx_providers(cfg.device_target)  # CPU / GPU only: fail before any work
+    # MindSpore runs only the input pipeline here: always on the CPU
+    setup_from_config({**cfg, "device_target": "CPU"})
+    from src.deploy.evaluate import evaluate_onnx
+
+    evaluate_onnx(cfg)
+    return 0
+
+
+def main(argv=None):
+    return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

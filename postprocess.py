@@ -1,0 +1,28 @@
+"""Ascend-310 step 3: accuracy of the result .bin files, printed as eval.py prints it.
+
+    python postprocess.py --config_path=ucf101_config.yaml [--pre_path=preprocess_Result]
+        [--result_dir=result_Files]
+"""
+import sys
+
+from src.config import load_config, run_main
+
+
+def _main(argv):
+    from src.deploy.infer310 import pop_option, read_results
+
+    pre_path, argv = pop_option(sys.argv[1:] if argv is None else argv, "pre_path", "preprocess_Result")
+    result_dir, argv = pop_option(argv, "result_dir", "result_Files")
+    cfg = load_config(argv, prog="postprocess.py")
+    result = read_results(pre_path, result_dir, ignore=bool(cfg.ignore))
+    print(result.line())
+    print(result.count_line())
+    return 0
+
+
+def main(argv=None):
+    return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Ascend-310 step 1: write every evaluation clip as a .bin file plus a manifest.
+
+    python preprocess.py --config_path=ucf101_config.yaml --video_path=JPG --annotation_path=JSON \
+        [--output_path=preprocess_Result]
+"""
+import sys
+
+from src.config import load_config, run_main
+
+
+def _main(argv):
+    from src.deploy.infer310 import pop_option, write_clips
+
+    output_path, argv = pop_option(sys.argv[1:] if argv is None else argv, "output_path", "preprocess_Result")
+    # the original passed --batch_size=1 here: clips are always written one per file
+    _, argv = pop_option(argv, "batch_size", None)
+    cfg = load_config(argv, prog="preprocess.py")
+    from src.context import setup_from_config
+
+    setup_from_config({**cfg, "device_target": "CPU"})  # only the input pipeline runs here
+    write_clips(cfg, output_path)
+    return 0
+
+
+def main(argv=None):
+    return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Ascend-310 style inference in three steps, each reusing the shared code:
+
+1. ``write_clips``: every evaluation window (the eval dataset, same preprocessing) -> one float32 .bin
+   of shape [1,3,T,H,W] in ``<out>/data`` + ``<out>/manifest.json`` (video id, label, window per file);
+2. the C++ program (ascend310_infer) or ``run_mindir`` here runs the MINDIR on each .bin and writes
+   ``<result_dir>/<clip name>_0.bin`` (float32 probabilities);
+3. ``read_results``: manifest + result files -> src.metrics accuracy (the eval line).
+"""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from src.errors import UserError
+
+MANIFEST = "manifest.json"
+DATA_DIR = "data"
+
+
+def clip_name(number):
+    return f"clip_{number:07d}"
+
+
+def result_name(name):
+    """Result file of input ``name`` (what ascend310_infer/src/utils.cc writes too)."""
+    return f"{name}_0.bin"
+
+
+def _write_json(path, obj):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_clips(cfg, out_dir):
+    """Step 1. Returns the manifest dict."""
+    from src.data.datasets import create_eval_dataset
+
+    out = Path(out_dir)
+    data_dir = out / DATA_DIR
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob("clip_*.bin"):  # a re-run must not mix in clips of an earlier run
+        old.unlink()
+    dataset, index = create_eval_dataset(cfg, subset="validation")
+    clips = []
+    for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
+        for clip, label, video, window in zip(batch["clip"], batch["label"], batch["video_index"],
+                                              batch["window_index"]):
+            name = clip_name(len(clips))
+            np.ascontiguousarray(clip[None], dtype=np.float32).tofile(data_dir / f"{name}.bin")
+            clips.append({"name": name, "video_index": int(video), "window_index": int(window),
+                          "label": int(label)})
+    size, duration = int(cfg.sample_size), int(cfg.sample_duration)
+    manifest = {"shape": [1, 3, duration, size, size], "dtype": "float32",
+                "class_names": list(index.class_names),
+                "videos": [[vid, int(label)] for vid, label in index.videos], "clips": clips}
+    _write_json(out / MANIFEST, manifest)
+    print(f"wrote {len(clips)} clips of {len(index.videos)} videos to {data_dir} "
+          f"(float32 {'x'.join(str(d) for d in manifest['shape'])} each), manifest {out / MANIFEST}")
+    return manifest
+
+
+def read_manifest(pre_dir):
+    path = Path(pre_dir) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{path} not found: run preprocess.py first (NEED_PREPROCESS=y)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise UserError(f"{path} is not valid JSON ({err}): run preprocess.py again") from None
+
+
+def run_mindir(mindir_path, data_dir, result_dir):
+    """Step 2 with MindSpore's Python API (no Ascend needed): same inputs, same result files as main.cc."""
+    from src.deploy.backends import mindir_predictor
+
+    files = sorted(Path(data_dir).glob("*.bin"))
+    if not files:
+        raise UserError(f"no .bin clips in {data_dir}: run preprocess.py first (NEED_PREPROCESS=y)")
+    manifest_path = Path(data_dir).parent / MANIFEST
+    shape = read_manifest(manifest_path.parent)["shape"] if manifest_path.is_file() else None
+    predict = mindir_predictor(mindir_path)
+    result_dir = Path(result_dir)
+    result_dir.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        clip = np.fromfile(path, dtype=np.float32)
+        if shape is not None:
+            if clip.size != int(np.prod(shape)):
+                raise UserError(f"{path} holds {clip.size} floats, not {'x'.join(map(str, shape))}: run preprocess.py again")
+            clip = clip.reshape(shape)
+        probs = predict(clip)
+        np.ascontiguousarray(probs, dtype=np.float32).tofile(result_dir / result_name(path.stem))
+    print(f"ran {mindir_path} on {len(files)} clips -> {result_dir}")
+    return len(files)
+
+
+def read_results(pre_dir, result_dir, ignore=True):
+    """Step 3: Accuracy over the result files listed by the manifest."""
+    from src.metrics import compute_accuracy
+
+    manifest = read_manifest(pre_dir)
+    n_classes = len(manifest["class_names"])
+    probs, missing = [], []
+    for clip in manifest["clips"]:
+        path = Path(result_dir) / result_name(clip["name"])
+        if not path.is_file():
+            missing.append(path.name)
+            continue
+        out = np.fromfile(path, dtype=np.float32)
+        if out.size != n_classes:
+            raise UserError(f"{path} holds {out.size} scores but the annotation has {n_classes} classes: "
+                            f"was the model exported with --n_classes={n_classes}?")
+        probs.append(out)
+    if missing:
+        raise UserError(f"{len(missing)} of {len(manifest['clips'])} result files are missing in {result_dir} "
+                        f"(e.g. {missing[0]}): the inference step did not finish; see infer.log")
+    clips = manifest["clips"]
+    return compute_accuracy(np.stack(probs) if probs else np.zeros((0, n_classes), np.float32),
+                            [c["label"] for c in clips], [c["video_index"] for c in clips],
+                            [label for _, label in manifest["videos"]], ignore)
+
+
+def main_mindir(argv=None):
+    """``python -m src.deploy.infer310 --mindir_path=M --dataset_path=DATA --result_path=OUT``:
+    the mindir-python backend, with the C++ program's options."""
+    import argparse
+
+    from src.config import run_main
+    from src.context import setup_context
+
+    parser = argparse.ArgumentParser(prog="python -m src.deploy.infer310",
+                                     description="Run a MINDIR on pre-processed .bin clips (MindSpore Python API).")
+    parser.add_argument("--mindir_path", required=True)
+    parser.add_argument("--dataset_path", required=True, help="directory of .bin clips (preprocess_Result/data)")
+    parser.add_argument("--result_path", default="result_Files", help="directory for the result .bin files")
+    parser.add_argument("--device_id", type=int, default=0, help="accepted for the C++ program's interface")
+
+    def body(args_list):
+        args = parser.parse_args(args_list)
+        setup_context("CPU", "GRAPH", conv_impl="native")  # the MINDIR holds native convolutions
+        run_mindir(args.mindir_path, args.dataset_path, args.result_path)
+        return 0
+
+    return run_main(body, argv)
+
+
+def pop_option(argv, name, default):
+    """Take ``--name=value`` / ``--name value`` (an option that is not a config key) out of ``argv``."""
+    argv, value, rest = list(argv), default, []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token.startswith(f"--{name}="):
+            value = token.split("=", 1)[1]
+        elif token == f"--{name}" and i + 1 < len(argv):
+            value = argv[i + 1]
+            i += 1
+        else:
+            rest.append(token)
+        i += 1
+    return value, rest
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main_mindir())
