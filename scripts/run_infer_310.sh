@@ -1,0 +1,81 @@
+#!/bin/bash
+# Ascend-310 inference of an exported MINDIR: preprocess -> ascend310_infer -> postprocess (acc.log).
+#   bash scripts/run_infer_310.sh MINDIR_PATH [ucf101|hmdb51] VIDEO_PATH ANNOTATION_PATH [NEED_PREPROCESS] [DEVICE_ID]
+#        [--backend=ascend310|mindir-python] [--key=value ...]
+# Without an Ascend 310, --backend=mindir-python (or INFER_BACKEND=mindir-python) runs the same .bin
+# files through the MINDIR with MindSpore's Python API and writes the same result files.
+# Outputs in the current directory: preprocess_Result/, result_Files/, time_Result/, infer.log, acc.log.
+set -euo pipefail
+
+usage() {
+    echo "Usage: bash run_infer_310.sh [MINDIR_PATH] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [NEED_PREPROCESS] [DEVICE_ID] [--backend=ascend310|mindir-python] [--key=value ...]" >&2
+    echo "NEED_PREPROCESS: y (default) or n (reuse ./preprocess_Result); DEVICE_ID: default \$DEVICE_ID or 0." >&2
+    exit 1
+}
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+BACKEND="${INFER_BACKEND:-ascend310}"
+POSITIONAL=()
+EXTRA=()
+for arg in "$@"; do
+    case "$arg" in
+        --backend=*) BACKEND="${arg#--backend=}" ;;
+        --*=*) EXTRA+=("$arg") ;;
+        *) POSITIONAL+=("$arg") ;;
+    esac
+done
+[[ ${#POSITIONAL[@]} -lt 4 || ${#POSITIONAL[@]} -gt 6 ]] && usage
+abspath() { realpath -m -- "$1"; }
+MODEL="$(abspath "${POSITIONAL[0]}")"
+DATASET="${POSITIONAL[1]}"
+VIDEO_PATH="$(abspath "${POSITIONAL[2]}")"
+ANNOTATION_PATH="$(abspath "${POSITIONAL[3]}")"
+NEED_PREPROCESS="${POSITIONAL[4]:-y}"
+DEVICE_ID="${POSITIONAL[5]:-${DEVICE_ID:-0}}"
+case "$DATASET" in ucf101|hmdb51) ;; *) echo "error: dataset '$DATASET' is not ucf101 or hmdb51" >&2; usage ;; esac
+case "$NEED_PREPROCESS" in y|n) ;; *) echo "error: NEED_PREPROCESS '$NEED_PREPROCESS' is not y or n" >&2; usage ;; esac
+case "$BACKEND" in ascend310|mindir-python) ;; *) echo "error: backend '$BACKEND' is not ascend310 or mindir-python" >&2; usage ;; esac
+[[ "$DEVICE_ID" =~ ^[0-9]+$ ]] || { echo "error: DEVICE_ID '$DEVICE_ID' is not a number" >&2; usage; }
+[[ -f "$MODEL" ]] || { echo "error: MINDIR_PATH $MODEL not found" >&2; exit 1; }
+if [[ "$NEED_PREPROCESS" == y ]]; then
+    [[ -d "$VIDEO_PATH" ]] || { echo "error: VIDEO_PATH $VIDEO_PATH is not a directory" >&2; exit 1; }
+    [[ -f "$ANNOTATION_PATH" ]] || { echo "error: ANNOTATION_PATH $ANNOTATION_PATH not found" >&2; exit 1; }
+fi
+CONFIG="$ROOT/${DATASET}_config.yaml"
+WORK="$PWD"
+echo "mindir: $MODEL  dataset: $DATASET  video path: $VIDEO_PATH  annotation: $ANNOTATION_PATH"
+echo "need preprocess: $NEED_PREPROCESS  device id: $DEVICE_ID  backend: $BACKEND"
+
+if [[ "$NEED_PREPROCESS" == y ]]; then
+    echo "preprocessing -> $WORK/preprocess_Result"
+    rm -rf "$WORK/preprocess_Result"
+    "$PYTHON" "$ROOT/preprocess.py" --config_path="$CONFIG" --video_path="$VIDEO_PATH" \
+        --annotation_path="$ANNOTATION_PATH" --output_path="$WORK/preprocess_Result" "${EXTRA[@]}"
+fi
+[[ -d "$WORK/preprocess_Result/data" ]] || { echo "error: $WORK/preprocess_Result/data missing: run with NEED_PREPROCESS=y" >&2; exit 1; }
+
+rm -rf "$WORK/result_Files" "$WORK/time_Result"
+mkdir -p "$WORK/result_Files" "$WORK/time_Result"
+if [[ "$BACKEND" == ascend310 ]]; then
+    echo "building ascend310_infer (log: $WORK/build.log)"
+    if ! (cd "$ROOT/ascend310_infer" && bash build.sh > "$WORK/build.log" 2>&1); then
+        cat "$WORK/build.log" >&2
+        echo "error: building ascend310_infer failed (see above); without an Ascend 310 use --backend=mindir-python" >&2
+        exit 1
+    fi
+    echo "inference -> $WORK/result_Files (log: $WORK/infer.log)"
+    (cd "$WORK" && "$ROOT/ascend310_infer/out/main" --mindir_path="$MODEL" \
+        --dataset_path="$WORK/preprocess_Result/data" --result_path="$WORK/result_Files" \
+        --time_path="$WORK/time_Result" --device_id="$DEVICE_ID" > "$WORK/infer.log" 2>&1) \
+        || { tail -n 20 "$WORK/infer.log" >&2; echo "error: inference failed, see $WORK/infer.log" >&2; exit 1; }
+else
+    echo "inference (MindSpore Python API) -> $WORK/result_Files (log: $WORK/infer.log)"
+    PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m src.deploy.infer310 --mindir_path="$MODEL" \
+        --dataset_path="$WORK/preprocess_Result/data" --result_path="$WORK/result_Files" \
+        --device_id="$DEVICE_ID" > "$WORK/infer.log" 2>&1 \
+        || { tail -n 20 "$WORK/infer.log" >&2; echo "error: inference failed, see $WORK/infer.log" >&2; exit 1; }
+fi
+
+"$PYTHON" "$ROOT/postprocess.py" --config_path="$CONFIG" --pre_path="$WORK/preprocess_Result" \
+    --result_dir="$WORK/result_Files" "${EXTRA[@]}" 2>&1 | tee "$WORK/acc.log"
