@@ -182,6 +182,9 @@ def save_config(cfg, directory, name=RESOLVED_NAME):
 
 def run_main(main_fn, argv=None):
     """Run an entry script's body; turn user errors into one line on stderr and exit code 2."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return main_fn(argv)
     except UserError as err:

@@ -63,9 +63,12 @@ def _compare(net, params):
 
 def _arch_hint(got):
     try:
-        return f" The checkpoint holds {infer_architecture(got).describe()}."
+        arch = infer_architecture(got)
     except UserError:
-        return ""
+        return " Set model_depth / resnet_shortcut / n_classes / widen_factor to match it."
+    return (f" The checkpoint holds {arch.describe()}: pass --model_depth={arch.model_depth} "
+            f"--resnet_shortcut={arch.resnet_shortcut} --n_classes={arch.n_classes} "
+            f"--widen_factor={arch.widen_factor:g} --conv1_t_size={arch.conv1_t_size}.")
 
 
 def _mismatch_error(path, missing, unexpected, mismatched, expected, got):
@@ -77,8 +80,7 @@ def _mismatch_error(path, missing, unexpected, mismatched, expected, got):
     if mismatched:
         shown = sorted(mismatched)[:4]
         parts.append("shape mismatch: " + ", ".join(f"{k} {got[k]} vs model {expected[k]}" for k in shown))
-    return UserError(f"{path} does not match the model ({'; '.join(parts)}).{_arch_hint(got)} "
-                     f"Set model_depth / resnet_shortcut / n_classes / widen_factor to match it.")
+    return UserError(f"{path} does not match the model ({'; '.join(parts)}).{_arch_hint(got)}")
 
 
 def _load(net, params, allowed=()):

@@ -1,0 +1,93 @@
+"""Training logs: the original's console lines, plus lr, data-wait time and clips/s, a CSV of the
+curves and a PNG plot (loss, lr, validation accuracy), all in result_path."""
+import csv
+import os
+from pathlib import Path
+
+CURVES_CSV = "training_curves.csv"
+EPOCHS_CSV = "epoch_summary.csv"
+CURVES_PNG = "training_curves.png"
+STEP_FIELDS = ["epoch", "step", "global_step", "loss", "lr", "step_time_ms", "data_wait_ms"]
+EPOCH_FIELDS = ["epoch", "mean_loss", "epoch_time_s", "clips_per_s", "data_wait_ms", "val_clip", "val_top1",
+                "val_top5"]
+
+
+class TrainLogger:
+    def __init__(self, result_path, write=True, print_fn=print, resume_epoch=0):
+        self.dir = Path(result_path)
+        self.write = write
+        self.print = print_fn
+        if write:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._open(CURVES_CSV, STEP_FIELDS, resume_epoch)
+            self._open(EPOCHS_CSV, EPOCH_FIELDS, resume_epoch)
+
+    def _open(self, name, fields, resume_epoch):
+        """Start the CSV afresh, or (on resume) keep only the rows of the epochs already done."""
+        path = self.dir / name
+        rows = []
+        if resume_epoch and path.is_file():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= resume_epoch]
+        tmp = path.with_name(f".{name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+
+    def _append(self, name, fields, row):
+        if self.write:
+            with open(self.dir / name, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=fields).writerow(row)
+
+    def step(self, epoch, step, global_step, loss, lr, step_time, data_wait):
+        self.print(f"epoch: {epoch} step: {step}, loss is {loss:.7g}")
+        self._append(CURVES_CSV, STEP_FIELDS, dict(epoch=epoch, step=step, global_step=global_step, loss=f"{loss:.6g}",
+                                                   lr=f"{lr:.6g}", step_time_ms=f"{step_time * 1e3:.2f}",
+                                                   data_wait_ms=f"{data_wait * 1e3:.2f}"))
+
+    def epoch(self, epoch, steps, losses, epoch_time, clips, data_wait, lr, val=None):
+        per_step = epoch_time / max(steps, 1)
+        self.print(f"epoch time: {epoch_time * 1e3:.3f} ms, per step time: {per_step * 1e3:.3f} ms")
+        mean_loss = sum(losses) / max(len(losses), 1)
+        line = (f"epoch {epoch}: mean loss {mean_loss:.4f}, lr {lr:.6g}, {clips / max(epoch_time, 1e-9):.1f} clips/s, "
+                f"data wait {data_wait / max(steps, 1) * 1e3:.1f} ms/step ({100 * data_wait / max(epoch_time, 1e-9):.0f}%)")
+        if val is not None:
+            line += f", val {val.line()}"
+        self.print(line)
+        self._append(EPOCHS_CSV, EPOCH_FIELDS, dict(
+            epoch=epoch, mean_loss=f"{mean_loss:.6g}", epoch_time_s=f"{epoch_time:.3f}",
+            clips_per_s=f"{clips / max(epoch_time, 1e-9):.2f}", data_wait_ms=f"{data_wait / max(steps, 1) * 1e3:.2f}",
+            val_clip="" if val is None else f"{val.clip:.4f}", val_top1="" if val is None else f"{val.top1:.4f}",
+            val_top5="" if val is None else f"{val.top5:.4f}"))
+        if self.write:
+            self.plot()
+
+    def plot(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        with open(self.dir / CURVES_CSV, newline="") as f:
+            steps = list(csv.DictReader(f))
+        with open(self.dir / EPOCHS_CSV, newline="") as f:
+            epochs = list(csv.DictReader(f))
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        x = [int(r["global_step"]) for r in steps]
+        axes[0].plot(x, [float(r["loss"]) for r in steps], lw=0.8)
+        axes[0].set(title="training loss", xlabel="global step")
+        axes[1].plot(x, [float(r["lr"]) for r in steps])
+        axes[1].set(title="learning rate", xlabel="global step")
+        val = [(int(r["epoch"]), float(r["val_top1"]), float(r["val_clip"])) for r in epochs if r["val_top1"]]
+        if val:
+            axes[2].plot([v[0] for v in val], [100 * v[1] for v in val], "o-", label="video top-1")
+            axes[2].plot([v[0] for v in val], [100 * v[2] for v in val], "s--", label="clip")
+            axes[2].legend()
+        axes[2].set(title="validation accuracy (%)", xlabel="epoch")
+        fig.tight_layout()
+        tmp = self.dir / f".{CURVES_PNG}.tmp.png"
+        fig.savefig(tmp, dpi=80)
+        plt.close(fig)
+        os.replace(tmp, self.dir / CURVES_PNG)
