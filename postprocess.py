@@ -9,7 +9,8 @@ from src.config import load_config, run_main
 
 
 def _main(argv):
-    from src.deploy.infer310 import pop_option, read_results
+    from src.deploy.infer310 import read_results
+    from src.deploy.options import pop_option
 
     pre_path, argv = pop_option(sys.argv[1:] if argv is None else argv, "pre_path", "preprocess_Result")
     result_dir, argv = pop_option(argv, "result_dir", "result_Files")

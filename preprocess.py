@@ -9,7 +9,8 @@ from src.config import load_config, run_main
 
 
 def _main(argv):
-    from src.deploy.infer310 import pop_option, write_clips
+    from src.deploy.infer310 import write_clips
+    from src.deploy.options import pop_option
 
     output_path, argv = pop_option(sys.argv[1:] if argv is None else argv, "output_path", "preprocess_Result")
     # the original passed --batch_size=1 here: clips are always written one per file
