@@ -123,6 +123,7 @@ def checkpoint_network(cfg, ckpt_file, n_classes=None):
     from src.models.resnet3d import model_from_config
     from src.weights.checkpoint import load_strict
 
+    _require_file(ckpt_file, "checkpoint", "check --ckpt_file (pth_to_ckpt.py converts upstream .pth files)")
     net = model_from_config(cfg, n_classes=n_classes, conv_impl="native")
     load_strict(net, ckpt_file)
     net.set_train(False)

@@ -12,7 +12,7 @@ def evaluate_with(predict, cfg, prefix):
     from src.data.datasets import create_eval_dataset
     from src.evaluation import run_evaluation, save_eval_outputs
 
-    data = create_eval_dataset(cfg, subset="validation")
+    data = create_eval_dataset(cfg, subset=cfg.get("eval_subset", "validation"))
     result, acc = run_evaluation(predict, data, ignore=bool(cfg.ignore))
     print(result.line())
     print(result.count_line())
@@ -28,4 +28,4 @@ def evaluate_onnx(cfg):
     if not str(cfg.onnx_path):
         raise UserError("--onnx_path is required: the ONNX model to evaluate (python export.py --file_format=ONNX)")
     predict = onnx_predictor(cfg.onnx_path, cfg.device_target)
-    return evaluate_with(predict, cfg, "eval_onnx")
+    return evaluate_with(predict, cfg, f"{cfg.get('dataset', 'ucf101')}_eval_onnx")

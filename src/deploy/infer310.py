@@ -42,7 +42,7 @@ def write_clips(cfg, out_dir):
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("clip_*.bin"):  # a re-run must not mix in clips of an earlier run
         old.unlink()
-    dataset, index = create_eval_dataset(cfg, subset="validation")
+    dataset, index = create_eval_dataset(cfg, subset=cfg.get("eval_subset", "validation"))
     clips = []
     for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
         for clip, label, video, window in zip(batch["clip"], batch["label"], batch["video_index"],

@@ -30,8 +30,9 @@ def make_dataset(root, test_videos_per_class=1, frames=10, size=40):
     return root / "jpg", root / "json" / "ucf101_01.json"
 
 
-def make_checkpoint(path, seed=0, **model_overrides):
-    """Random weights (with non-trivial BN statistics) of the tiny model saved to ``path``."""
+def make_checkpoint(path, seed=0, fc_scale=20.0, **model_overrides):
+    """Random weights of the tiny model saved to ``path``: non-trivial BN statistics, and an fc scaled by
+    ``fc_scale`` so predictions are confident (no near-ties that float rounding could flip)."""
     import mindspore as ms
     import numpy as np
 
@@ -49,5 +50,7 @@ def make_checkpoint(path, seed=0, **model_overrides):
             p.set_data(ms.Tensor(rng.normal(0, 0.1, p.shape).astype(np.float32)))
         elif p.name.endswith("moving_variance"):
             p.set_data(ms.Tensor(rng.uniform(0.5, 1.5, p.shape).astype(np.float32)))
+        elif p.name == "fc.weight":
+            p.set_data(p.data * fc_scale)
     save_checkpoint_atomic(net, path)
     return Path(path)
