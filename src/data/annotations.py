@@ -14,6 +14,10 @@ from src.data.loader import count_frames
 from src.errors import UserError
 
 SPLITS = (1, 2, 3)
+# (training, validation) videos of the official splits, to flag incomplete datasets
+OFFICIAL_COUNTS = {("ucf101", 1): (9537, 3783), ("ucf101", 2): (9586, 3734), ("ucf101", 3): (9624, 3696),
+                   ("hmdb51", 1): (3570, 1530), ("hmdb51", 2): (3570, 1530), ("hmdb51", 3): (3570, 1530)}
+FULL_CLASSES = {"ucf101": 101, "hmdb51": 51}
 
 
 def _lines(path):
@@ -150,6 +154,10 @@ def generate(dataset, dir_path, video_path, dst_dir_path, allow_missing=False):
         counts = {s: sum(1 for v in database.values() if v["subset"] == s) for s in ("training", "validation")}
         print(f"{name}: {len(split_classes)} classes, {counts['training']} training, "
               f"{counts['validation']} validation, {len(missing)} listed but missing on disk")
+        official = OFFICIAL_COUNTS.get((dataset, split))
+        if len(split_classes) == FULL_CLASSES[dataset] and official != (counts["training"], counts["validation"]):
+            print(f"  warning: the official {dataset} split {split} has {official[0]} training / "
+                  f"{official[1]} validation videos", file=sys.stderr)
         unlisted = sorted(on_disk - listed)
         if unlisted:
             print(f"  {len(unlisted)} videos on disk are in no split of {name} "

@@ -105,7 +105,11 @@ def _single_thread_cv2():
 
 
 class TrainSource:
-    """Random-access source of one epoch's training samples of one rank: (clip, label)."""
+    """Random-access source of one epoch's training samples of one rank: (clip, label).
+
+    Crop, flip and jitter are drawn once per clip from default_rng([seed, epoch, position]) and
+    applied to all its frames (the original port drew them per frame; fixed here).
+    """
 
     def __init__(self, entries, cfg, epoch, rank_id=0, rank_size=1):
         if not entries:

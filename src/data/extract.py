@@ -80,7 +80,8 @@ def extract_video(video, out_dir, size=240, quality=90):
         return "done", n
     except Exception as err:  # noqa: BLE001 - any failure is reported per video, others go on
         shutil.rmtree(partial, ignore_errors=True)
-        return "failed", f"{type(err).__name__}: {err}" if not isinstance(err, RuntimeError) else str(err)
+        reason = str(err) if isinstance(err, RuntimeError) else f"{type(err).__name__}: {err}"
+        return "failed", reason
     finally:
         cap.release()
 
