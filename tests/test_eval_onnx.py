@@ -1,0 +1,111 @@
+"""eval_onnx.py and run_eval_onnx.sh: same data, same weights -> the same numbers as eval.py."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+import eval as eval_script
+import eval_onnx
+import export
+from src.deploy.toy import make_checkpoint, make_dataset, tiny_args
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "run_eval_onnx.sh"
+
+
+@pytest.fixture(autouse=True)
+def _pynative_after():
+    yield
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # entry scripts switch to the config's GRAPH mode
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Synthetic videos -> frames -> JSON, a checkpoint and its ONNX export (non-default stem)."""
+    root = tmp_path_factory.mktemp("eval_onnx")
+    jpg, ann = make_dataset(root)
+    ckpt = make_checkpoint(root / "tiny.ckpt", conv1_t_size=3)
+    assert export.main([f"--ckpt_file={ckpt}", "--file_format=ONNX", "--device_target=CPU", "--conv1_t_size=3",
+                        f"--file_name={root / 'tiny'}"] + tiny_args()) == 0
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    return {"root": root, "jpg": jpg, "ann": ann, "ckpt": ckpt, "onnx": root / "tiny.onnx",
+            "args": tiny_args(conv1_t_size=3) + ["--device_target=CPU", f"--video_path={jpg}",
+                                                  f"--annotation_path={ann}"]}
+
+
+def _clip_scores(path):
+    return [(c["video"], c["window"], c["pred"], c["score"]) for c in json.loads(Path(path).read_text())]
+
+
+def test_onnx_eval_equals_mindspore_eval(workspace, tmp_path, capsys):
+    ws = workspace
+    assert eval_script.main(ws["args"] + [f"--inference_ckpt_path={ws['ckpt']}",
+                                          f"--result_path={tmp_path / 'ms'}"]) == 0
+    ms_lines = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert eval_onnx.main(ws["args"] + [f"--onnx_path={ws['onnx']}", f"--result_path={tmp_path / 'onnx'}"]) == 0
+    onnx_lines = capsys.readouterr().out.strip().splitlines()
+    assert onnx_lines[0].startswith("clip: ") and "top-1: " in onnx_lines[0] and "top-5: " in onnx_lines[0]
+    assert onnx_lines[:2] == ms_lines
+    assert "videos: ground truth 8, predicted 8, missing 0; clips: 24" in onnx_lines[1]
+    a = _clip_scores(tmp_path / "ms" / "ucf101_eval_clips.json")
+    b = _clip_scores(tmp_path / "onnx" / "ucf101_eval_onnx_clips.json")
+    assert [x[:3] for x in a] == [x[:3] for x in b]
+    np.testing.assert_allclose([x[3] for x in a], [x[3] for x in b], atol=1e-5)
+
+
+def test_onnx_predictor_pads_a_fixed_batch(workspace):
+    """An ONNX exported with batch 1 evaluates micro-batches of 3 (chunked, last chunk padded)."""
+    from src.deploy.backends import onnx_predictor
+
+    x = np.random.default_rng(0).standard_normal((3, 3, 4, 32, 32)).astype(np.float32)
+    predict = onnx_predictor(workspace["onnx"])
+    together = predict(x)
+    one_by_one = np.concatenate([predict(x[i:i + 1]) for i in range(3)])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-6)
+
+
+def test_eval_onnx_errors(workspace, tmp_path, capsys):
+    ws = workspace
+    assert eval_onnx.main(ws["args"] + [f"--onnx_path={tmp_path / 'none.onnx'}"]) == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "bad.onnx").write_text("not a model")
+    assert eval_onnx.main(ws["args"] + [f"--onnx_path={tmp_path / 'bad.onnx'}"]) == 2
+    assert "not a loadable ONNX model" in capsys.readouterr().err
+    assert eval_onnx.main(ws["args"] + [f"--onnx_path={ws['onnx']}", "--device_target=Ascend"]) == 2
+    assert "CPU or GPU" in capsys.readouterr().err
+
+
+def _run(args, cwd):
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_run_eval_onnx_sh_logs_the_same_line(workspace, tmp_path, capsys):
+    ws = workspace
+    assert eval_onnx.main(ws["args"] + [f"--onnx_path={ws['onnx']}", f"--result_path={tmp_path / 'r'}"]) == 0
+    expected = capsys.readouterr().out.strip().splitlines()[0]
+    extra = tiny_args(conv1_t_size=3) + [f"--result_path={tmp_path / 'r2'}"]
+    proc = _run(["ucf101", ws["jpg"], ws["ann"], ws["onnx"], *extra], tmp_path)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert expected in proc.stdout
+    assert expected in (tmp_path / "eval_onnx.log").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "Usage: bash run_eval_onnx.sh"),
+    (["kinetics", "a", "b", "c"], "is not ucf101 or hmdb51"),
+    (["ucf101", "/nonexistent/jpg", "b", "c"], "VIDEO_PATH"),
+    (["ucf101", "{jpg}", "{ann}", "/nonexistent.onnx"], "ONNX_PATH"),
+    (["ucf101", "{jpg}", "{ann}", "{onnx}", "stray"], "is not --key=value"),
+])
+def test_run_eval_onnx_sh_usage(workspace, tmp_path, args, message):
+    args = [a.format(**workspace) for a in args]
+    proc = _run(args, tmp_path)
+    assert proc.returncode != 0 and message in proc.stderr
