@@ -1,0 +1,40 @@
+# Shared by the launch scripts (sourced, not run). Each script sets USAGE before sourcing this.
+# ROOT: the repository; PYTHON: $PYTHON, else the repo's .venv, else python3.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
+
+usage() {
+    echo "Usage: $USAGE" >&2
+    [[ -n "${EXAMPLE:-}" ]] && echo "Example: $EXAMPLE" >&2
+    exit 1
+}
+
+fail() {
+    echo "error: $*" >&2
+    exit 1
+}
+
+abspath() { realpath -m -- "$1"; }
+
+check_dataset() {
+    case "$1" in ucf101|hmdb51) ;; *) echo "error: dataset '$1' is not ucf101 or hmdb51" >&2; usage ;; esac
+}
+
+check_dir() { [[ -d "$2" ]] || fail "$1 $2 is not a directory"; }
+check_file() { [[ -f "$2" ]] || fail "$1 $2 not found"; }
+
+# extra arguments after the fixed ones are passed on; they must be --key=value
+check_extra() {
+    local extra
+    for extra in "$@"; do
+        [[ "$extra" == --*=* ]] || { echo "error: extra option '$extra' is not --key=value" >&2; usage; }
+    done
+}
+
+# PRETRAIN_PATH: a checkpoint, or 'none' / '' to train from scratch
+pretrain_arg() {
+    if [[ -z "$1" || "$1" == none ]]; then echo "--pretrain_path="; else
+        check_file PRETRAIN_PATH "$1"; echo "--pretrain_path=$(abspath "$1")"; fi
+}

@@ -1,0 +1,26 @@
+#!/bin/bash
+# Train on one device. Logs to RESULT_PATH/train_<dataset>.log and the console.
+# Extra --key=value options go to train.py (e.g. --device_target=CPU --resume=auto --config_path=...).
+set -euo pipefail
+USAGE="bash run_standalone_train.sh [DEVICE_ID] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
+EXAMPLE="bash run_standalone_train.sh 0 ucf101 ~/dataset/ucf101/jpg/ ~/dataset/ucf101/json/ucf101_01.json ~/results/ucf101 ~/pretrain_ckpt/pretrain.ckpt"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+[[ $# -lt 6 ]] && usage
+DEVICE_ID="$1"; DATASET="$2"
+check_dataset "$DATASET"
+[[ "$DEVICE_ID" =~ ^[0-9]+$ ]] || fail "DEVICE_ID '$DEVICE_ID' is not a number"
+VIDEO_PATH="$(abspath "$3")"; ANNOTATION_PATH="$(abspath "$4")"; RESULT_PATH="$(abspath "$5")"
+PRETRAIN="$(pretrain_arg "$6")"
+shift 6
+check_extra "$@"
+check_dir VIDEO_PATH "$VIDEO_PATH"
+check_file ANNOTATION_PATH "$ANNOTATION_PATH"
+mkdir -p "$RESULT_PATH"
+LOG="$RESULT_PATH/train_$DATASET.log"
+export DEVICE_ID RANK_ID="$DEVICE_ID"
+
+echo "training $DATASET on device $DEVICE_ID; log: $LOG"
+"$PYTHON" "$ROOT/train.py" --config_path="$ROOT/${DATASET}_config.yaml" --run_distribute=False \
+    --device_id="$DEVICE_ID" --video_path="$VIDEO_PATH" --annotation_path="$ANNOTATION_PATH" \
+    --result_path="$RESULT_PATH" "$PRETRAIN" "$@" 2>&1 | tee "$LOG"
