@@ -40,6 +40,13 @@ def _status(path):
     return True, f"loaded {path}"
 
 
+def call_counts():
+    """{'fwd', 'bwd_data', 'bwd_weights'}: kernel calls so far in this process (for tests)."""
+    lib = ctypes.CDLL(str(library_path()))  # dlopen returns the instance MindSpore already loaded
+    lib.conv3d_dnnl_calls.restype = ctypes.c_long
+    return {name: lib.conv3d_dnnl_calls(i) for i, name in enumerate(("fwd", "bwd_data", "bwd_weights"))}
+
+
 def _triple(v):
     return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * 3
 

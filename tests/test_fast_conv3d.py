@@ -1,0 +1,218 @@
+"""The fast CPU 3-D convolution (src/ops): against a float64 PyTorch reference and MindSpore's native
+Conv3d, forward and both gradients, one op and whole networks, plus the fallback when it is absent."""
+import numpy as np
+import pytest
+import torch
+
+import mindspore as ms
+from mindspore import Tensor, nn
+
+from src.context import resolve_conv_impl
+from src.models.resnet3d import _native_conv3d, generate_model
+from src.ops import fast_conv3d_status
+from src.ops import fast_conv3d as fc
+from src.ops.paths import LIBRARY_ENV
+
+AVAILABLE, REASON = fast_conv3d_status()
+needs_op = pytest.mark.skipif(not AVAILABLE, reason=f"fast conv op unavailable: {REASON}")
+
+# (in, out, kernel, stride, padding, dilation, input shape): odd sizes, strides 1/2, the stem
+CASES = {
+    "stem": (3, 8, (7, 7, 7), (1, 2, 2), (3, 3, 3), 1, (2, 3, 9, 21, 23)),
+    "3x3x3_s1": (5, 6, 3, 1, 1, 1, (2, 5, 5, 9, 7)),
+    "3x3x3_s2": (8, 16, 3, 2, 1, 1, (2, 8, 5, 11, 13)),
+    "1x1x1_s2": (6, 12, 1, 2, 0, 1, (1, 6, 5, 7, 9)),
+    "1x1x1_s1": (16, 8, 1, 1, 0, 1, (1, 16, 3, 5, 5)),
+    "dilated": (4, 4, 3, 1, 2, 2, (1, 4, 6, 8, 7)),
+}
+
+
+def rel(a, b):
+    return float(np.abs(a - b).max() / (np.abs(b).max() + 1e-30))
+
+
+class DotLoss(nn.Cell):
+    """sum(conv(x) * dy): its gradients are the convolution's dx and dw for output gradient dy."""
+
+    def __init__(self, conv, dy):
+        super().__init__()
+        self.conv = conv
+        self.dy = Tensor(dy)
+
+    def construct(self, x):
+        return (self.conv(x) * self.dy).sum()
+
+
+def run_ms(conv, x, dy):
+    y = conv(Tensor(x)).asnumpy()
+    dx, (dw,) = ms.grad(DotLoss(conv, dy), grad_position=0, weights=conv.trainable_params())(Tensor(x))
+    return y, dx.asnumpy(), dw.asnumpy()
+
+
+def run_torch64(x, w, dy, stride, padding, dilation):
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    tw = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.conv3d(tx, tw, stride=stride, padding=padding, dilation=dilation)
+    y.backward(torch.tensor(dy, dtype=torch.float64))
+    return y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy()
+
+
+def make_case(name, seed=0):
+    cin, cout, k, s, p, d, shape = CASES[name]
+    conv = fc.FastConv3d(cin, cout, k, s, p, d)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y_shape = conv(Tensor(x)).shape
+    dy = rng.standard_normal(y_shape).astype(np.float32)
+    return conv, x, dy, (s, p, d)
+
+
+@needs_op
+@pytest.mark.parametrize("mode", ["pynative", "graph"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_matches_float64_reference(name, mode, request):
+    if mode == "graph":
+        request.getfixturevalue("graph_mode")
+    conv, x, dy, (s, p, d) = make_case(name)
+    got = run_ms(conv, x, dy)
+    ref = run_torch64(x, conv.weight.asnumpy(), dy, s, p, d)
+    for what, a, b in zip(("y", "dx", "dw"), got, ref):
+        assert a.shape == b.shape, what
+        assert rel(a, b) < 5e-6, f"{name} {what}: {rel(a, b):.2e}"
+
+
+@needs_op
+@pytest.mark.parametrize("name", ["stem", "3x3x3_s2", "1x1x1_s2"])
+def test_matches_native_conv(name):
+    conv, x, dy, (s, p, d) = make_case(name, seed=1)
+    cin, cout, k = CASES[name][:3]
+    native = _native_conv3d(cin, cout, k, s, p)
+    native.weight.set_data(conv.weight.data)
+    for what, a, b in zip(("y", "dx", "dw"), run_ms(conv, x, dy), run_ms(native, x, dy)):
+        assert rel(a, b) < 5e-6, f"{name} {what}: {rel(a, b):.2e}"
+
+
+@needs_op
+def test_parameter_name_shape_and_init_match_native():
+    fast, native = fc.FastConv3d(16, 32, 3, 2, 1), _native_conv3d(16, 32, 3, 2, 1)
+    (pf,), (pn,) = fast.get_parameters(), native.get_parameters()
+    assert pf.name == pn.name == "weight" and pf.shape == pn.shape == (32, 16, 3, 3, 3)
+    fan_out_std = np.sqrt(2.0 / (32 * 27))
+    assert abs(pf.asnumpy().std() / fan_out_std - 1) < 0.1
+
+
+class ThreeConvs(nn.Cell):
+    """A dw-only stem first, then two convs with other strides: in GRAPH mode a bprop shared
+    between Custom variants would zero dx of the later convs or use the wrong geometry."""
+
+    def __init__(self, dy):
+        super().__init__()
+        self.stem = fc.FastConv3d(3, 4, (3, 5, 5), (1, 2, 2), (1, 2, 2), input_grad=False)
+        self.conv2 = fc.FastConv3d(4, 6, 3, 2, 1)
+        self.conv3 = fc.FastConv3d(6, 6, 1, 1, 0)
+        self.relu = nn.ReLU()
+        self.dy = Tensor(dy)
+
+    def construct(self, x):
+        return (self.conv3(self.relu(self.conv2(self.relu(self.stem(x))))) * self.dy).sum()
+
+
+@needs_op
+def test_variants_keep_their_own_gradients_in_graph_mode(graph_mode):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 5, 12, 11)).astype(np.float32)
+    dy = rng.standard_normal((2, 6, 3, 3, 3)).astype(np.float32)
+    net = ThreeConvs(dy)
+    dx, grads = ms.grad(net, grad_position=0, weights=net.trainable_params())(Tensor(x))
+    assert not dx.asnumpy().any()  # the stem variant skips dx by design
+
+    tx = torch.tensor(x, dtype=torch.float64)
+    ws = [torch.tensor(c.weight.asnumpy(), dtype=torch.float64, requires_grad=True)
+          for c in (net.stem, net.conv2, net.conv3)]
+    out = torch.relu(torch.nn.functional.conv3d(tx, ws[0], stride=(1, 2, 2), padding=(1, 2, 2)))
+    out = torch.relu(torch.nn.functional.conv3d(out, ws[1], stride=2, padding=1))
+    (torch.nn.functional.conv3d(out, ws[2]) * torch.tensor(dy, dtype=torch.float64)).sum().backward()
+    for g, w in zip(grads, ws):
+        assert rel(g.asnumpy(), w.grad.numpy()) < 5e-6
+
+
+def tiny_net(conv_impl, seed=0):
+    ms.set_seed(seed)
+    return generate_model(10, widen_factor=0.25, n_classes=5, conv_impl=conv_impl)
+
+
+def copy_params(src, dst):
+    values = {p.name: p.asnumpy() for p in src.get_parameters()}
+    for p in dst.get_parameters():
+        p.set_data(Tensor(values[p.name]))
+
+
+@needs_op
+@pytest.mark.slow
+def test_training_step_fast_equals_native(graph_mode):
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal((4, 3, 8, 48, 48)).astype(np.float32))
+    y = Tensor(np.array([1, 3, 0, 4], np.int32))
+    nets = {impl: tiny_net(impl) for impl in ("fast", "native")}
+    copy_params(nets["native"], nets["fast"])
+    start = {p.name: p.asnumpy().copy() for p in nets["native"].get_parameters()}
+    before = fc.call_counts()
+    after_step = {}
+    for impl, net in nets.items():
+        loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+        step = nn.TrainOneStepCell(nn.WithLossCell(net, loss), nn.SGD(net.trainable_params(), 0.1, 0.9))
+        step.set_train()
+        step(x, y)
+        after_step[impl] = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+        if impl == "fast":
+            counts = {k: v - before[k] for k, v in fc.call_counts().items()}
+    n_convs = 12  # stem, 4 blocks x 2, 3 downsample
+    # MindSpore prunes the unused input gradient of the stem: one fewer backward-data call
+    assert counts == {"fwd": n_convs, "bwd_data": n_convs - 1, "bwd_weights": n_convs}
+    # compare the SGD updates; BN gamma/beta gradients are sums with cancellation, so float32
+    # summation order alone moves them by ~1e-5 (test_gradients.py judges against float64)
+    errors = {name: rel(after_step["fast"][name] - start[name], value - start[name])
+              for name, value in after_step["native"].items() if "moving" not in name}
+    assert np.median(list(errors.values())) < 2e-5, errors
+    assert max(errors.values()) < 3e-4, errors
+
+
+@needs_op
+def test_whole_net_forward_fast_equals_native_from_checkpoint(tmp_path):
+    native, fast = tiny_net("native", seed=1), tiny_net("fast", seed=2)
+    ckpt = str(tmp_path / "native.ckpt")
+    ms.save_checkpoint(native, ckpt)
+    assert not ms.load_param_into_net(fast, ms.load_checkpoint(ckpt))[0]  # no parameter left out
+    native.set_train(False)
+    fast.set_train(False)
+    x = Tensor(np.random.default_rng(4).standard_normal((2, 3, 8, 32, 32)).astype(np.float32))
+    assert rel(fast(x).asnumpy(), native(x).asnumpy()) < 1e-5
+
+
+def test_fallback_when_library_is_absent(monkeypatch, tmp_path):
+    monkeypatch.setenv(LIBRARY_ENV, str(tmp_path / "missing.so"))
+    available, reason = fast_conv3d_status()
+    assert not available and "missing.so" in reason
+    assert resolve_conv_impl("CPU", "auto") == "native"
+    assert resolve_conv_impl("CPU", "fast") == "native"
+    with pytest.raises(RuntimeError, match="unavailable"):
+        fc.FastConv3d(3, 4, 3)
+
+
+def test_fallback_when_library_is_not_loadable(monkeypatch, tmp_path):
+    broken = tmp_path / "broken.so"
+    broken.write_text("not a shared library")
+    monkeypatch.setenv(LIBRARY_ENV, str(broken))
+    assert fast_conv3d_status()[0] is False
+    assert resolve_conv_impl("CPU", "auto") == "native"
+
+
+def test_failed_build_warns_and_succeeds(monkeypatch, tmp_path, capsys):
+    from src.ops import build
+
+    monkeypatch.setattr(build, "CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setattr(build, "default_library_path", lambda: tmp_path / "lib.so")
+    assert build.main([]) == 0
+    err = capsys.readouterr().err
+    assert err.count("WARNING") == 1 and "native convolutions" in err
+    assert not (tmp_path / "lib.so").exists()
