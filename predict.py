@@ -22,6 +22,9 @@ def _main(argv):
     if not video:
         raise UserError("--video is required: a video file (.avi, .mp4, ...) or a folder of image_00001.jpg frames")
     from src.context import setup_from_config
+    from src.deploy.predict import check_one_model
+
+    check_one_model(cfg.ckpt_file, onnx, mindir)  # before touching a device
 
     device = cfg.device_target if not (onnx or mindir) else "CPU"  # exported models run via onnxruntime / CPU here
     setup_from_config({**cfg, "device_target": device, "conv_impl": "native"})

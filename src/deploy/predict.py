@@ -45,13 +45,17 @@ def video_clips(path, cfg):
     return np.stack([eval_clip(source, indices, cfg) for indices in windows]).astype(np.float32), len(source)
 
 
-def make_predictor(cfg, ckpt_file="", onnx="", mindir=""):
-    from src.deploy import backends
-
+def check_one_model(ckpt_file="", onnx="", mindir=""):
     given = [name for name, value in (("--ckpt_file", ckpt_file), ("--onnx", onnx), ("--mindir", mindir)) if value]
     if len(given) != 1:
         raise UserError("pass exactly one model: --ckpt_file=X.ckpt, --onnx=X.onnx or --mindir=X.mindir"
                         + (f" (got {', '.join(given)})" if given else ""))
+
+
+def make_predictor(cfg, ckpt_file="", onnx="", mindir=""):
+    from src.deploy import backends
+
+    check_one_model(ckpt_file, onnx, mindir)
     if onnx:
         return backends.onnx_predictor(onnx, "GPU" if cfg.device_target == "GPU" else "CPU")
     if mindir:

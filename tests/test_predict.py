@@ -1,0 +1,117 @@
+"""predict.py: top-5 of one synthetic video from a checkpoint, ONNX and MINDIR; clear errors."""
+import mindspore as ms
+import numpy as np
+import pytest
+
+import export
+import predict
+from src.config import load_config
+from src.data.synthetic import CLASSES, generate
+from src.deploy.predict import format_top, read_labels
+from src.deploy.toy import make_checkpoint, tiny_args
+from src.errors import UserError
+
+NAMES = [c[0] for c in CLASSES]
+
+
+@pytest.fixture(autouse=True)
+def _pynative_after():
+    yield
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # entry scripts switch to the config's GRAPH mode
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    generate(root, videos_per_class=0, test_videos_per_class=1, frames=10, size=40, n_jobs=1, progress=False)
+    ckpt = make_checkpoint(root / "tiny.ckpt")
+    for fmt in ("ONNX", "MINDIR"):
+        assert export.main([f"--ckpt_file={ckpt}", f"--file_format={fmt}", "--device_target=CPU",
+                            f"--file_name={root / 'tiny'}"] + tiny_args()) == 0
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    video = next((root / "videos" / "MoveLeft").glob("*.avi"))
+    return {"root": root, "ckpt": ckpt, "video": video, "labels": root / "labels" / "classInd.txt"}
+
+
+def _top5(out):
+    lines = out.strip().splitlines()
+    assert "10 frames, 3 windows of 4" in lines[0]
+    rows = [line.split() for line in lines[1:]]
+    assert [r[0] for r in rows] == ["1.", "2.", "3.", "4.", "5."]
+    return [" ".join(r[1:-1]) for r in rows], np.array([float(r[-1]) for r in rows])
+
+
+def test_predict_checkpoint_onnx_mindir_agree(workspace, capsys):
+    ws = workspace
+    common = [f"--video={ws['video']}", f"--labels={ws['labels']}", "--device_target=CPU"] + tiny_args()
+    results = []
+    for model in (f"--ckpt_file={ws['ckpt']}", f"--onnx={ws['root'] / 'tiny.onnx'}",
+                  f"--mindir={ws['root'] / 'tiny.mindir'}"):
+        assert predict.main(common + [model]) == 0
+        results.append(_top5(capsys.readouterr().out))
+    names, scores = results[0]
+    assert set(names) <= set(NAMES)
+    assert np.all(np.diff(scores) <= 0)
+    for other_names, other_scores in results[1:]:
+        assert other_names == names
+        np.testing.assert_allclose(other_scores, scores, atol=2e-4)  # printed with 4 decimals
+
+
+def test_predict_frame_folder(workspace, tmp_path, capsys):
+    from src.data.extract import extract_video
+
+    status, n = extract_video(workspace["video"], tmp_path / "frames", size=0)
+    assert status == "done" and n == 10
+    assert predict.main([f"--video={tmp_path / 'frames'}", f"--onnx={workspace['root'] / 'tiny.onnx'}"]
+                        + tiny_args()) == 0
+    names, _ = _top5(capsys.readouterr().out)
+    assert all(n.startswith("class ") for n in names)  # no --labels: class indices
+
+
+def test_labels_formats(tmp_path):
+    (tmp_path / "classInd.txt").write_text("1 Apply Eye\n2 Bike\n\n")
+    assert read_labels(tmp_path / "classInd.txt") == ["Apply Eye", "Bike"]
+    (tmp_path / "names.txt").write_text("Run\nJump\n")
+    assert read_labels(tmp_path / "names.txt") == ["Run", "Jump"]
+    (tmp_path / "a.json").write_text('{"labels": ["x", "y"], "database": {}}')
+    assert read_labels(tmp_path / "a.json") == ["x", "y"]
+    with pytest.raises(UserError, match="labels list 2 classes but the model outputs 3"):
+        format_top(np.array([0.2, 0.5, 0.3]), ["x", "y"])
+    assert format_top(np.array([0.2, 0.5, 0.3]), None)[0] == "1. class 1  0.5000"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.avi", "does not exist"),
+    (lambda p: (p / "bad.avi").write_bytes(b"not a video") and p / "bad.avi", "cannot be opened"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", "no image_*.jpg frames"),
+])
+def test_unreadable_videos(workspace, tmp_path, capsys, make, message):
+    path = make(tmp_path)
+    assert predict.main([f"--video={path}", f"--onnx={workspace['root'] / 'tiny.onnx'}"] + tiny_args()) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_predict_needs_one_model_and_a_video(workspace, capsys):
+    assert predict.main([f"--onnx={workspace['root'] / 'tiny.onnx'}"] + tiny_args()) == 2
+    assert "--video is required" in capsys.readouterr().err
+    assert predict.main([f"--video={workspace['video']}"] + tiny_args()) == 2
+    assert "exactly one model" in capsys.readouterr().err
+
+
+def test_predict_wrong_labels_count(workspace, tmp_path, capsys):
+    (tmp_path / "two.txt").write_text("a\nb\n")
+    assert predict.main([f"--video={workspace['video']}", f"--onnx={workspace['root'] / 'tiny.onnx'}",
+                         f"--labels={tmp_path / 'two.txt'}"] + tiny_args()) == 2
+    assert "labels list 2 classes" in capsys.readouterr().err
+
+
+def test_video_windows_match_eval_preprocessing(workspace):
+    from src.data.preprocess import eval_clip, eval_windows, read_video_frames
+    from src.deploy.predict import video_clips
+
+    cfg = load_config(tiny_args())
+    clips, n = video_clips(workspace["video"], cfg)
+    source = read_video_frames(workspace["video"])
+    windows = eval_windows(n, cfg)
+    assert len(clips) == len(windows) == 3
+    np.testing.assert_array_equal(clips[2], eval_clip(source, windows[2], cfg))
