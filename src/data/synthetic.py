@@ -86,13 +86,16 @@ def render_video(class_index, video_index, seed, frames=16, size=64):
     background = _background(rng, size)
     texture, mask = _object_canvas(rng)
     result = []
-    for cx, cy, angle, radius in _trajectory(kind, direction, rng, frames, size):
+    trajectory = _trajectory(kind, direction, rng, frames, size)
+    noise = rng.standard_normal((frames, size, size, 3), dtype=np.float32) * 6.0  # per-frame sensor noise
+    for (cx, cy, angle, radius), frame_noise in zip(trajectory, noise):
         matrix = cv2.getRotationMatrix2D((LOCAL / 2, LOCAL / 2), angle, radius / (LOCAL / 2 - 2))
         matrix[:, 2] += (cx - LOCAL / 2, cy - LOCAL / 2)
         obj = cv2.warpAffine(texture, matrix, (size, size), flags=cv2.INTER_LINEAR)
         alpha = cv2.warpAffine(mask, matrix, (size, size), flags=cv2.INTER_LINEAR)[..., None]
-        frame = background * (1 - alpha) + obj * alpha + rng.normal(0, 6, (size, size, 3))
-        result.append(np.clip(frame, 0, 255).astype(np.uint8))
+        frame = background + alpha * (obj - background)
+        frame += frame_noise
+        result.append(np.clip(frame, 0, 255, out=frame).astype(np.uint8))
     return result
 
 
