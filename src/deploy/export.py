@@ -54,7 +54,13 @@ def exported_predictor(path, fmt):
 
 def parity(reference, path, fmt, clip):
     """Max |exported(clip) - reference(clip)| over the probabilities."""
-    got = exported_predictor(path, fmt)(clip)
+    try:
+        got = exported_predictor(path, fmt)(clip)
+    except UserError:
+        raise
+    except Exception as err:  # onnxruntime / MindSpore runtime errors on a mis-written graph
+        raise UserError(f"the exported {fmt} cannot be run ({str(err).splitlines()[0][:200]}); "
+                        f"nothing was written") from None
     if got.shape != reference.shape:
         raise UserError(f"exported {fmt} output has shape {got.shape}, the checkpoint's network {reference.shape}")
     return float(np.abs(got - reference).max())
