@@ -1,8 +1,9 @@
 # Shared by the launch scripts (sourced, not run). Each script sets USAGE before sourcing this.
 # ROOT: the repository; PYTHON: $PYTHON, else the repo's .venv, else python3.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [[ -z "${PYTHON:-}" ]]; then
+if [[ -z "${PYTHON:-}" ]]; then  # exported: scripts called from scripts use the same one
     if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
+    export PYTHON
 fi
 
 usage() {

@@ -122,7 +122,8 @@ def train(cfg, on_epoch_end=None, print_fn=print):
             losses.append(loss)
             logger.step(epoch, step, global_step, loss, float(lr[global_step - 1]), time.time() - t0, t1 - t0)
         epoch_time = time.time() - epoch_start
-        val = _evaluate(cfg, net, eval_data) if eval_data is not None else None
+        due = epoch % int(cfg.eval_interval) == 0 or epoch == int(cfg.n_epochs)
+        val = _evaluate(cfg, net, eval_data) if eval_data is not None and due else None
         logger.epoch(epoch, steps_per_epoch, losses, epoch_time, steps_per_epoch * int(cfg.batch_size), data_wait,
                      float(lr[global_step - 1]), val)
         if is_main and (epoch % int(cfg.save_checkpoint_epochs) == 0 or epoch == cfg.n_epochs):

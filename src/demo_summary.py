@@ -1,0 +1,42 @@
+"""The closing summary of `make demo`: where everything is, and the accuracy reached."""
+import argparse
+import json
+from pathlib import Path
+
+
+def _last_line(path, prefix):
+    lines = [ln for ln in Path(path).read_text().splitlines() if ln.startswith(prefix)] if Path(path).is_file() else []
+    return lines[-1] if lines else "(not found)"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seconds", type=int, default=0)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    best = json.loads((out / "train" / "best_metrics.json").read_text())
+    rows = [
+        ("dataset (videos, frames, JSON)", out / "data"),
+        ("checkpoints, best.ckpt", out / "train"),
+        ("training log", out / "train" / "train_ucf101.log"),
+        ("training curves (loss, lr, val accuracy)", out / "train" / "training_curves.png"),
+        ("evaluation log, per-clip/per-video JSON", out / "eval"),
+        ("confusion matrix", out / "eval" / "synthetic_eval_confusion.png"),
+        ("exported models", out / "export"),
+        ("prediction of one held-out video", out / "predict.txt"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, path in rows:
+        print(f"  {name:<{width}}  {path}")
+    print(f"best epoch {best['epoch']}: {best['line']}")
+    print(f"eval.py:      {_last_line(out / 'eval' / 'ucf101_eval.log', 'clip: ')}")
+    print(f"eval_onnx.py: {_last_line(out / 'export' / 'eval_onnx.log', 'clip: ')}")
+    minutes, seconds = divmod(args.seconds, 60)
+    print(f"demo finished in {minutes} min {seconds} s: video top-1 {100 * best['top1']:.1f}% on "
+          f"{best['n_ground_truth']} held-out videos")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
