@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from src.errors import UserError
+from src.errors import UserError, wrapped_user_error
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "ucf101_config.yaml"
@@ -189,4 +189,10 @@ def run_main(main_fn, argv=None):
         return main_fn(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # a UserError raised inside a MindSpore dataset worker
+        message = wrapped_user_error(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2

@@ -102,7 +102,8 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=None, conv_impl="
         ms.set_device(device_target, device_id) if device_id is not None and device_target != "CPU" \
             else ms.set_device(device_target)
     except (RuntimeError, ValueError) as err:
-        raise UserError(f"device_target={device_target} is not usable here ({str(err).splitlines()[0]}); "
+        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"device_target={device_target} is not usable here ({reason}); "
                         f"pass --device_target=CPU to run on the CPU") from None
     ms.set_context(**kwargs)
     if seed is not None:

@@ -1,5 +1,6 @@
 """Training: freezing, learning, checkpoints, kill-and-resume equality, eval.py on the result."""
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import eval as eval_script
 import train as train_script
 from src.config import load_config
 from src.models.resnet3d import model_from_config
+from conftest import TINY_MODEL as TINY_ARGS_BASE
 from src.train.trainer import build_train_step, train
 
 
@@ -106,3 +108,19 @@ def test_eval_refuses_a_mismatching_checkpoint(tiny_args, tmp_path, capsys):
     assert eval_script.main(tiny_args + [f"--inference_ckpt_path={tmp_path / 'five.ckpt'}"]) == 2
     err = capsys.readouterr().err
     assert "shape mismatch: fc.bias (5,) vs model (8,)" in err and "--n_classes=5" in err
+
+
+def test_a_missing_frame_is_one_error_line_not_a_pipeline_traceback(tiny_dataset, tmp_path, capsys):
+    import shutil
+
+    jpg = tmp_path / "jpg"
+    shutil.copytree(tiny_dataset["video_path"], jpg)
+    for frame in list(jpg.glob("*/*/image_0000[45].jpg")):  # every 4-frame window of 8 frames needs one
+        frame.unlink()
+    args = [a for a in TINY_ARGS_BASE] + [f"--video_path={jpg}", f"--annotation_path={tiny_dataset['annotation_path']}",
+                                           f"--result_path={tmp_path / 'r'}", "--n_epochs=1", "--batch_size=24",
+                                           "--num_workers=2"]
+    assert train_script.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert re.fullmatch(rf"error: frame {jpg}/\w+/\w+/image_0000[45].jpg is missing: re-extract this video "
+                        r"\(generate_video_jpgs.py\) or run check_dataset.py", err[-1]), err[-1]
