@@ -6,15 +6,11 @@
 # files through the MINDIR with MindSpore's Python API and writes the same result files.
 # Outputs in the current directory: preprocess_Result/, result_Files/, time_Result/, infer.log, acc.log.
 set -euo pipefail
+USAGE="bash run_infer_310.sh [MINDIR_PATH] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [NEED_PREPROCESS] [DEVICE_ID] [--backend=ascend310|mindir-python] [--key=value ...]"
+EXAMPLE="bash run_infer_310.sh resnet3d.mindir ucf101 /path/ucf101/jpg /path/ucf101/json/ucf101_01.json y 0
+NEED_PREPROCESS: y (default) or n (reuse ./preprocess_Result); DEVICE_ID: default \$DEVICE_ID or 0."
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() {
-    echo "Usage: bash run_infer_310.sh [MINDIR_PATH] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [NEED_PREPROCESS] [DEVICE_ID] [--backend=ascend310|mindir-python] [--key=value ...]" >&2
-    echo "NEED_PREPROCESS: y (default) or n (reuse ./preprocess_Result); DEVICE_ID: default \$DEVICE_ID or 0." >&2
-    exit 1
-}
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-python3}"
 BACKEND="${INFER_BACKEND:-ascend310}"
 POSITIONAL=()
 EXTRA=()
@@ -26,21 +22,20 @@ for arg in "$@"; do
     esac
 done
 [[ ${#POSITIONAL[@]} -lt 4 || ${#POSITIONAL[@]} -gt 6 ]] && usage
-abspath() { realpath -m -- "$1"; }
 MODEL="$(abspath "${POSITIONAL[0]}")"
 DATASET="${POSITIONAL[1]}"
 VIDEO_PATH="$(abspath "${POSITIONAL[2]}")"
 ANNOTATION_PATH="$(abspath "${POSITIONAL[3]}")"
 NEED_PREPROCESS="${POSITIONAL[4]:-y}"
 DEVICE_ID="${POSITIONAL[5]:-${DEVICE_ID:-0}}"
-case "$DATASET" in ucf101|hmdb51) ;; *) echo "error: dataset '$DATASET' is not ucf101 or hmdb51" >&2; usage ;; esac
+check_dataset "$DATASET"
 case "$NEED_PREPROCESS" in y|n) ;; *) echo "error: NEED_PREPROCESS '$NEED_PREPROCESS' is not y or n" >&2; usage ;; esac
 case "$BACKEND" in ascend310|mindir-python) ;; *) echo "error: backend '$BACKEND' is not ascend310 or mindir-python" >&2; usage ;; esac
 [[ "$DEVICE_ID" =~ ^[0-9]+$ ]] || { echo "error: DEVICE_ID '$DEVICE_ID' is not a number" >&2; usage; }
-[[ -f "$MODEL" ]] || { echo "error: MINDIR_PATH $MODEL not found" >&2; exit 1; }
+check_file MINDIR_PATH "$MODEL"
 if [[ "$NEED_PREPROCESS" == y ]]; then
-    [[ -d "$VIDEO_PATH" ]] || { echo "error: VIDEO_PATH $VIDEO_PATH is not a directory" >&2; exit 1; }
-    [[ -f "$ANNOTATION_PATH" ]] || { echo "error: ANNOTATION_PATH $ANNOTATION_PATH not found" >&2; exit 1; }
+    check_dir VIDEO_PATH "$VIDEO_PATH"
+    check_file ANNOTATION_PATH "$ANNOTATION_PATH"
 fi
 CONFIG="$ROOT/${DATASET}_config.yaml"
 WORK="$PWD"
