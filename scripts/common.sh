@@ -39,3 +39,17 @@ pretrain_arg() {
     if [[ -z "$1" || "$1" == none ]]; then echo "--pretrain_path="; else
         check_file PRETRAIN_PATH "$1"; echo "--pretrain_path=$(abspath "$1")"; fi
 }
+
+# The original's leading arguments: DEVICE_ID [ucf101|hmdb51] VIDEO_PATH ANNOTATION_PATH RESULT_PATH.
+# Sets DEVICE_ID DATASET VIDEO_PATH ANNOTATION_PATH RESULT_PATH (absolute) after checking them.
+take_device_dataset_paths() {
+    DEVICE_ID="$1"; DATASET="$2"
+    check_dataset "$DATASET"
+    [[ "$DEVICE_ID" =~ ^[0-9]+$ ]] || fail "DEVICE_ID '$DEVICE_ID' is not a number"
+    VIDEO_PATH="$(abspath "$3")"; ANNOTATION_PATH="$(abspath "$4")"; RESULT_PATH="$(abspath "$5")"
+}
+
+check_data_paths() {
+    check_dir VIDEO_PATH "$VIDEO_PATH"
+    check_file ANNOTATION_PATH "$ANNOTATION_PATH"
+}

@@ -17,8 +17,7 @@ PRETRAIN="$(pretrain_arg "$7")"
 shift 7
 check_extra "$@"
 check_file RANK_TABLE_FILE "$RANK_TABLE_FILE"
-check_dir VIDEO_PATH "$VIDEO_PATH"
-check_file ANNOTATION_PATH "$ANNOTATION_PATH"
+check_data_paths
 mkdir -p "$RESULT_PATH"
 export RANK_SIZE="$DEVICE_NUM" RANK_TABLE_FILE
 

@@ -14,8 +14,7 @@ VIDEO_PATH="$(abspath "$3")"; ANNOTATION_PATH="$(abspath "$4")"; RESULT_PATH="$(
 PRETRAIN="$(pretrain_arg "$6")"
 shift 6
 check_extra "$@"
-check_dir VIDEO_PATH "$VIDEO_PATH"
-check_file ANNOTATION_PATH "$ANNOTATION_PATH"
+check_data_paths
 MSRUN="$(dirname "$PYTHON")/msrun"
 [[ -x "$MSRUN" ]] || MSRUN="$(command -v msrun || true)"
 [[ -n "$MSRUN" ]] || fail "msrun not found: it comes with the mindspore package (activate its environment)"

@@ -7,15 +7,11 @@ EXAMPLE="bash run_eval.sh 0 ucf101 ~/dataset/ucf101/jpg/ ~/dataset/ucf101/json/u
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ $# -lt 6 ]] && usage
-DEVICE_ID="$1"; DATASET="$2"
-check_dataset "$DATASET"
-[[ "$DEVICE_ID" =~ ^[0-9]+$ ]] || fail "DEVICE_ID '$DEVICE_ID' is not a number"
-VIDEO_PATH="$(abspath "$3")"; ANNOTATION_PATH="$(abspath "$4")"; RESULT_PATH="$(abspath "$5")"
+take_device_dataset_paths "$@"
 CKPT="$(abspath "$6")"
 shift 6
 check_extra "$@"
-check_dir VIDEO_PATH "$VIDEO_PATH"
-check_file ANNOTATION_PATH "$ANNOTATION_PATH"
+check_data_paths
 [[ -e "$CKPT" ]] || fail "INFERENCE_CKPT_PATH $CKPT not found"
 mkdir -p "$RESULT_PATH"
 LOG="$RESULT_PATH/${DATASET}_eval.log"

@@ -12,8 +12,7 @@ check_dataset "$DATASET"
 VIDEO_PATH="$(abspath "$2")"; ANNOTATION_PATH="$(abspath "$3")"; ONNX_PATH="$(abspath "$4")"
 shift 4
 check_extra "$@"
-check_dir VIDEO_PATH "$VIDEO_PATH"
-check_file ANNOTATION_PATH "$ANNOTATION_PATH"
+check_data_paths
 check_file ONNX_PATH "$ONNX_PATH"
 LOG="$PWD/eval_onnx.log"
 

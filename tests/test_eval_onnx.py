@@ -12,16 +12,10 @@ import pytest
 import eval as eval_script
 import eval_onnx
 import export
-from src.deploy.toy import make_checkpoint, make_dataset, tiny_args
+from toy import make_checkpoint, make_dataset, tiny_args
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "run_eval_onnx.sh"
-
-
-@pytest.fixture(autouse=True)
-def _pynative_after():
-    yield
-    ms.set_context(mode=ms.PYNATIVE_MODE)  # entry scripts switch to the config's GRAPH mode
 
 
 @pytest.fixture(scope="module")

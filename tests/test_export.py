@@ -8,7 +8,7 @@ import export
 from src.config import load_config
 from src.deploy.export import export_network, random_clip
 from src.deploy.graph import explicit_padding
-from src.deploy.toy import make_checkpoint, tiny_args
+from toy import make_checkpoint, tiny_args
 from src.errors import UserError
 from src.metrics import softmax
 from src.models.resnet3d import model_from_config
@@ -20,12 +20,6 @@ STEMS = [
     {"conv1_t_size": 5, "conv1_t_stride": 2, "widen_factor": 0.25},
     {"conv1_t_size": 1, "conv1_t_stride": 1, "no_max_pool": True},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _pynative_after():
-    yield
-    ms.set_context(mode=ms.PYNATIVE_MODE)  # entry scripts switch to the config's GRAPH mode
 
 
 def _cfg(tmp_path, fmt, **overrides):

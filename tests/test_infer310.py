@@ -14,16 +14,10 @@ import export
 import postprocess
 import preprocess
 from src.deploy.infer310 import main_mindir, read_manifest, result_name
-from src.deploy.toy import make_checkpoint, make_dataset, tiny_args
+from toy import make_checkpoint, make_dataset, tiny_args
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "run_infer_310.sh"
-
-
-@pytest.fixture(autouse=True)
-def _pynative_after():
-    yield
-    ms.set_context(mode=ms.PYNATIVE_MODE)  # entry scripts switch to the config's GRAPH mode
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,10 @@ import predict
 from src.config import load_config
 from src.data.synthetic import CLASSES, generate
 from src.deploy.predict import format_top, read_labels
-from src.deploy.toy import make_checkpoint, tiny_args
+from toy import make_checkpoint, tiny_args
 from src.errors import UserError
 
 NAMES = [c[0] for c in CLASSES]
-
-
-@pytest.fixture(autouse=True)
-def _pynative_after():
-    yield
-    ms.set_context(mode=ms.PYNATIVE_MODE)  # entry scripts switch to the config's GRAPH mode
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ class TorchResNet3D(nn.Module):
 
 
 def randomize(model, seed=0):
-    """Random weights and BN running statistics, so a parity test exercises every tensor."""
+    """Every tensor (weights, BN affine and running statistics) drawn from ``seed``: reproducible tests."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in model.state_dict().items():
@@ -119,4 +119,9 @@ def randomize(model, seed=0):
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
             elif t.dim() == 1 and "bn" in name or name.endswith("downsample.1.weight"):
                 t.copy_(torch.rand(t.shape, generator=gen) * 0.5 + 0.75)
+            elif t.dim() == 5:  # conv: Kaiming-normal (fan-out), as upstream's init, but seeded
+                fan_out = t.shape[0] * t[0, 0].numel()
+                t.copy_(torch.randn(t.shape, generator=gen) * (2.0 / fan_out) ** 0.5)
+            else:  # fc weight / bias
+                t.copy_((torch.rand(t.shape, generator=gen) * 2 - 1) / t.shape[-1] ** 0.5)
     return model.eval()

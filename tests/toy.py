@@ -1,4 +1,4 @@
-"""A tiny deployment workspace for tests and smoke checks: synthetic videos -> frames -> annotation
+"""Tiny workspaces for the tests: synthetic videos -> frames -> annotation
 JSON -> a random-weight checkpoint of a small network, built with the suite's own data commands."""
 from pathlib import Path
 
@@ -13,14 +13,14 @@ def tiny_args(**overrides):
     return [f"--{k}={v}" for k, v in values.items()]
 
 
-def make_dataset(root, test_videos_per_class=1, frames=10, size=40):
+def make_dataset(root, videos_per_class=1, test_videos_per_class=1, frames=10, size=40):
     """Write videos/, jpg/, labels/ and json/ucf101_01.json under ``root``. Returns (jpg, json) paths."""
     from src.data.extract import extract_all
     from src.data.synthetic import generate
     from src.data.annotations import main as annotations_main
 
     root = Path(root)
-    generate(root, videos_per_class=1, test_videos_per_class=test_videos_per_class, frames=frames,
+    generate(root, videos_per_class=videos_per_class, test_videos_per_class=test_videos_per_class, frames=frames,
              size=size, seed=0, n_jobs=1, progress=False)
     extract_all(str(root / "videos"), str(root / "jpg"), 0, 90, 1, False)
     code = annotations_main("ucf101", ["--dir_path", str(root / "labels"), "--video_path", str(root / "jpg"),
