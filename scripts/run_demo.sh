@@ -15,7 +15,7 @@ OUT="$(abspath "$OUT")"
 CONFIG="$ROOT/demo_config.yaml"
 if [[ $QUICK == 1 ]]; then
     DATA_ARGS=(--videos_per_class 3 --test_videos_per_class 1 --frames 10 --size 48)
-    OVERRIDES=(--n_epochs=1 --batch_size=8 --eval_interval=1 --sample_size=32 --widen_factor=0.125 --num_workers=1)
+    OVERRIDES=(--n_epochs=1 --batch_size=8 --eval_interval=1 --inference_stride=4 --widen_factor=0.125 --num_workers=1)
 else
     DATA_ARGS=(--videos_per_class 200 --test_videos_per_class 40 --frames 16 --size 64)
     OVERRIDES=()
@@ -57,7 +57,7 @@ for fmt in ONNX MINDIR; do
         --file_format=$fmt --batch_size=1 --file_name="$OUT/export/resnet3d"
 done
 (cd "$OUT/export" && bash "$ROOT/scripts/run_eval_onnx.sh" ucf101 "$JPG" "$JSON" "$OUT/export/resnet3d.onnx" \
-    --config_path="$CONFIG" "${OVERRIDES[@]}")
+    --config_path="$CONFIG" --result_path="$OUT/export" "${OVERRIDES[@]}")
 
 stage "6/7 predict one held-out video (predict.py)"
 VIDEO="$DATA/videos/$(head -n 1 "$DATA/labels/testlist01.txt" | tr -d '\r')"
