@@ -14,8 +14,7 @@ def _main(argv):
 
     cfg = load_config(argv, prog="eval.py")
     result = evaluate_checkpoint(cfg)
-    print(result.line())
-    print(result.count_line())
+    print(result.report())
     return 0
 
 

@@ -16,8 +16,7 @@ def _main(argv):
     result_dir, argv = pop_option(argv, "result_dir", "result_Files")
     cfg = load_config(argv, prog="postprocess.py")
     result = read_results(pre_path, result_dir, ignore=bool(cfg.ignore))
-    print(result.line())
-    print(result.count_line())
+    print(result.report())
     return 0
 
 

@@ -43,6 +43,10 @@ class Accuracy:
         return (f"videos: ground truth {self.n_ground_truth}, predicted {self.n_predicted}, "
                 f"missing {self.n_missing}; clips: {self.n_clips}")
 
+    def report(self):
+        """What every evaluation tool prints: the original's line, then the counts line."""
+        return f"{self.line()}\n{self.count_line()}"
+
     def to_dict(self):
         return asdict(self)
 

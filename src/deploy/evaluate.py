@@ -14,8 +14,7 @@ def evaluate_with(predict, cfg, prefix):
 
     data = create_eval_dataset(cfg, subset=cfg.get("eval_subset", "validation"))
     result, acc = run_evaluation(predict, data, ignore=bool(cfg.ignore))
-    print(result.line())
-    print(result.count_line())
+    print(result.report())
     if str(cfg.get("result_path", "")):
         paths = save_eval_outputs(cfg.result_path, prefix, result, acc, data[1])
         log.info("per-clip / per-video results: %s", ", ".join(str(p) for p in paths))
