@@ -10,12 +10,9 @@ from src.config import load_config, run_main
 
 def _main(argv):
     from src.deploy.infer310 import read_results
-    from src.deploy.options import pop_option
-
-    pre_path, argv = pop_option(sys.argv[1:] if argv is None else argv, "pre_path", "preprocess_Result")
-    result_dir, argv = pop_option(argv, "result_dir", "result_Files")
-    cfg = load_config(argv, prog="postprocess.py")
-    result = read_results(pre_path, result_dir, ignore=bool(cfg.ignore))
+    cfg = load_config(argv, prog="postprocess.py",
+                      extra={"pre_path": "preprocess_Result", "result_dir": "result_Files"})
+    result = read_results(cfg.pre_path, cfg.result_dir, ignore=bool(cfg.ignore))
     print(result.report())
     return 0
 

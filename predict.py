@@ -9,14 +9,8 @@ from src.config import load_config, run_main
 
 
 def _main(argv):
-    from src.deploy.options import pop_option
-
-    argv = sys.argv[1:] if argv is None else argv
-    video, argv = pop_option(argv, "video", "")
-    onnx, argv = pop_option(argv, "onnx", "")
-    mindir, argv = pop_option(argv, "mindir", "")
-    labels, argv = pop_option(argv, "labels", "")
-    cfg = load_config(argv, prog="predict.py")
+    cfg = load_config(argv, prog="predict.py", extra={"video": "", "onnx": "", "mindir": "", "labels": ""})
+    video, onnx, mindir, labels = cfg.video, cfg.onnx, cfg.mindir, cfg.labels
     from src.errors import UserError
 
     if not video:

@@ -10,16 +10,13 @@ from src.config import load_config, run_main
 
 def _main(argv):
     from src.deploy.infer310 import write_clips
-    from src.deploy.options import pop_option
 
-    output_path, argv = pop_option(sys.argv[1:] if argv is None else argv, "output_path", "preprocess_Result")
-    # the original passed --batch_size=1 here: clips are always written one per file
-    _, argv = pop_option(argv, "batch_size", None)
-    cfg = load_config(argv, prog="preprocess.py")
+    # the original passed --batch_size=1 here: accepted, clips are always written one per file
+    cfg = load_config(argv, prog="preprocess.py", extra={"output_path": "preprocess_Result"})
     from src.context import setup_from_config
 
     setup_from_config({**cfg, "device_target": "CPU"})  # only the input pipeline runs here
-    write_clips(cfg, output_path)
+    write_clips(cfg, cfg.output_path)
     return 0
 
 

@@ -138,6 +138,19 @@ def ms_breakdown(prof_dir, steps):
     return out, unknown
 
 
+
+def alternate(ms_fn, th_fn, steps):
+    """Wall times of ``steps`` alternating MindSpore / PyTorch calls: (ms list, torch list)."""
+    ms_wall, th_wall = [], []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        ms_fn()
+        t1 = time.perf_counter()
+        th_fn()
+        ms_wall.append(t1 - t0)
+        th_wall.append(time.perf_counter() - t1)
+    return ms_wall, th_wall
+
 def profile_workload(workload, steps, threads):
     """Profiled per-kind ms per step and unprofiled step medians, MindSpore and PyTorch."""
     import torch
@@ -149,26 +162,12 @@ def profile_workload(workload, steps, threads):
     ms_fn, th_fn, ms = build(workload, info.conv_impl)
     for _ in range(2):  # compile and warm up
         ms_fn(), th_fn()
-    ms_wall, th_wall = [], []
-    for _ in range(steps):  # unprofiled, alternating
-        t0 = time.perf_counter()
-        ms_fn()
-        t1 = time.perf_counter()
-        th_fn()
-        ms_wall.append(t1 - t0)
-        th_wall.append(time.perf_counter() - t1)
+    ms_wall, th_wall = alternate(ms_fn, th_fn, steps)  # unprofiled
 
     prof_dir = tempfile.mkdtemp(prefix="ms_prof_")
     mprof = ms.Profiler(output_path=prof_dir)
-    ms_prof_wall, th_prof_wall = [], []
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as tprof:
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            ms_fn()
-            t1 = time.perf_counter()
-            th_fn()
-            ms_prof_wall.append(t1 - t0)
-            th_prof_wall.append(time.perf_counter() - t1)
+        ms_prof_wall, th_prof_wall = alternate(ms_fn, th_fn, steps)
     mprof.stop()
     mprof.analyse()
     ms_kinds, unknown = ms_breakdown(prof_dir, steps)

@@ -134,11 +134,13 @@ def format_help(values, helps, choices, prog):
     return "\n".join(lines)
 
 
-def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=None):
+def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=None, extra=None):
     """Read the YAML named by ``--config_path`` (else ``default_config``) and apply ``argv``.
 
     ``aliases`` maps extra option names of one entry script onto config keys
     (e.g. export.py's ``--batch_size`` onto ``export_batch_size``).
+    ``extra`` holds options of one entry script that are not config keys, with their defaults
+    (e.g. predict.py's ``{"video": ""}``); they are parsed and checked like config keys.
     Returns a :class:`Config`; ``config_path`` holds the file read. Raises :class:`ConfigError`.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -149,6 +151,7 @@ def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=Non
         if key == "config_path":
             config_path = os.path.expanduser(text)
     values, helps, choices = _read_documents(config_path)
+    values = {**(extra or {}), **values}
     if "-h" in argv or "--help" in argv:
         print(format_help(values, helps, choices, prog))
         raise SystemExit(0)

@@ -70,3 +70,10 @@ def test_save_resolved_config_round_trip(tmp_path):
     assert saved["n_epochs"] == 3 and saved["config_path"] == cfg.config_path
     again = load_config([f"--config_path={path}"])  # a saved config is itself a valid config
     assert again.n_epochs == 3
+
+
+def test_script_only_options_are_parsed_like_config_keys():
+    cfg = load_config(["--video=a.avi", "--labels", "l.json"], extra={"video": "", "labels": "", "onnx": ""})
+    assert (cfg.video, cfg.labels, cfg.onnx) == ("a.avi", "l.json", "")
+    with pytest.raises(ConfigError, match="unknown option --vidoe \\(did you mean 'video'\\?\\)"):
+        load_config(["--vidoe=a.avi"], extra={"video": ""})
