@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from src.config import run_main  # noqa: E402
+from src.cli import run_main  # noqa: E402
 from src.data.checkdata import main as check_main  # noqa: E402
 
 

@@ -2,19 +2,25 @@
 
 python eval.py --config_path=./ucf101_config.yaml --video_path=... --annotation_path=... \
     --result_path=... --inference_ckpt_path=best.ckpt
-Prints the original's line, e.g. `clip: 88.8% top-1: 92.7%  top-5: 99.3%`, then the video counts.
+Prints the original's line, e.g. `clip: 88.8% top-1: 92.7%  top-5: 99.3%`, then the video counts; the
+output is also appended to result_path/<dataset>_eval.log.
 """
 import sys
 
-from src.config import load_config, run_main
+from src.cli import run_main
+from src.config import load_config
 
 
 def _main(argv):
-    from src.evaluate_checkpoint import evaluate_checkpoint
+    from src.eval.evaluate import evaluate_checkpoint
+    from src.rundir import RunDir
+    from src.runtime import setup_runtime
 
     cfg = load_config(argv, prog="eval.py")
-    result = evaluate_checkpoint(cfg)
-    print(result.report())
+    runtime = setup_runtime(cfg, distributed=False)
+    run_dir = RunDir(cfg.result_path, cfg.dataset)
+    with run_dir.tee(run_dir.eval_log, f"eval.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
+        evaluate_checkpoint(cfg, runtime)
     return 0
 
 

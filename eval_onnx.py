@@ -5,19 +5,18 @@
 """
 import sys
 
-from src.config import load_config, run_main
+from src.cli import run_main
+from src.config import load_config
 
 
 def _main(argv):
     cfg = load_config(argv, prog="eval_onnx.py")
-    from src.context import setup_from_config
     from src.deploy.backends import onnx_providers
+    from src.eval.evaluate import evaluate_onnx
+    from src.runtime import setup_runtime
 
     onnx_providers(cfg.device_target)  # CPU / GPU only: fail before any work
-    # MindSpore runs only the input pipeline here: always on the CPU
-    setup_from_config({**cfg, "device_target": "CPU"})
-    from src.deploy.evaluate import evaluate_onnx
-
+    setup_runtime(cfg, device_target="CPU", distributed=False)  # MindSpore runs only the input pipeline here
     evaluate_onnx(cfg)
     return 0
 

@@ -4,18 +4,18 @@
 """
 import sys
 
-from src.config import load_config, run_main
+from src.cli import run_main
+from src.config import load_config
 
 
 def _main(argv):
     cfg = load_config(argv, aliases={"batch_size": "export_batch_size"}, prog="export.py")
     from src.deploy.export import check_format_supported, export_from_config
+    from src.runtime import setup_runtime
 
     check_format_supported(cfg)  # before touching a device: AIR needs Ascend
-    from src.context import setup_from_config
-
     # the exported graph always holds native convolutions (the fast op does not export)
-    setup_from_config({**cfg, "conv_impl": "native"})
+    setup_runtime(cfg, conv_impl="native", distributed=False)
     export_from_config(cfg)
     return 0
 

@@ -5,14 +5,16 @@
 """
 import sys
 
-from src.config import load_config, run_main
+from src.cli import run_main
+from src.config import load_config
 
 
 def _main(argv):
-    from src.deploy.infer310 import read_results
     cfg = load_config(argv, prog="postprocess.py",
                       extra={"pre_path": "preprocess_Result", "result_dir": "result_Files"})
-    result = read_results(cfg.pre_path, cfg.result_dir, ignore=bool(cfg.ignore))
+    from src.deploy.infer310 import read_results
+
+    result = read_results(cfg.pre_path, cfg.result_dir, cfg.n_classes, ignore=cfg.ignore)
     print(result.report())
     return 0
 

@@ -1,33 +1,32 @@
 """Top-5 classes of one video (a .avi/.mp4 file or a frame folder), averaged over sliding windows.
 
     python predict.py --video=v.avi --ckpt_file=best.ckpt [--labels=ucf101_01.json|classInd.txt]
-        [--onnx=model.onnx | --mindir=model.mindir] [--config_path=... --n_classes=... model keys]
+        [--onnx_path=model.onnx | --mindir_path=model.mindir] [--config_path=... --n_classes=... model keys]
 """
 import sys
 
-from src.config import load_config, run_main
+from src.cli import run_main
+from src.config import load_config
+
+OPTIONS = {"video": "", "mindir_path": "", "labels": ""}
+DEPRECATED = {"onnx": ("onnx_path", "deprecated"), "mindir": ("mindir_path", "deprecated")}
 
 
 def _main(argv):
-    cfg = load_config(argv, prog="predict.py", extra={"video": "", "onnx": "", "mindir": "", "labels": ""})
-    video, onnx, mindir, labels = cfg.video, cfg.onnx, cfg.mindir, cfg.labels
+    cfg = load_config(argv, prog="predict.py", extra=OPTIONS, aliases=DEPRECATED)
+    from src.deploy.predict import check_one_model, format_top, make_predictor, predict_video, read_labels
     from src.errors import UserError
+    from src.runtime import setup_runtime
 
-    if not video:
+    if not cfg.video:
         raise UserError("--video is required: a video file (.avi, .mp4, ...) or a folder of image_00001.jpg frames")
-    from src.context import setup_from_config
-    from src.deploy.predict import check_one_model
-
-    check_one_model(cfg.ckpt_file, onnx, mindir)  # before touching a device
-
-    device = cfg.device_target if not (onnx or mindir) else "CPU"  # exported models run via onnxruntime / CPU here
-    setup_from_config({**cfg, "device_target": device, "conv_impl": "native"})
-    from src.deploy.predict import format_top, make_predictor, predict_video, read_labels
-
-    names = read_labels(labels) if labels else None
-    predict = make_predictor(cfg, cfg.ckpt_file, onnx, mindir)
-    scores, n_frames, n_windows = predict_video(predict, video, cfg)
-    print(f"{video}: {n_frames} frames, {n_windows} windows of {cfg.sample_duration}")
+    check_one_model(cfg.ckpt_file, cfg.onnx_path, cfg.mindir_path)  # before touching a device
+    exported = bool(cfg.onnx_path or cfg.mindir_path)  # exported models run via onnxruntime / on the CPU here
+    runtime = setup_runtime(cfg, device_target="CPU" if exported else None, conv_impl="native", distributed=False)
+    names = read_labels(cfg.labels) if cfg.labels else None
+    predict = make_predictor(cfg, runtime)
+    scores, n_frames, n_windows = predict_video(predict, cfg.video, cfg)
+    print(f"{cfg.video}: {n_frames} frames, {n_windows} windows of {cfg.sample_duration}")
     for line in format_top(scores, names):
         print(line)
     return 0

@@ -5,17 +5,17 @@
 """
 import sys
 
-from src.config import load_config, run_main
+from src.cli import run_main
+from src.config import load_config
 
 
 def _main(argv):
-    from src.deploy.infer310 import write_clips
-
     # the original passed --batch_size=1 here: accepted, clips are always written one per file
     cfg = load_config(argv, prog="preprocess.py", extra={"output_path": "preprocess_Result"})
-    from src.context import setup_from_config
+    from src.deploy.infer310 import write_clips
+    from src.runtime import setup_runtime
 
-    setup_from_config({**cfg, "device_target": "CPU"})  # only the input pipeline runs here
+    setup_runtime(cfg, device_target="CPU", distributed=False)  # only the input pipeline runs here
     write_clips(cfg, cfg.output_path)
     return 0
 

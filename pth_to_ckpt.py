@@ -5,10 +5,10 @@ python pth_to_ckpt.py --pth_path=./pretrained.pth --ckpt_path=./pretrained.ckpt 
 import argparse
 import sys
 
-from src.errors import UserError
+from src.cli import run_main
 
 
-def main(argv=None):
+def _main(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pth_path", required=True, help="upstream .pth (state_dict, {'state_dict': ...}, "
                                                           "DataParallel 'module.' prefixes are fine)")
@@ -17,18 +17,18 @@ def main(argv=None):
     parser.add_argument("--resnet_shortcut", choices=["A", "B"], default=None,
                         help="force the shortcut type (default: inferred)")
     args = parser.parse_args(argv)
-    from src.context import setup_context
+    from src.runtime import setup_context
     from src.weights.pth_convert import convert_pth
 
-    try:
-        setup_context("CPU", "PYNATIVE")
-        arch, count = convert_pth(args.pth_path, args.ckpt_path, args.model_depth, args.resnet_shortcut)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    setup_context("CPU", "PYNATIVE")
+    arch, count = convert_pth(args.pth_path, args.ckpt_path, args.model_depth, args.resnet_shortcut)
     print(f"architecture: {arch.describe()}")
     print(f"converted {count} tensors: {args.pth_path} -> {args.ckpt_path}")
     return 0
+
+
+def main(argv=None):
+    return run_main(_main, argv)
 
 
 if __name__ == "__main__":

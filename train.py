@@ -2,19 +2,37 @@
 
 python train.py --config_path=./ucf101_config.yaml --video_path=... --annotation_path=... \
     --result_path=... [--pretrain_path=pretrained.ckpt] [--resume=auto] [--key=value ...]
+Everything printed is also appended to result_path/train_<dataset>.log.
 """
 import sys
 
-from src.config import load_config, run_main
+from src.cli import run_main
+from src.config import load_config
 
 
 def _main(argv):
-    from src.train.trainer import train
+    from src.rundir import RunDir
+    from src.runtime import setup_runtime
 
     cfg = load_config(argv, prog="train.py")
-    summary = train(cfg)
+    runtime = setup_runtime(cfg)
+    run_dir = RunDir(cfg.result_path, cfg.dataset)
+    if not runtime.is_main:  # rank 0 alone writes into the result folder
+        return _train(cfg, runtime, run_dir)
+    run_dir.make()
+    with run_dir.tee(run_dir.train_log, f"train.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
+        return _train(cfg, runtime, run_dir)
+
+
+def _train(cfg, runtime, run_dir):
+    from src.train.trainer import Stopped, train
+
+    try:
+        summary = train(cfg, runtime)
+    except Stopped as stop:
+        return stop.code
     if summary["best_top1"] >= 0:
-        print(f"best video top-1: {100 * summary['best_top1']:.1f}% ({cfg.result_path}/best.ckpt)")
+        print(f"best video top-1: {100 * summary['best_top1']:.1f}% ({run_dir.best_ckpt})")
     return 0
 
 

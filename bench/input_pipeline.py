@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from src.data import spatial  # noqa: E402
-from src.data.loader import FrameFolder  # noqa: E402
+from src.data.frames import FrameFolder  # noqa: E402
 from src.data.preprocess import eval_clip  # noqa: E402
 
 SIZE, T = 112, 16

@@ -84,7 +84,7 @@ def measure(config, threads, reps, workloads):
     import statistics
 
     import torch
-    from src.context import setup_context
+    from src.runtime import setup_context
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)

@@ -154,7 +154,7 @@ def alternate(ms_fn, th_fn, steps):
 def profile_workload(workload, steps, threads):
     """Profiled per-kind ms per step and unprofiled step medians, MindSpore and PyTorch."""
     import torch
-    from src.context import setup_context
+    from src.runtime import setup_context
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)  # as bench/model_speed.py
@@ -203,7 +203,7 @@ def bn_variants(threads, reps=7):
     nn.BatchNorm3d vs a reduction formulation (autodiff) vs PyTorch, alternating."""
     import numpy as np
     import torch
-    from src.context import setup_context
+    from src.runtime import setup_context
 
     torch.set_num_threads(threads)
     setup_context("CPU", "GRAPH", conv_impl="auto")
@@ -281,7 +281,7 @@ def denormal_check(threads, steps=300, reps=9):
     values in parameters, gradients and optimiser moments. Also times ops on all-denormal inputs."""
     import numpy as np
     import torch
-    from src.context import setup_context
+    from src.runtime import setup_context
 
     torch.set_num_threads(threads)
     info = setup_context("CPU", "GRAPH", conv_impl="auto")

@@ -65,4 +65,4 @@ VIDEO="$DATA/videos/$(head -n 1 "$DATA/labels/testlist01.txt" | tr -d '\r')"
     --ckpt_file="$OUT/train/best.ckpt" --labels="$JSON" | tee "$OUT/predict.txt"
 
 stage "7/7 summary"
-"$PYTHON" -m src.demo_summary --out "$OUT" --seconds $(( $(date +%s) - START ))
+"$PYTHON" -m src.demo_summary --out "$OUT" --config_path="$CONFIG" --seconds $(( $(date +%s) - START ))

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Train on one device. Logs to RESULT_PATH/train_<dataset>.log and the console.
+# Train on one device. train.py appends its output to RESULT_PATH/train_<dataset>.log (the config's dataset).
 # Extra --key=value options go to train.py (e.g. --device_target=CPU --resume=auto --config_path=...).
 set -euo pipefail
 USAGE="bash run_standalone_train.sh [DEVICE_ID] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
@@ -12,11 +12,9 @@ PRETRAIN="$(pretrain_arg "$6")"
 shift 6
 check_extra "$@"
 check_data_paths
-mkdir -p "$RESULT_PATH"
-LOG="$RESULT_PATH/train_$DATASET.log"
 export DEVICE_ID RANK_ID="$DEVICE_ID"
 
-echo "training $DATASET on device $DEVICE_ID; log: $LOG"
-"$PYTHON" "$ROOT/train.py" --config_path="$ROOT/${DATASET}_config.yaml" --run_distribute=False \
+echo "training $DATASET on device $DEVICE_ID; results and log in $RESULT_PATH"
+exec "$PYTHON" "$ROOT/train.py" --config_path="$ROOT/${DATASET}_config.yaml" --run_distribute=False \
     --device_id="$DEVICE_ID" --video_path="$VIDEO_PATH" --annotation_path="$ANNOTATION_PATH" \
-    --result_path="$RESULT_PATH" "$PRETRAIN" "$@" 2>&1 | tee "$LOG"
+    --result_path="$RESULT_PATH" "$PRETRAIN" "$@"

@@ -1,24 +1,30 @@
-"""YAML configuration with command-line overrides.
+"""YAML configuration with command-line overrides, typed and checked once.
 
-A config file holds three YAML documents, as in the original suite: values, help strings and
-choices. Every key is also a command-line option (``--key=value`` or ``--key value``); its type is
-the type of the YAML value. Unknown keys and values outside ``choices`` are errors that name the
-key and how to fix it. Nothing happens at import time.
+Every key is declared in :mod:`src.config_keys` (type, default, help, choices, range). A YAML file
+gives values (its first document; the original's help and choices documents are accepted and
+ignored); every key is also a command-line option (``--key=value`` or ``--key value``). Values are cast
+to the declared type here and nowhere else; unknown keys, values outside ``choices`` and out-of-range
+values are errors that name the key and how to fix it. Nothing happens at import time.
 """
 import difflib
+import logging
 import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from src.errors import UserError, wrapped_user_error
+from src.atomic import atomic_output
+from src.config_keys import KEYS, Key
+from src.errors import UserError
 
+log = logging.getLogger("resnet3d")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "ucf101_config.yaml"
-RESOLVED_NAME = "config_resolved.yaml"
 # keys whose values are file-system paths: '~' is expanded in them
 _PATH_SUFFIXES = ("_path", "_file", "_dir", "_url")
+# written into a saved config by save_config; accepted when such a file is read back
+_META_KEYS = ("config_path",)
 
 
 class ConfigError(UserError):
@@ -26,7 +32,12 @@ class ConfigError(UserError):
 
 
 class Config(dict):
-    """A dict whose keys are also attributes (``cfg.batch_size``)."""
+    """A dict whose keys are also attributes (``cfg.batch_size``); ``explicit`` holds the keys given on
+    the command line (``DEVICE_ID`` precedence and resume checks need to know)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "explicit", frozenset())
 
     def __getattr__(self, name):
         try:
@@ -38,19 +49,24 @@ class Config(dict):
         self[name] = value
 
 
-def _read_documents(path):
+def read_values(path):
+    """The values document of a config file, as a dict (unchecked)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found: pass an existing YAML with --config_path")
     try:
-        with open(path, encoding="utf-8") as f:
-            docs = [d for d in yaml.safe_load_all(f)]
+        text = path.read_text(encoding="utf-8")
+        docs = list(yaml.safe_load_all(text))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text file: pass a YAML config with --config_path") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}".replace("\n", " ")) from None
-    docs = [d or {} for d in docs] + [{}] * (3 - len(docs))
-    if not isinstance(docs[0], dict):
-        raise ConfigError(f"config file {path}: the first YAML document must be a mapping of keys")
-    return docs[0], docs[1], docs[2]
+    values = docs[0] if docs else None
+    if values is None:
+        raise ConfigError(f"config file {path} sets no keys: start from ucf101_config.yaml")
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path}: the first YAML document must be a mapping of keys to values")
+    return values
 
 
 def _suggest(key, known):
@@ -59,7 +75,7 @@ def _suggest(key, known):
 
 
 def parse_value(key, text, default):
-    """Convert command-line ``text`` to the type of the YAML ``default``."""
+    """Convert command-line ``text`` to the type of ``default``."""
     if isinstance(default, bool):
         low = text.strip().lower()
         if low in ("true", "1", "yes", "on"):
@@ -92,6 +108,27 @@ def parse_value(key, text, default):
     return text
 
 
+def _cast_yaml(path, key, value, default):
+    """A YAML value as the declared type (YAML's 1024 for a float key, 'on' quoted or not, ...)."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, list):
+        if isinstance(value, list):
+            return value
+    elif isinstance(value, str):
+        return value
+    elif isinstance(value, (int, float, bool)) and not isinstance(default, (int, float, bool, list)):
+        return str(value)
+    raise ConfigError(f"config file {path}: {key}: {value!r} is not a {type(default).__name__}")
+
+
 def _split_argv(argv):
     """Yield (key, value-text) pairs from ``--key=value`` / ``--key value`` tokens."""
     i = 0
@@ -111,13 +148,16 @@ def _split_argv(argv):
         yield key, text
 
 
-def _check_choices(cfg, choices):
-    for key, allowed in choices.items():
-        if key not in cfg:
-            continue
-        allowed_norm = [str(a) for a in allowed]
-        if str(cfg[key]) not in allowed_norm:
-            raise ConfigError(f"--{key}: '{cfg[key]}' is not one of {', '.join(allowed_norm)}")
+def _check(cfg, keys):
+    for name, key in keys.items():
+        value = cfg[name]
+        if key.choices and str(value) not in [str(c) for c in key.choices]:
+            raise ConfigError(f"--{name}: '{value}' is not one of {', '.join(str(c) for c in key.choices)}")
+        problem = key.check(value) if key.check else None
+        if problem:
+            raise ConfigError(f"--{name}={value} {problem}")
+        if key.convert:
+            cfg[name] = key.convert(value)
 
 
 def _expand_paths(cfg):
@@ -126,21 +166,25 @@ def _expand_paths(cfg):
             cfg[key] = os.path.expanduser(value)
 
 
-def format_help(values, helps, choices, prog):
+def format_help(keys, values, prog):
     lines = [f"usage: {prog} [--config_path=FILE] [--key=value ...]", "", "options (default from the config file):"]
-    for key, value in values.items():
-        extra = f" choices: {', '.join(str(c) for c in choices[key])}." if key in choices else ""
-        lines.append(f"  --{key} (default: {value!r}) {helps.get(key, '')}{extra}")
+    for name, key in keys.items():
+        extra = f" choices: {', '.join(str(c) for c in key.choices)}." if key.choices else ""
+        lines.append(f"  --{name} (default: {values[name]!r}) {key.help}{extra}")
     return "\n".join(lines)
+
+
+def _as_key(value):
+    return value if isinstance(value, Key) else Key(value, "")
 
 
 def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=None, extra=None):
     """Read the YAML named by ``--config_path`` (else ``default_config``) and apply ``argv``.
 
-    ``aliases`` maps extra option names of one entry script onto config keys
-    (e.g. export.py's ``--batch_size`` onto ``export_batch_size``).
-    ``extra`` holds options of one entry script that are not config keys, with their defaults
-    (e.g. predict.py's ``{"video": ""}``); they are parsed and checked like config keys.
+    ``aliases`` maps other option names of one entry script onto keys (e.g. export.py's ``--batch_size``
+    onto ``export_batch_size``); an alias given as ``(key, "deprecated")`` warns when used.
+    ``extra`` declares options of one entry script that are not config keys (name -> default or
+    :class:`~src.config_keys.Key`); they are parsed and checked like config keys.
     Returns a :class:`Config`; ``config_path`` holds the file read. Raises :class:`ConfigError`.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -150,52 +194,46 @@ def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=Non
     for key, text in pairs:
         if key == "config_path":
             config_path = os.path.expanduser(text)
-    values, helps, choices = _read_documents(config_path)
-    values = {**(extra or {}), **values}
+    keys = {**{name: _as_key(v) for name, v in (extra or {}).items()}, **KEYS}
+    values = {name: key.default for name, key in keys.items()}
+    from_file = read_values(config_path)
+    unknown = [k for k in from_file if k not in KEYS and k not in _META_KEYS]
+    if unknown:
+        raise ConfigError(f"config file {config_path}: unknown key '{unknown[0]}'{_suggest(unknown[0], list(KEYS))}")
+    for name, value in from_file.items():
+        if name in KEYS:
+            values[name] = _cast_yaml(config_path, name, value, KEYS[name].default)
+    absent = [k for k in KEYS if k not in from_file]
+    if absent:
+        log.debug("%s does not set %s: defaults used", config_path, ", ".join(absent))
     if "-h" in argv or "--help" in argv:
-        print(format_help(values, helps, choices, prog))
+        print(format_help(keys, values, prog))
         raise SystemExit(0)
     cfg = Config(values)
     aliases = aliases or {}
+    explicit = set()
     for key, text in pairs:
         if key == "config_path":
             continue
-        key = aliases.get(key, key)
-        if key not in cfg:
+        target = aliases.get(key, key)
+        if isinstance(target, tuple):
+            target = target[0]
+            log.warning("--%s is deprecated: use --%s", key, target)
+        if target not in cfg:
             raise ConfigError(f"unknown option --{key}{_suggest(key, list(cfg) + list(aliases))}; "
                               f"see {prog} --help for the keys of {config_path}")
-        cfg[key] = parse_value(key, text, values[key])
-    _check_choices(cfg, choices)
+        cfg[target] = parse_value(key, text, keys[target].default)
+        explicit.add(target)
+    _check(cfg, keys)
     _expand_paths(cfg)
     cfg["config_path"] = str(config_path)
+    object.__setattr__(cfg, "explicit", frozenset(explicit))
     return cfg
 
 
-def save_config(cfg, directory, name=RESOLVED_NAME):
-    """Write the resolved config as YAML into ``directory`` (atomically); return its path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / name
-    tmp = directory / f".{name}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(dict(cfg), f, sort_keys=False)
-    os.replace(tmp, target)
-    return target
-
-
-def run_main(main_fn, argv=None):
-    """Run an entry script's body; turn user errors into one line on stderr and exit code 2."""
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        return main_fn(argv)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except RuntimeError as err:  # a UserError raised inside a MindSpore dataset worker
-        message = wrapped_user_error(err)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+def save_config(cfg, path):
+    """Write the resolved config as YAML to ``path`` (atomically); return the path."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yaml.safe_dump(dict(cfg), f, sort_keys=False)
+    return Path(path)

@@ -1,7 +1,9 @@
 """The closing summary of `make demo`: where everything is, and the accuracy reached."""
 import argparse
-import json
 from pathlib import Path
+
+from src.config import load_config
+from src.rundir import RunDir
 
 
 def _last_line(path, prefix):
@@ -12,17 +14,20 @@ def _last_line(path, prefix):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--config_path", required=True, help="the demo's config (its dataset names the files)")
     parser.add_argument("--seconds", type=int, default=0)
     args = parser.parse_args(argv)
     out = Path(args.out)
-    best = json.loads((out / "train" / "best_metrics.json").read_text())
+    dataset = load_config([f"--config_path={args.config_path}"]).dataset
+    train, evaluation = RunDir(out / "train", dataset), RunDir(out / "eval", dataset)
+    best = train.read_best_metrics()
     rows = [
         ("dataset (videos, frames, JSON)", out / "data"),
-        ("checkpoints, best.ckpt", out / "train"),
-        ("training log", out / "train" / "train_ucf101.log"),
-        ("training curves (loss, lr, val accuracy)", out / "train" / "training_curves.png"),
-        ("evaluation log, per-clip/per-video JSON", out / "eval"),
-        ("confusion matrix", out / "eval" / "synthetic_eval_confusion.png"),
+        ("checkpoints, best.ckpt", train.path),
+        ("training log", train.train_log),
+        ("training curves (loss, lr, val accuracy)", train.file("training_curves.png")),
+        ("evaluation log, per-clip/per-video JSON", evaluation.path),
+        ("confusion matrix", evaluation.eval_output("eval", "confusion.png")),
         ("exported models", out / "export"),
         ("prediction of one held-out video", out / "predict.txt"),
     ]
@@ -30,7 +35,7 @@ def main(argv=None):
     for name, path in rows:
         print(f"  {name:<{width}}  {path}")
     print(f"best epoch {best['epoch']}: {best['line']}")
-    print(f"eval.py:      {_last_line(out / 'eval' / 'ucf101_eval.log', 'clip: ')}")
+    print(f"eval.py:      {_last_line(evaluation.eval_log, 'clip: ')}")
     print(f"eval_onnx.py: {_last_line(out / 'export' / 'eval_onnx.log', 'clip: ')}")
     minutes, seconds = divmod(args.seconds, 60)
     print(f"demo finished in {minutes} min {seconds} s: video top-1 {100 * best['top1']:.1f}% on "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # works from src/ and from the repo root
 
-from src.config import run_main  # noqa: E402
+from src.cli import run_main  # noqa: E402
 from src.data.extract import main as extract_main  # noqa: E402
 
 

@@ -5,7 +5,7 @@ import pytest
 
 os.environ.setdefault("GLOG_v", "3")  # keep MindSpore's C++ logging to errors
 
-from src.context import setup_context  # noqa: E402
+from src.runtime import setup_context  # noqa: E402
 from toy import make_dataset, tiny_args as toy_args  # noqa: E402
 
 RUNTIME = setup_context("CPU", "PYNATIVE")
@@ -21,7 +21,7 @@ def graph_mode():
     ms.set_context(mode=ms.PYNATIVE_MODE)
 
 
-TINY_MODEL = ["--device_target=CPU", "--dataset=synthetic"] + toy_args(eval_batch_size=8)
+TINY_ARGS = ["--device_target=CPU", "--dataset=synthetic"] + toy_args(eval_batch_size=8)
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +45,6 @@ def tiny_dataset(tmp_path_factory):
 @pytest.fixture
 def tiny_args(tiny_dataset, tmp_path):
     """Command-line options of a tiny run on the tiny dataset, writing into tmp_path/result."""
-    return TINY_MODEL + [f"--video_path={tiny_dataset['video_path']}",
+    return TINY_ARGS + [f"--video_path={tiny_dataset['video_path']}",
                          f"--annotation_path={tiny_dataset['annotation_path']}",
                          f"--result_path={tmp_path / 'result'}"]

@@ -41,6 +41,16 @@ def data_config(annotation_path="", video_path="", **overrides):
     return load_config([f"--{k}={v}" for k, v in values.items()])
 
 
+def train_dataset(cfg, epoch, rank_id=0, rank_size=1, skip_batches=0):
+    """create_train_dataset with cfg's values, as the trainer calls it."""
+    from src.data.datasets import create_train_dataset, train_entries
+    from src.data.presets import ClipSpec
+
+    entries, _ = train_entries(cfg)
+    return create_train_dataset(entries, ClipSpec.from_config(cfg), cfg.seed, cfg.batch_size, epoch,
+                                cfg.num_workers, rank_id, rank_size, skip_batches)
+
+
 def tiny_annotated_dataset(root, n_videos=5, n_frames=(6, 10, 3, 12, 8), classes=("A", "B")):
     """Frames for ``n_videos`` videos and a JSON marking the first 3 'training', rest 'validation'."""
     import json

@@ -3,6 +3,7 @@ import pytest
 import yaml
 
 from src.config import REPO_ROOT, ConfigError, load_config, save_config
+from src.config_keys import KEYS
 
 UCF = REPO_ROOT / "ucf101_config.yaml"
 HMDB = REPO_ROOT / "hmdb51_config.yaml"
@@ -16,16 +17,65 @@ ORIGINAL_UCF = dict(n_classes=101, sample_size=112, sample_duration=16, sample_t
                     conv1_t_stride=1, no_max_pool=False, widen_factor=1.0, n_pretrain_classes=0)
 
 
-def test_original_values_and_three_documents():
+def test_original_values_and_one_declaration_per_key():
     cfg = load_config([], default_config=UCF)
     for key, value in ORIGINAL_UCF.items():
         assert cfg[key] == value, key
     hmdb = load_config([], default_config=HMDB)
     assert (hmdb.n_classes, hmdb.warmup_epochs, hmdb.lr_max) == (51, 5, 0.01)
-    for path in (UCF, HMDB):
-        values, helps, choices = list(yaml.safe_load_all(open(path)))
-        assert set(helps) == set(values), "every key has a help string"
-        assert set(choices) <= set(values)
+    values = yaml.safe_load(open(UCF))
+    assert list(values) == list(KEYS), "ucf101_config.yaml lists every declared key, in order"
+    assert {k: KEYS[k].default for k in KEYS} == values, "the declared defaults are ucf101_config.yaml's values"
+    assert all(KEYS[k].help for k in KEYS)
+    for path in (HMDB, REPO_ROOT / "demo_config.yaml"):
+        assert list(yaml.safe_load(open(path))) == list(KEYS), path
+
+
+def test_original_three_document_files_still_load(tmp_path):
+    original = tmp_path / "original.yaml"
+    original.write_text("n_classes: 51\nbatch_size: 128\n---\nn_classes: 'help'\n---\nn_classes: [51]\n")
+    cfg = load_config([f"--config_path={original}"])
+    assert cfg.n_classes == 51 and cfg.lr_max == 0.03 and isinstance(cfg.warmup_epochs, float)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "sets no keys"),
+    ("batch_sise: 3\n", "unknown key 'batch_sise' (did you mean 'batch_size'?)"),
+    ("batch_size: many\n", "batch_size: 'many' is not a int"),
+    ("- a\n- b\n", "must be a mapping"),
+])
+def test_bad_config_files_are_one_error(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config([f"--config_path={path}"])
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_binary_config_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match="is not a text file|is not valid YAML"):
+        load_config([f"--config_path={path}"])
+
+
+@pytest.mark.parametrize("option", ["--sample_size=0", "--sample_duration=0", "--train_crop_min_ratio=0",
+                                    "--widen_factor=0", "--save_checkpoint_epochs=0", "--eval_interval=0",
+                                    "--eval_batch_size=0", "--inference_stride=0", "--keep_checkpoint_max=0",
+                                    "--keep_checkpoint_max=-1", "--batch_size=0", "--label_smoothing=1"])
+def test_values_out_of_range_are_refused(option):
+    key = option.split("=")[0]
+    with pytest.raises(ConfigError, match=f"^{key}=[-0-9.]+ must"):
+        load_config([option])
+
+
+def test_file_name_with_a_space_is_refused():
+    with pytest.raises(ConfigError, match="must not contain spaces"):
+        load_config(["--file_name=my model"])
+
+
+def test_explicit_keys_are_recorded():
+    assert load_config(["--device_id=3", "--lr_max=0.1"]).explicit == {"device_id", "lr_max"}
 
 
 def test_overrides_both_forms_and_types(tmp_path):
@@ -65,7 +115,7 @@ def test_aliases():
 
 def test_save_resolved_config_round_trip(tmp_path):
     cfg = load_config(["--n_epochs=3"])
-    path = save_config(cfg, tmp_path / "run")
+    path = save_config(cfg, tmp_path / "run" / "config_resolved.yaml")
     saved = yaml.safe_load(open(path))
     assert saved["n_epochs"] == 3 and saved["config_path"] == cfg.config_path
     again = load_config([f"--config_path={path}"])  # a saved config is itself a valid config

@@ -6,7 +6,7 @@ from src.data.annotations import generate, read_class_index
 from src.errors import UserError
 from src.generate_hmdb51_json import main as hmdb51_main
 from src.generate_ucf101_json import main as ucf101_main
-from tests.data_fixtures import write_frames
+from data_fixtures import write_frames
 
 
 def _ucf_labels(labels):

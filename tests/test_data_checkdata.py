@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from check_dataset import main as check_dataset_main
-from tests.data_fixtures import tiny_annotated_dataset
+from data_fixtures import tiny_annotated_dataset
 
 
 def test_clean_dataset_passes(tmp_path, capsys):

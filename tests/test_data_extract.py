@@ -3,7 +3,7 @@ import pytest
 from src.data.extract import FAILURES_NAME, extract_all, extract_video
 from src.errors import UserError
 from src.generate_video_jpgs import main as generate_video_jpgs
-from tests.data_fixtures import write_video
+from data_fixtures import write_video
 
 ODD_NAMES = ["v.with.dots", "brackets [x] (y)", "a&b#c!", "space name", "naïve_日本"]
 

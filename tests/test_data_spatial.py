@@ -4,8 +4,8 @@ import numpy as np
 from PIL import Image
 
 from src.data import spatial
-from src.data.loader import FrameFolder
-from tests.data_fixtures import write_frames
+from src.data.frames import FrameFolder
+from data_fixtures import write_frames
 
 
 def _random_clip(source, rng, size=32):
@@ -59,7 +59,7 @@ def test_boxes_stay_inside_and_reduce_choice():
     rng = np.random.default_rng(0)
     for _ in range(50):
         left, top, w, h = spatial.random_resized_box(240, 320, (0.25, 1.0), (0.75, 4 / 3), rng)
-        assert 0 <= left and left + w <= 320 and 0 <= top and top + h <= 240
+        assert left >= 0 and left + w <= 320 and top >= 0 and top + h <= 240
     assert spatial.choose_reduce(spatial.center_box(240, 320, 112), 112) == 2
     assert spatial.choose_reduce(spatial.center_box(240, 320, 56), 56) == 4
     assert spatial.choose_reduce((0, 0, 100, 100), 112) == 1

@@ -33,8 +33,10 @@ def test_crops_and_subsampling():
     assert temporal.random_crop([1, 2, 3], 5, rng) == [1, 2, 3, 1, 2]
 
 
-def test_cfg_level_helpers_use_stride():
-    class Cfg:
-        sample_t_stride, sample_duration, train_t_crop, inference_stride = 2, 4, "center", 4
-    assert temporal.train_indices(16, Cfg, None) == [5, 7, 9, 11]
-    assert temporal.eval_indices(16, Cfg) == [[1, 3, 5, 7], [9, 11, 13, 15]]
+def test_eval_windows_use_the_stride():
+    from src.data.presets import ClipSpec, eval_windows
+
+    spec = ClipSpec(sample_t_stride=2, sample_duration=4, train_t_crop="center", inference_stride=4)
+    assert eval_windows(16, spec) == [[1, 3, 5, 7], [9, 11, 13, 15]]
+    with pytest.raises(ValueError, match="stride 0"):
+        temporal.sliding_windows(range(1, 9), 4, 0)

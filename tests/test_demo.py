@@ -21,13 +21,13 @@ def test_quick_demo_runs_every_stage(tmp_path):
         assert f"] {n}/7 " in text
     for path in ["data/videos", "data/jpg", "data/json/ucf101_01.json", "train/best.ckpt", "train/best_metrics.json",
                  "train/training_curves.png", "train/training_curves.csv", "train/config_resolved.yaml",
-                 "train/train_ucf101.log", "eval/ucf101_eval.log", "eval/synthetic_eval_confusion.png",
+                 "train/train_synthetic.log", "eval/synthetic_eval.log", "eval/synthetic_eval_confusion.png",
                  "eval/synthetic_eval_videos.json", "export/resnet3d.onnx", "export/resnet3d.mindir",
                  "export/eval_onnx.log", "predict.txt"]:
         assert (out / path).exists(), path
     assert "check_dataset: 32 videos (24 training, 8 validation), 8 classes, 32 ok, no problems" in text
     assert "parity ONNX: max abs difference" in text and "parity MINDIR: max abs difference" in text
-    eval_line = [ln for ln in (out / "eval" / "ucf101_eval.log").read_text().splitlines() if ln.startswith("clip: ")]
+    eval_line = [ln for ln in (out / "eval" / "synthetic_eval.log").read_text().splitlines() if ln.startswith("clip: ")]
     onnx_line = [ln for ln in (out / "export" / "eval_onnx.log").read_text().splitlines() if ln.startswith("clip: ")]
     assert eval_line and eval_line == onnx_line
     predictions = (out / "predict.txt").read_text().splitlines()

@@ -10,8 +10,8 @@ from src.deploy.export import export_network, random_clip
 from src.deploy.graph import explicit_padding
 from toy import make_checkpoint, tiny_args
 from src.errors import UserError
-from src.metrics import softmax
-from src.models.resnet3d import model_from_config
+from src.eval.metrics import softmax
+from src.models.resnet3d import ModelSpec, build_model
 
 # stems the exporter mis-wrote before explicit_padding (conv pads (t//2,3,3); padded max-pool)
 STEMS = [
@@ -29,7 +29,7 @@ def _cfg(tmp_path, fmt, **overrides):
 
 def _trained_net(cfg, seed=0):
     ms.set_seed(seed)
-    net = model_from_config(cfg, conv_impl="native")
+    net = build_model(ModelSpec.from_config(cfg))
     rng = np.random.default_rng(seed)
     for p in net.get_parameters():  # BN statistics away from the identity, so padding errors show
         if p.name.endswith("moving_mean"):

@@ -7,7 +7,7 @@ import torch
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from src.context import resolve_conv_impl
+from src.runtime import resolve_conv_impl
 from src.models.resnet3d import _native_conv3d, generate_model
 from src.ops import fast_conv3d_status
 from src.ops import fast_conv3d as fc

@@ -3,7 +3,7 @@ reference as closely as PyTorch's own float32 gradients do (GRAPH mode, native a
 
 Float32 rounding can flip single decisions whose float64 value is a near-tie: a ReLU input within
 rounding of 0, a max-pool window whose two largest values are within rounding. Such a flip moves
-whole gradients (PORTING_NOTES §1), in either framework. We do not loosen tolerances for it: the
+whole gradients, in either framework (measured). We do not loosen tolerances for it: the
 float64 reference replays each float32-ambiguous decision flipped, and each float32 result is
 judged against the float64 reference with the set of flips that explains it best. Outside those few elements
 the float64 reference is unambiguous.
@@ -21,7 +21,7 @@ from mindspore import Tensor, nn
 from src.models.resnet3d import generate_model
 from src.ops import fast_conv3d_status
 from src.weights.naming import torch_to_ms_name
-from tests.torch_reference import TorchResNet3D, randomize
+from torch_reference import TorchResNet3D, randomize
 
 SEEDS = (0, 1, 2)
 BATCH, CLIP = 4, (3, 8, 40, 40)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import mindspore as ms
-from src.loss import CrossEntropySmooth
-from src.lr import get_lr
+from src.train.loss import CrossEntropySmooth
+from src.train.lr import get_lr
 
 
 def test_steps_mode_uses_global_step_boundaries():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from src.metrics import compute_accuracy, confusion_matrix, softmax
+from src.eval.metrics import compute_accuracy, confusion_matrix, softmax
 
 
 def _probs(rows):

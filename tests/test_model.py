@@ -13,7 +13,7 @@ from torch_reference import TorchResNet3D, randomize
 @pytest.mark.parametrize("depth", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("shortcut", ["A", "B"])
 def test_output_shape_every_depth(depth, shortcut):
-    net = generate_model(depth, n_classes=5, widen_factor=0.0625, shortcut_type=shortcut)
+    net = generate_model(depth, n_classes=5, widen_factor=0.0625, resnet_shortcut=shortcut)
     net.set_train(False)
     out = net(ms.Tensor(np.random.rand(2, 3, 4, 32, 32).astype(np.float32)))
     assert out.shape == (2, 5)

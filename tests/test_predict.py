@@ -100,12 +100,14 @@ def test_predict_wrong_labels_count(workspace, tmp_path, capsys):
 
 
 def test_video_windows_match_eval_preprocessing(workspace):
-    from src.data.preprocess import eval_clip, eval_windows, read_video_frames
+    from src.data.frames import open_video
+    from src.data.presets import ClipSpec, eval_clip, eval_windows
     from src.deploy.predict import video_clips
 
     cfg = load_config(tiny_args())
+    spec = ClipSpec.from_config(cfg)
     clips, n = video_clips(workspace["video"], cfg)
-    source = read_video_frames(workspace["video"])
-    windows = eval_windows(n, cfg)
+    source = open_video(workspace["video"])
+    windows = eval_windows(n, spec)
     assert len(clips) == len(windows) == 3
-    np.testing.assert_array_equal(clips[2], eval_clip(source, windows[2], cfg))
+    np.testing.assert_array_equal(clips[2], eval_clip(source, windows[2], spec))

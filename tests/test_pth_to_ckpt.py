@@ -35,7 +35,7 @@ def test_converted_weights_reproduce_upstream_logits(tmp_path, capsys, depth, sh
     assert pth_to_ckpt.main([f"--pth_path={pth}", f"--ckpt_path={ckpt}"]) == 0
     out = capsys.readouterr().out
     assert f"depth {depth} " in out and f"shortcut {shortcut}" in out and "700 classes" in out
-    net = generate_model(depth, n_classes=700, shortcut_type=shortcut, widen_factor=widen)
+    net = generate_model(depth, n_classes=700, resnet_shortcut=shortcut, widen_factor=widen)
     load_strict(net, ckpt)
     net.set_train(False)
     x = np.random.RandomState(0).randn(*shape).astype(np.float32)
@@ -53,7 +53,7 @@ def test_fine_tuning_replaces_only_fc(tmp_path, capsys):
     assert pth_to_ckpt.main([f"--pth_path={pth}", f"--ckpt_path={ckpt}"]) == 0
     net = generate_model(10, n_classes=51, widen_factor=0.25)
     fc_before = net.fc.weight.asnumpy().copy()
-    msg = load_pretrained(net, ckpt, 51)
+    msg = load_pretrained(net, ckpt)
     assert "fc replaced: pretrained head has 700 classes, model has 51" in msg
     np.testing.assert_array_equal(net.fc.weight.asnumpy(), fc_before)
     np.testing.assert_array_equal(net.conv1.weight.asnumpy(), tmodel.conv1.weight.detach().numpy())
@@ -61,6 +61,8 @@ def test_fine_tuning_replaces_only_fc(tmp_path, capsys):
         load_strict(generate_model(10, n_classes=51, widen_factor=0.25), ckpt)
     with pytest.raises(Exception, match="does not match the model"):
         load_pretrained(generate_model(18, n_classes=51, widen_factor=0.25), ckpt)
+    with pytest.raises(Exception, match="700-class head but --n_pretrain_classes is 1039"):
+        load_pretrained(generate_model(10, n_classes=51, widen_factor=0.25), ckpt, n_pretrain_classes=1039)
 
 
 def _truncated(path):

@@ -37,13 +37,13 @@ def make_checkpoint(path, seed=0, fc_scale=20.0, **model_overrides):
     import numpy as np
 
     from src.config import Config, load_config
-    from src.models.resnet3d import model_from_config
-    from src.weights.checkpoint import save_checkpoint_atomic
+    from src.models.resnet3d import ModelSpec, build_model
+    from src.weights.checkpoint import save_checkpoint
 
     cfg = Config(load_config([]))
     cfg.update({**TINY_MODEL, **model_overrides})
     ms.set_seed(seed)
-    net = model_from_config(cfg, conv_impl="native")
+    net = build_model(ModelSpec.from_config(cfg))
     rng = np.random.default_rng(seed)
     for p in net.get_parameters():
         if p.name.endswith(("moving_mean", "beta")):
@@ -52,5 +52,5 @@ def make_checkpoint(path, seed=0, fc_scale=20.0, **model_overrides):
             p.set_data(ms.Tensor(rng.uniform(0.5, 1.5, p.shape).astype(np.float32)))
         elif p.name == "fc.weight":
             p.set_data(p.data * fc_scale)
-    save_checkpoint_atomic(net, path)
+    save_checkpoint(net, path)
     return Path(path)

@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from src.data.loader import count_frames
+from src.data.frames import count_frames
 from src.errors import UserError
 
 SPLITS = (1, 2, 3)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from src.data.datasets import read_annotation_json
-from src.data.loader import count_frames, frame_name
+from src.data.frames import count_frames, frame_name
 from src.errors import UserError
 
 

@@ -1,23 +1,23 @@
 """MindSpore datasets for training and evaluation.
 
 Resumable and rank-safe by construction: the permutation of epoch ``e`` and every random draw of a
-sample depend only on (cfg.seed, e, position in the epoch's padded order) — never on MindSpore's
+sample depend only on (seed, e, position in the epoch's padded order) — never on MindSpore's
 global seed or on how many epochs ran before. Sharding is done here: the permutation is padded by
 repeating its start so every rank gets the same number of samples (and therefore of batches).
 """
 import json
+import logging
 import math
-import sys
 from collections import namedtuple
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from src.data import spatial, temporal
-from src.data.loader import FrameFolder
-from src.data.preprocess import eval_clip
+from src.data import presets
+from src.data.frames import FrameFolder
 from src.errors import UserError
+
+log = logging.getLogger("resnet3d")
 
 VideoEntry = namedtuple("VideoEntry", "video_id frame_dir n_frames label_index")
 SUBSET_ALIASES = {"training": "training", "train": "training",
@@ -34,6 +34,7 @@ def canonical_subset(subset):
 
 
 def read_annotation_json(annotation_path):
+    """(class names, database) of an upstream-format annotation JSON; every entry checked for shape."""
     path = Path(annotation_path)
     if not path.is_file():
         raise UserError(f"annotation file {path} not found: set --annotation_path to a JSON written by "
@@ -44,7 +45,32 @@ def read_annotation_json(annotation_path):
         labels, database = list(data["labels"]), dict(data["database"])
     except (ValueError, KeyError, TypeError) as err:
         raise UserError(f"annotation file {path} is not an upstream-format JSON ({err}): regenerate it") from None
+    for video_id, value in database.items():
+        problem = _entry_problem(value)
+        if problem:
+            raise UserError(f"annotation file {path}: entry '{video_id}' {problem}: regenerate the file with "
+                            f"generate_ucf101_json.py / generate_hmdb51_json.py")
     return labels, database
+
+
+def _entry_problem(value):
+    if not isinstance(value, dict):
+        return f"is a {type(value).__name__}, not an object"
+    annotation = value.get("annotations", {})
+    if not isinstance(annotation, dict):
+        return "has 'annotations' that is not an object"
+    segment = annotation.get("segment", [1, 1])
+    if (not isinstance(segment, (list, tuple)) or len(segment) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in segment)):
+        return f"has segment {segment!r}, not [first_frame, last_frame + 1] as two integers"
+    return None
+
+
+def check_n_classes(n_classes, class_names, source):
+    """The model must have an output for every class the annotation names."""
+    if n_classes < len(class_names):
+        raise UserError(f"--n_classes={n_classes} is smaller than the {len(class_names)} classes of {source}: "
+                        f"pass --n_classes={len(class_names)}")
 
 
 def load_annotation(annotation_path, video_path, subset):
@@ -76,27 +102,9 @@ def load_annotation(annotation_path, video_path, subset):
             continue
         entries.append(VideoEntry(video_id, str(frame_dir), n_frames, class_index.get(label, -1)))
     if missing:
-        print(f"warning: {len(missing)} {subset} videos of {annotation_path} have no frames under "
-              f"{video_path} and are skipped (e.g. {missing[0]}); run check_dataset.py", file=sys.stderr)
+        log.warning("warning: %d %s videos of %s have no frames under %s and are skipped (e.g. %s); run "
+                    "check_dataset.py", len(missing), subset, annotation_path, video_path, missing[0])
     return entries, class_names
-
-
-def _settings(cfg):
-    """The plain values the workers need (a picklable dict, not the whole config)."""
-    keys = ("seed", "sample_size", "sample_duration", "sample_t_stride", "train_crop", "h_flip",
-            "colorjitter", "train_crop_min_scale", "train_crop_min_ratio", "train_t_crop",
-            "inference_stride")
-    return _Settings({k: cfg[k] for k in keys})
-
-
-class _Settings(dict):
-    """Attribute view of a plain dict (``s.sample_size``), picklable for worker processes."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 def _single_thread_cv2():
@@ -107,74 +115,64 @@ def _single_thread_cv2():
 class TrainSource:
     """Random-access source of one epoch's training samples of one rank: (clip, label).
 
-    Crop, flip and jitter are drawn once per clip from default_rng([seed, epoch, position]) and
-    applied to all its frames (the original port drew them per frame; fixed here).
+    Every random draw of a sample comes from default_rng([seed, epoch, position]) (src.data.presets
+    draws crop, flip and jitter once per clip).
     """
 
-    def __init__(self, entries, cfg, epoch, rank_id=0, rank_size=1):
+    def __init__(self, entries, spec, seed, epoch, rank_id=0, rank_size=1, skip=0):
         if not entries:
             raise UserError("no training videos found: check --annotation_path and --video_path")
-        self.entries, self.cfg = entries, _settings(cfg)
-        self.epoch, self.rank_id, self.rank_size = int(epoch), int(rank_id), int(rank_size)
-        order = np.random.default_rng([int(cfg.seed), self.epoch]).permutation(len(entries))
-        per_rank = math.ceil(len(entries) / rank_size)
-        self.order = np.resize(order, per_rank * rank_size)  # pad by repeating the start
-        self.per_rank = per_rank
+        self.entries, self.spec, self.seed = entries, spec, seed
+        self.epoch, self.rank_id, self.rank_size = epoch, rank_id, rank_size
+        order = np.random.default_rng([seed, epoch]).permutation(len(entries))
+        self.per_rank = math.ceil(len(entries) / rank_size)
+        self.order = np.resize(order, self.per_rank * rank_size)  # pad by repeating the start
+        self.skip = skip  # samples of this rank already trained on (resume in the middle of an epoch)
         self._ready = False
 
     def __len__(self):
-        return self.per_rank
+        return self.per_rank - self.skip
 
     def __getitem__(self, index):
         if not self._ready:
             _single_thread_cv2()
             self._ready = True
-        position = self.rank_id + int(index) * self.rank_size
+        position = self.rank_id + (int(index) + self.skip) * self.rank_size
         entry = self.entries[self.order[position]]
-        cfg = self.cfg
-        rng = np.random.default_rng([int(cfg.seed), self.epoch, position])
-        numbers = temporal.train_indices(entry.n_frames, cfg, rng)
-        size = cfg.sample_size
-        if cfg.train_crop == "random":
-            ratio = (cfg.train_crop_min_ratio, 1.0 / cfg.train_crop_min_ratio)
-            box = partial(_random_box, scale=(cfg.train_crop_min_scale, 1.0), ratio=ratio, rng=rng)
-        else:
-            box = partial(spatial.center_box, size=size)
-        clip = spatial.load_clip(FrameFolder(entry.frame_dir, entry.n_frames), numbers, box, size)
-        flip = bool(cfg.h_flip) and rng.random() < 0.5
-        jitter = spatial.draw_jitter(rng) if cfg.colorjitter else None
-        return spatial.normalize_clip(clip, flip=flip, jitter=jitter), np.int32(entry.label_index)
+        rng = np.random.default_rng([self.seed, self.epoch, position])
+        clip = presets.train_clip(FrameFolder(entry.frame_dir, entry.n_frames), entry.n_frames, self.spec, rng)
+        return clip, np.int32(entry.label_index)
 
 
-def _random_box(height, width, scale, ratio, rng):
-    return spatial.random_resized_box(height, width, scale, ratio, rng)
-
-
-def _generator_dataset(source, columns, cfg):
+def _generator_dataset(source, columns, num_workers):
     import mindspore.dataset as ds
 
-    workers = max(1, int(cfg.get("num_workers", 1)))
     return ds.GeneratorDataset(source, column_names=columns, shuffle=False,
-                               num_parallel_workers=workers, python_multiprocessing=workers > 1)
+                               num_parallel_workers=num_workers, python_multiprocessing=num_workers > 1)
 
 
-def train_steps_per_epoch(cfg, rank_size=1):
+def train_entries(cfg):
+    """The training videos of cfg's annotation (and its class names)."""
+    return load_annotation(cfg.annotation_path, cfg.video_path, "training")
+
+
+def steps_per_epoch(n_videos, batch_size, rank_size=1):
     """Batches per epoch on every rank (the same on all ranks)."""
-    entries, _ = load_annotation(cfg.annotation_path, cfg.video_path, "training")
-    return math.ceil(len(entries) / rank_size) // int(cfg.batch_size)
+    return math.ceil(n_videos / rank_size) // batch_size
 
 
-def create_train_dataset(cfg, epoch, rank_id=0, rank_size=1):
+def create_train_dataset(entries, spec, seed, batch_size, epoch, num_workers=1, rank_id=0, rank_size=1,
+                         skip_batches=0):
     """Batched dataset of epoch ``epoch`` for rank ``rank_id``: ("clip" float32 [B,3,T,H,W], "label" int32 [B]).
 
-    One clip per video per epoch; drop_remainder=True; get_dataset_size() = train_steps_per_epoch.
+    One clip per video per epoch; drop_remainder=True; get_dataset_size() = steps_per_epoch - skip_batches
+    (the batches after the first ``skip_batches``, bit-identical to those of a whole epoch).
     """
-    entries, _ = load_annotation(cfg.annotation_path, cfg.video_path, "training")
-    source = TrainSource(entries, cfg, epoch, rank_id, rank_size)
-    if len(source) < int(cfg.batch_size):
-        raise UserError(f"--batch_size {cfg.batch_size} is larger than the {len(source)} training videos "
+    source = TrainSource(entries, spec, seed, epoch, rank_id, rank_size, skip=skip_batches * batch_size)
+    if source.per_rank < batch_size:
+        raise UserError(f"--batch_size {batch_size} is larger than the {source.per_rank} training videos "
                         f"per rank: lower --batch_size")
-    return _generator_dataset(source, ["clip", "label"], cfg).batch(int(cfg.batch_size), drop_remainder=True)
+    return _generator_dataset(source, ["clip", "label"], num_workers).batch(batch_size, drop_remainder=True)
 
 
 class EvalVideos(list):
@@ -193,12 +191,15 @@ class EvalVideos(list):
 
 class EvalSource:
     """Random-access source of every sliding window of every video:
-    (clip, label, video_index, window_index), in video order then window order."""
+    (clip, label, video_index, window_index), in video order then window order. With ``rank_size`` > 1
+    only every rank_size-th window from ``rank_id`` on (distributed evaluation; ``n_clips`` counts all)."""
 
-    def __init__(self, entries, cfg):
-        self.entries, self.cfg = entries, _settings(cfg)
-        self.items = [(v, w, numbers) for v, entry in enumerate(entries)
-                      for w, numbers in enumerate(temporal.eval_indices(entry.n_frames, self.cfg))]
+    def __init__(self, entries, spec, rank_id=0, rank_size=1):
+        self.entries, self.spec = entries, spec
+        items = [(v, w, numbers) for v, entry in enumerate(entries)
+                 for w, numbers in enumerate(presets.eval_windows(entry.n_frames, spec))]
+        self.n_clips = len(items)
+        self.items = items[rank_id::rank_size]
         self._ready = False
 
     def __len__(self):
@@ -210,20 +211,22 @@ class EvalSource:
             self._ready = True
         video, window, numbers = self.items[int(index)]
         entry = self.entries[video]
-        clip = eval_clip(FrameFolder(entry.frame_dir, entry.n_frames), numbers, self.cfg)
+        clip = presets.eval_clip(FrameFolder(entry.frame_dir, entry.n_frames), numbers, self.spec)
         return clip, np.int32(entry.label_index), np.int32(video), np.int32(window)
 
 
-def create_eval_dataset(cfg, subset="validation"):
+def create_eval_dataset(cfg, subset="validation", rank_id=0, rank_size=1):
     """(dataset, videos): dataset yields ("clip" float32 [b,3,T,H,W], "label" int32 [b],
     "video_index" int32 [b], "window_index" int32 [b]) in micro-batches of cfg.eval_batch_size
     (last one smaller); ``videos`` is an :class:`EvalVideos` (list of (video_id, label_index),
-    ``.class_names``, ``.n_clips``)."""
+    ``.class_names``, ``.n_clips``). The annotation's classes must fit cfg.n_classes. ``rank_id`` /
+    ``rank_size``: this rank's share of the windows (src.eval.loop gathers the shares)."""
     entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset)
+    check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
     if not entries:
         raise UserError(f"no {canonical_subset(subset)} videos found: check --annotation_path and --video_path")
-    source = EvalSource(entries, cfg)
-    dataset = _generator_dataset(source, ["clip", "label", "video_index", "window_index"], cfg)
-    dataset = dataset.batch(int(cfg.get("eval_batch_size", 16)), drop_remainder=False)
-    videos = EvalVideos([(e.video_id, e.label_index) for e in entries], class_names, len(source))
+    source = EvalSource(entries, presets.ClipSpec.from_config(cfg), rank_id, rank_size)
+    dataset = _generator_dataset(source, ["clip", "label", "video_index", "window_index"], cfg.num_workers)
+    dataset = dataset.batch(cfg.eval_batch_size, drop_remainder=False)
+    videos = EvalVideos([(e.video_id, e.label_index) for e in entries], class_names, source.n_clips)
     return dataset, videos

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 
-from src.data.loader import VIDEO_SUFFIXES, count_frames, frame_name
+from src.data.frames import VIDEO_SUFFIXES, count_frames, frame_name
 from src.errors import UserError
 
 FAILURES_NAME = "extraction_failures.txt"

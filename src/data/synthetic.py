@@ -2,7 +2,7 @@
 
 8 classes in 4 time-reversed pairs defined only by MOTION of a textured irregular polygon on a
 low-frequency background with per-frame noise. Size, angle and position come from the same
-distributions for every class, so a single frame carries no class information (PORTING_NOTES §6,
+distributions for every class, so a single frame carries no class information (the
 "easy" motion parameters, measured learnable by a tiny 3D ResNet).
 
     python -m src.data.synthetic --out DIR [--videos_per_class 200 --test_videos_per_class 40

@@ -38,7 +38,8 @@ def sliding_windows(indices, size, stride):
     The first window that reaches past the end is loop-padded and is the last one.
     """
     indices = list(indices)
-    stride = stride if stride > 0 else size
+    if stride < 1:
+        raise ValueError(f"window stride {stride} must be at least 1")
     windows = []
     for begin in range(0, len(indices), stride):
         window = indices[begin:begin + size]
@@ -47,17 +48,3 @@ def sliding_windows(indices, size, stride):
             break
         windows.append(window)
     return windows
-
-
-def train_indices(n_frames, cfg, rng):
-    """Frame numbers of one training clip: subsample, then random or center crop."""
-    frames = subsample(range(1, n_frames + 1), cfg.sample_t_stride)
-    if cfg.train_t_crop == "random":
-        return random_crop(frames, cfg.sample_duration, rng)
-    return center_crop(frames, cfg.sample_duration)
-
-
-def eval_indices(n_frames, cfg):
-    """Frame numbers of every evaluation window of a video (subsample, then sliding windows)."""
-    frames = subsample(range(1, n_frames + 1), cfg.sample_t_stride)
-    return sliding_windows(frames, cfg.sample_duration, cfg.inference_stride)

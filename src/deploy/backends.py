@@ -1,6 +1,6 @@
 """Inference backends as ``predict(clips float32 [b,3,T,H,W]) -> probabilities [b, n_classes]``.
 
-Exported graphs already end in softmax; the checkpoint backend applies it (src.evaluation).
+Exported graphs already end in softmax; the checkpoint backend applies it (src.eval.loop).
 """
 import logging
 from pathlib import Path
@@ -14,7 +14,7 @@ log = logging.getLogger("resnet3d")
 
 def _require_file(path, what, hint):
     path = Path(str(path)).expanduser()
-    if not str(path) or not path.is_file():
+    if not path.is_file():
         raise UserError(f"{what} {path} not found: {hint}")
     return path
 
@@ -71,9 +71,23 @@ def _fixed_batch(run, batch):
     return predict
 
 
-def onnx_predictor(path, device_target="CPU"):
+def check_clip_shape(path, model_shape, clip_shape):
+    """An exported graph takes one clip shape: a config with another sample_size / sample_duration is an error."""
+    if model_shape is None:
+        return
+    got = tuple(d if isinstance(d, int) and d > 0 else None for d in model_shape[1:])
+    if len(got) != len(clip_shape) or any(g is not None and g != c for g, c in zip(got, clip_shape)):
+        raise UserError(f"{path} takes clips of {'x'.join(str(d) for d in got)} but the config gives "
+                        f"{'x'.join(str(d) for d in clip_shape)} (channels x sample_duration x sample_size^2): "
+                        f"pass the --sample_size / --sample_duration it was exported with")
+
+
+def onnx_predictor(path, device_target="CPU", clip_shape=None):
+    """predict() over an ONNX model; ``clip_shape`` (C, T, H, W) is checked against the model's input."""
     session = onnx_session(path, device_target)
     inp = session.get_inputs()[0]
+    if clip_shape is not None:
+        check_clip_shape(path, inp.shape, clip_shape)
 
     def run(clips):
         return np.asarray(session.run(None, {inp.name: clips})[0], dtype=np.float32)
@@ -105,11 +119,13 @@ def mindir_input_shape(path):
         return None
 
 
-def mindir_predictor(path):
+def mindir_predictor(path, clip_shape=None):
     import mindspore as ms
 
     cell = load_mindir(path)
     shape = mindir_input_shape(path)
+    if clip_shape is not None:
+        check_clip_shape(path, shape, clip_shape)
     batch = batch_size_of(shape) if shape else None
 
     def run(clips):
@@ -118,19 +134,18 @@ def mindir_predictor(path):
     return _fixed_batch(run, batch)
 
 
-def checkpoint_network(cfg, ckpt_file, n_classes=None):
-    """The native network of ``cfg`` with every parameter strictly loaded from ``ckpt_file``."""
-    from src.models.resnet3d import model_from_config
+def checkpoint_network(cfg, ckpt_file, conv_impl="native"):
+    """The network of cfg's model keys with every parameter strictly loaded from ``ckpt_file``."""
+    from src.models.resnet3d import ModelSpec, build_model
     from src.weights.checkpoint import load_strict
 
-    _require_file(ckpt_file, "checkpoint", "check --ckpt_file (pth_to_ckpt.py converts upstream .pth files)")
-    net = model_from_config(cfg, n_classes=n_classes, conv_impl="native")
+    net = build_model(ModelSpec.from_config(cfg), conv_impl=conv_impl)
     load_strict(net, ckpt_file)
     net.set_train(False)
     return net
 
 
-def checkpoint_predictor(cfg, ckpt_file):
-    from src.evaluation import mindspore_predictor
+def checkpoint_predictor(cfg, ckpt_file, conv_impl="native"):
+    from src.eval.loop import mindspore_predictor
 
-    return mindspore_predictor(checkpoint_network(cfg, ckpt_file))
+    return mindspore_predictor(checkpoint_network(cfg, ckpt_file, conv_impl))

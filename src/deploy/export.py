@@ -2,10 +2,13 @@
 checked against the checkpoint's network before it gets its final name."""
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from src.atomic import make_dirs
 from src.errors import UserError
 
 log = logging.getLogger("resnet3d")
@@ -15,18 +18,12 @@ TOLERANCE = 1e-4
 
 
 def input_shape(cfg):
-    batch = int(cfg.export_batch_size)
-    if batch < 1:
-        raise UserError(f"--batch_size {batch} must be at least 1")
-    size, duration = int(cfg.sample_size), int(cfg.sample_duration)
-    return batch, int(cfg.n_input_channels), duration, size, size
+    return cfg.export_batch_size, cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size
 
 
 def output_path(cfg):
-    fmt = str(cfg.file_format).upper()
-    if fmt not in EXTENSIONS:
-        raise UserError(f"--file_format {cfg.file_format} is not one of {', '.join(EXTENSIONS)}")
-    name = str(cfg.file_name) or "resnet3d"
+    fmt = cfg.file_format
+    name = cfg.file_name or "resnet3d"
     for ext in EXTENSIONS.values():  # accept --file_name=x.onnx as well as --file_name=x
         if name.lower().endswith(ext):
             name = name[:-len(ext)]
@@ -35,7 +32,7 @@ def output_path(cfg):
 
 def check_format_supported(cfg):
     """AIR is written by the Ascend backend only: say so before building anything."""
-    if str(cfg.file_format).upper() == "AIR" and cfg.device_target != "Ascend":
+    if cfg.file_format == "AIR" and cfg.device_target != "Ascend":
         raise UserError(f"AIR export needs an Ascend device (--device_target=Ascend on a machine with the "
                         f"Ascend toolkit); device_target is {cfg.device_target}. Export MINDIR instead: it "
                         f"runs on Ascend 310 too (scripts/run_infer_310.sh)")
@@ -76,9 +73,9 @@ def export_network(net, cfg, path, check=True, seed=0):
     import mindspore as ms
 
     from src.deploy.graph import WithSoftmax, explicit_padding
-    from src.metrics import softmax
+    from src.eval.metrics import softmax
 
-    fmt = str(cfg.file_format).upper()
+    fmt = cfg.file_format
     shape = input_shape(cfg)
     clip = random_clip(shape, seed)
     net.set_train(False)
@@ -89,8 +86,10 @@ def export_network(net, cfg, path, check=True, seed=0):
     graph = WithSoftmax(net)
     graph.set_train(False)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stem = path.parent / f".{path.stem}.tmp{os.getpid()}"
+    make_dirs(path.parent)
+    # MindSpore's savers chmod the folder they write into (ONNX: 0700): write into a private folder of ours
+    work = Path(tempfile.mkdtemp(prefix=f".{path.stem}.export", dir=path.parent))
+    stem = work / path.stem
     tmp = stem.with_name(stem.name + EXTENSIONS[fmt])
     try:
         ms.export(graph, ms.Tensor(np.zeros(shape, np.float32)), file_name=str(stem), file_format=fmt)
@@ -106,23 +105,26 @@ def export_network(net, cfg, path, check=True, seed=0):
                                 f"(> {TOLERANCE:g}); nothing was written to {path}")
         if reference is None and fmt == "AIR":
             print("parity AIR: not checked (no AIR loader outside the Ascend toolkit); check the MINDIR export")
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise UserError(f"cannot write {path} ({err.strerror}): check free space and permissions") from None
         return diff
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def export_from_config(cfg):
     """Load cfg.ckpt_file strictly into the native network and export it. Returns (path, diff)."""
     from src.deploy.backends import checkpoint_network
 
+    from src.eval.evaluate import resolve_checkpoint
+
     check_format_supported(cfg)
     path = output_path(cfg)
-    if not str(cfg.ckpt_file):
-        raise UserError("--ckpt_file is required: the checkpoint to export")
-    net = checkpoint_network(cfg, cfg.ckpt_file)
+    ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
+    net = checkpoint_network(cfg, ckpt)
     diff = export_network(net, cfg, path)
-    print(f"exported {cfg.ckpt_file} -> {path} ({str(cfg.file_format).upper()}, input "
-          f"{'x'.join(str(d) for d in input_shape(cfg))}, {int(cfg.n_classes)} classes, softmax output)")
+    print(f"exported {ckpt} -> {path} ({cfg.file_format}, input "
+          f"{'x'.join(str(d) for d in input_shape(cfg))}, {cfg.n_classes} classes, softmax output)")
     return path, diff

@@ -1,6 +1,6 @@
 """The graph that gets exported: the native network + softmax, with padding made explicit for ONNX.
 
-MindSpore 2.10's ONNX exporter writes two of our layers wrongly (measured, PORTING_NOTES §1):
+MindSpore 2.10's ONNX exporter writes two of our layers wrongly (measured):
 - nn.MaxPool3d(pad_mode="pad", padding=1) becomes ONNX MaxPool with auto_pad=SAME_UPPER, i.e. padding
   (0 before, 1 after) instead of (1, 1): same shapes, other values (the original port's quirk again).
 - nn.Conv3d's 6-tuple padding (d_head, d_tail, h_top, h_bottom, w_left, w_right) is copied verbatim
@@ -11,6 +11,8 @@ the same Parameters, so every configuration the model accepts exports exactly.
 """
 import mindspore.nn as nn
 import mindspore.ops as ops
+
+from src.models.resnet3d import MaxPool3dTorch
 
 
 class PaddedConv3d(nn.Cell):
@@ -62,7 +64,7 @@ def explicit_padding(net):
         for child_name, child in list(cell.name_cells().items()):
             if _needs_explicit_pad(child):
                 setattr(cell, child_name, PaddedConv3d(child))
-            elif type(child).__name__ == "MaxPool3dTorch":
+            elif isinstance(child, MaxPool3dTorch):
                 setattr(cell, child_name, ZeroPaddedMaxPool3d())
     for p in net.get_parameters():
         p.name = names[id(p)]

@@ -7,11 +7,11 @@
 3. ``read_results``: manifest + result files -> src.metrics accuracy (the eval line).
 """
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from src.atomic import write_json
 from src.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -27,12 +27,6 @@ def result_name(name):
     return f"{name}_0.bin"
 
 
-def _write_json(path, obj):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_clips(cfg, out_dir):
     """Step 1. Returns the manifest dict."""
     from src.data.datasets import create_eval_dataset
@@ -42,7 +36,7 @@ def write_clips(cfg, out_dir):
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("clip_*.bin"):  # a re-run must not mix in clips of an earlier run
         old.unlink()
-    dataset, index = create_eval_dataset(cfg, subset=cfg.get("eval_subset", "validation"))
+    dataset, index = create_eval_dataset(cfg, subset=cfg.eval_subset)
     clips = []
     for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
         for clip, label, video, window in zip(batch["clip"], batch["label"], batch["video_index"],
@@ -51,11 +45,11 @@ def write_clips(cfg, out_dir):
             np.ascontiguousarray(clip[None], dtype=np.float32).tofile(data_dir / f"{name}.bin")
             clips.append({"name": name, "video_index": int(video), "window_index": int(window),
                           "label": int(label)})
-    size, duration = int(cfg.sample_size), int(cfg.sample_duration)
-    manifest = {"shape": [1, 3, duration, size, size], "dtype": "float32",
+    manifest = {"shape": [1, cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size],
+                "dtype": "float32",
                 "class_names": list(index.class_names),
                 "videos": [[vid, int(label)] for vid, label in index.videos], "clips": clips}
-    _write_json(out / MANIFEST, manifest)
+    write_json(out / MANIFEST, manifest, indent=1)
     print(f"wrote {len(clips)} clips of {len(index.videos)} videos to {data_dir} "
           f"(float32 {'x'.join(str(d) for d in manifest['shape'])} each), manifest {out / MANIFEST}")
     return manifest
@@ -87,7 +81,8 @@ def run_mindir(mindir_path, data_dir, result_dir):
         clip = np.fromfile(path, dtype=np.float32)
         if shape is not None:
             if clip.size != int(np.prod(shape)):
-                raise UserError(f"{path} holds {clip.size} floats, not {'x'.join(map(str, shape))}: run preprocess.py again")
+                raise UserError(f"{path} holds {clip.size} floats, not {'x'.join(map(str, shape))}: "
+                                f"run preprocess.py again")
             clip = clip.reshape(shape)
         probs = predict(clip)
         np.ascontiguousarray(probs, dtype=np.float32).tofile(result_dir / result_name(path.stem))
@@ -95,12 +90,13 @@ def run_mindir(mindir_path, data_dir, result_dir):
     return len(files)
 
 
-def read_results(pre_dir, result_dir, ignore=True):
-    """Step 3: Accuracy over the result files listed by the manifest."""
-    from src.metrics import compute_accuracy
+def read_results(pre_dir, result_dir, n_classes, ignore=True):
+    """Step 3: Accuracy over the result files listed by the manifest (``n_classes``: the model's outputs)."""
+    from src.data.datasets import check_n_classes
+    from src.eval.metrics import compute_accuracy
 
     manifest = read_manifest(pre_dir)
-    n_classes = len(manifest["class_names"])
+    check_n_classes(n_classes, manifest["class_names"], Path(pre_dir) / MANIFEST)
     probs, missing = [], []
     for clip in manifest["clips"]:
         path = Path(result_dir) / result_name(clip["name"])
@@ -109,8 +105,8 @@ def read_results(pre_dir, result_dir, ignore=True):
             continue
         out = np.fromfile(path, dtype=np.float32)
         if out.size != n_classes:
-            raise UserError(f"{path} holds {out.size} scores but the annotation has {n_classes} classes: "
-                            f"was the model exported with --n_classes={n_classes}?")
+            raise UserError(f"{path} holds {out.size} scores but --n_classes is {n_classes}: pass the "
+                            f"--n_classes the model was exported with")
         probs.append(out)
     if missing:
         raise UserError(f"{len(missing)} of {len(manifest['clips'])} result files are missing in {result_dir} "
@@ -126,8 +122,8 @@ def main_mindir(argv=None):
     the mindir-python backend, with the C++ program's options."""
     import argparse
 
-    from src.config import run_main
-    from src.context import setup_context
+    from src.cli import run_main
+    from src.runtime import setup_context
 
     parser = argparse.ArgumentParser(prog="python -m src.deploy.infer310",
                                      description="Run a MINDIR on pre-processed .bin clips (MindSpore Python API).")

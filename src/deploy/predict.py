@@ -1,7 +1,7 @@
 """predict.py's logic: top-5 classes of one video, from a checkpoint, an ONNX or a MINDIR model.
 
-Same windows and preprocessing as evaluation (src.data.preprocess); the video score is the mean of
-the windows' softmax outputs, as in src.metrics.
+Same windows and preprocessing as evaluation (src.data.presets); the video score is the mean of
+the windows' softmax outputs, as in src.eval.metrics.
 """
 import json
 from pathlib import Path
@@ -36,43 +36,48 @@ def read_labels(path):
 
 def video_clips(path, cfg):
     """Every evaluation window of the video at ``path`` as float32 [n, 3, T, H, W]."""
-    from src.data.preprocess import eval_clip, eval_windows, read_video_frames
+    from src.data.frames import open_video
+    from src.data.presets import ClipSpec, eval_clip, eval_windows
 
-    source = read_video_frames(path)
-    windows = eval_windows(len(source), cfg)
+    spec = ClipSpec.from_config(cfg)
+    source = open_video(path)
+    windows = eval_windows(len(source), spec)
     if not windows:
         raise UserError(f"{path} gave no clip windows ({len(source)} frames)")
-    return np.stack([eval_clip(source, indices, cfg) for indices in windows]).astype(np.float32), len(source)
+    return np.stack([eval_clip(source, indices, spec) for indices in windows]), len(source)
 
 
-def check_one_model(ckpt_file="", onnx="", mindir=""):
-    given = [name for name, value in (("--ckpt_file", ckpt_file), ("--onnx", onnx), ("--mindir", mindir)) if value]
+def check_one_model(ckpt_file="", onnx_path="", mindir_path=""):
+    given = [name for name, value in (("--ckpt_file", ckpt_file), ("--onnx_path", onnx_path),
+                                      ("--mindir_path", mindir_path)) if value]
     if len(given) != 1:
-        raise UserError("pass exactly one model: --ckpt_file=X.ckpt, --onnx=X.onnx or --mindir=X.mindir"
+        raise UserError("pass exactly one model: --ckpt_file=X.ckpt, --onnx_path=X.onnx or --mindir_path=X.mindir"
                         + (f" (got {', '.join(given)})" if given else ""))
 
 
-def make_predictor(cfg, ckpt_file="", onnx="", mindir=""):
+def make_predictor(cfg, runtime):
+    """predict() over the one model cfg names (checkpoint or result folder, ONNX, MINDIR)."""
     from src.deploy import backends
+    from src.eval.evaluate import clip_shape, resolve_checkpoint
 
-    check_one_model(ckpt_file, onnx, mindir)
-    if onnx:
-        return backends.onnx_predictor(onnx, "GPU" if cfg.device_target == "GPU" else "CPU")
-    if mindir:
-        return backends.mindir_predictor(mindir)
-    return backends.checkpoint_predictor(cfg, ckpt_file)
+    if cfg.onnx_path:
+        return backends.onnx_predictor(cfg.onnx_path, "GPU" if cfg.device_target == "GPU" else "CPU", clip_shape(cfg))
+    if cfg.mindir_path:
+        return backends.mindir_predictor(cfg.mindir_path, clip_shape(cfg))
+    ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
+    return backends.checkpoint_predictor(cfg, ckpt, runtime.conv_impl)
 
 
-def predict_video(predict, path, cfg, top=5):
+def predict_video(predict, path, cfg):
     """(scores [n_classes], n_frames, n_windows): mean softmax over the video's windows."""
     clips, n_frames = video_clips(path, cfg)
-    batch = max(1, int(cfg.get("eval_batch_size", 16)))
+    batch = cfg.eval_batch_size
     probs = np.concatenate([predict(clips[i:i + batch]) for i in range(0, len(clips), batch)])
     return probs.mean(axis=0), n_frames, len(clips)
 
 
 def format_top(scores, names, k=5):
-    from src.metrics import topk_indices
+    from src.eval.metrics import topk_indices
 
     if names is not None and len(names) != len(scores):
         raise UserError(f"the labels list {len(names)} classes but the model outputs {len(scores)}: "

@@ -5,6 +5,7 @@ Parameter names follow upstream (``layer1.0.conv1.weight``, ``layer1.0.downsampl
 the original MindSpore port's naming, so its checkpoints load too.
 """
 import math
+from dataclasses import asdict, dataclass
 from functools import partial
 
 import mindspore.nn as nn
@@ -117,7 +118,7 @@ class MaxPool3dTorch(nn.Cell):
 
 class ResNet3D(nn.Cell):
     def __init__(self, block, layers, block_inplanes=STAGE_WIDTHS, n_input_channels=3, conv1_t_size=7,
-                 conv1_t_stride=1, no_max_pool=False, shortcut_type="B", widen_factor=1.0, n_classes=400,
+                 conv1_t_stride=1, no_max_pool=False, resnet_shortcut="B", widen_factor=1.0, n_classes=400,
                  conv_impl="native"):
         super().__init__()
         conv = conv_factory(conv_impl)
@@ -129,7 +130,7 @@ class ResNet3D(nn.Cell):
         self.bn1 = batch_norm(self.in_planes)
         self.relu = nn.ReLU()
         self.maxpool = MaxPool3dTorch()
-        make = partial(self._make_layer, block, shortcut_type=shortcut_type, conv=conv)
+        make = partial(self._make_layer, block, resnet_shortcut=resnet_shortcut, conv=conv)
         self.layer1 = make(widths[0], layers[0])
         self.layer2 = make(widths[1], layers[1], stride=2)
         self.layer3 = make(widths[2], layers[2], stride=2)
@@ -139,10 +140,10 @@ class ResNet3D(nn.Cell):
         self.fc = nn.Dense(in_features, n_classes, weight_init=HeUniform(math.sqrt(5)),
                            bias_init=Uniform(bound))
 
-    def _make_layer(self, block, planes, blocks, stride=1, shortcut_type="B", conv=_native_conv3d):
+    def _make_layer(self, block, planes, blocks, stride=1, resnet_shortcut="B", conv=_native_conv3d):
         downsample = None
         if stride != 1 or self.in_planes != planes * block.expansion:
-            if shortcut_type == "A":
+            if resnet_shortcut == "A":
                 downsample = ShortcutA(planes * block.expansion, stride)
             else:
                 downsample = nn.SequentialCell([conv(self.in_planes, planes * block.expansion, 1, stride, 0),
@@ -179,16 +180,30 @@ def generate_model(model_depth, **kwargs):
         raise UserError(f"model_depth {model_depth} is not supported; choose one of "
                         f"{', '.join(str(d) for d in ARCHITECTURES)}")
     block, layers = ARCHITECTURES[model_depth]
-    if kwargs.get("shortcut_type", "B") not in ("A", "B"):
-        raise UserError(f"resnet_shortcut '{kwargs['shortcut_type']}' is not one of A, B")
+    if kwargs.get("resnet_shortcut", "B") not in ("A", "B"):
+        raise UserError(f"resnet_shortcut '{kwargs['resnet_shortcut']}' is not one of A, B")
     return ResNet3D(block, layers, **kwargs)
 
 
-def model_from_config(cfg, n_classes=None, conv_impl=None):
-    """generate_model() with the config's model keys."""
-    return generate_model(int(cfg.model_depth), n_input_channels=int(cfg.n_input_channels),
-                          conv1_t_size=int(cfg.conv1_t_size), conv1_t_stride=int(cfg.conv1_t_stride),
-                          no_max_pool=bool(cfg.no_max_pool), shortcut_type=str(cfg.resnet_shortcut),
-                          widen_factor=float(cfg.widen_factor),
-                          n_classes=int(n_classes if n_classes is not None else cfg.n_classes),
-                          conv_impl=conv_impl or "native")
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that defines the network's architecture (the config's model keys)."""
+    model_depth: int = 50
+    resnet_shortcut: str = "B"
+    n_classes: int = 400
+    widen_factor: float = 1.0
+    conv1_t_size: int = 7
+    conv1_t_stride: int = 1
+    no_max_pool: bool = False
+    n_input_channels: int = 3
+
+    @classmethod
+    def from_config(cls, cfg, **overrides):
+        values = {name: cfg[name] for name in cls.__dataclass_fields__}
+        return cls(**{**values, **overrides})
+
+
+def build_model(spec, conv_impl="native"):
+    """The ResNet3D that ``spec`` describes, with ``native`` (exportable) or ``fast`` (CPU op) convolutions."""
+    values = asdict(spec)
+    return generate_model(values.pop("model_depth"), conv_impl=conv_impl, **values)

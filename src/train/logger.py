@@ -1,45 +1,52 @@
 """Training logs: the original's console lines, plus lr, data-wait time and clips/s, a CSV of the
 curves and a PNG plot (loss, lr, validation accuracy), all in result_path."""
 import csv
-import os
-from pathlib import Path
 
-CURVES_CSV = "training_curves.csv"
-EPOCHS_CSV = "epoch_summary.csv"
-CURVES_PNG = "training_curves.png"
+from src.atomic import atomic_output
+from src.errors import UserError
+from src.rundir import CURVES_CSV, CURVES_PNG, EPOCHS_CSV
 STEP_FIELDS = ["epoch", "step", "global_step", "loss", "lr", "step_time_ms", "data_wait_ms"]
-EPOCH_FIELDS = ["epoch", "mean_loss", "epoch_time_s", "clips_per_s", "data_wait_ms", "val_clip", "val_top1",
-                "val_top5"]
+EPOCH_FIELDS = ["epoch", "mean_loss", "epoch_time_s", "clips_per_s", "data_wait_ms", "overflow_steps", "val_clip",
+                "val_top1", "val_top5"]
 
 
 class TrainLogger:
-    def __init__(self, result_path, write=True, print_fn=print, resume_epoch=0):
-        self.dir = Path(result_path)
+    """``resume_step`` = global steps already done: on resume the CSVs keep the rows up to there, and
+    ``resumed_losses`` holds the losses of the interrupted epoch's finished steps."""
+
+    def __init__(self, run_dir, write=True, print_fn=print, resume_step=0, resume_epoch=0):
+        self.dir = run_dir.path
         self.write = write
         self.print = print_fn
+        self.resumed_losses = []
         if write:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self._open(CURVES_CSV, STEP_FIELDS, resume_epoch)
-            self._open(EPOCHS_CSV, EPOCH_FIELDS, resume_epoch)
+            run_dir.make()
+            steps = self._open(CURVES_CSV, STEP_FIELDS, lambda r: int(r["global_step"]) <= resume_step)
+            self._open(EPOCHS_CSV, EPOCH_FIELDS, lambda r: int(r["epoch"]) <= resume_epoch)
+            self.resumed_losses = [float(r["loss"]) for r in steps if int(r["epoch"]) > resume_epoch]
 
-    def _open(self, name, fields, resume_epoch):
-        """Start the CSV afresh, or (on resume) keep only the rows of the epochs already done."""
+    def _open(self, name, fields, keep):
+        """Start the CSV afresh, or (on resume) keep only the rows ``keep`` accepts; returns those rows."""
         path = self.dir / name
         rows = []
-        if resume_epoch and path.is_file():
+        if path.is_file():
             with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= resume_epoch]
-        tmp = path.with_name(f".{name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
+                rows = [r for r in csv.DictReader(f) if keep(r)]
+        with atomic_output(path) as tmp:
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+        return rows
 
     def _append(self, name, fields, row):
         if self.write:
-            with open(self.dir / name, "a", newline="") as f:
-                csv.DictWriter(f, fieldnames=fields).writerow(row)
+            try:
+                with open(self.dir / name, "a", newline="") as f:
+                    csv.DictWriter(f, fieldnames=fields).writerow(row)
+            except OSError as err:
+                raise UserError(f"cannot write {self.dir / name} ({err.strerror}): check free space and "
+                                f"permissions; resume with --resume=auto once fixed") from None
 
     def step(self, epoch, step, global_step, loss, lr, step_time, data_wait):
         self.print(f"epoch: {epoch} step: {step}, loss is {loss:.7g}")
@@ -47,18 +54,22 @@ class TrainLogger:
                                                    lr=f"{lr:.6g}", step_time_ms=f"{step_time * 1e3:.2f}",
                                                    data_wait_ms=f"{data_wait * 1e3:.2f}"))
 
-    def epoch(self, epoch, steps, losses, epoch_time, clips, data_wait, lr, val=None):
+    def epoch(self, epoch, steps, losses, epoch_time, clips, data_wait, lr, val=None, overflows=0):
         per_step = epoch_time / max(steps, 1)
         self.print(f"epoch time: {epoch_time * 1e3:.3f} ms, per step time: {per_step * 1e3:.3f} ms")
         mean_loss = sum(losses) / max(len(losses), 1)
         line = (f"epoch {epoch}: mean loss {mean_loss:.4f}, lr {lr:.6g}, {clips / max(epoch_time, 1e-9):.1f} clips/s, "
-                f"data wait {data_wait / max(steps, 1) * 1e3:.1f} ms/step ({100 * data_wait / max(epoch_time, 1e-9):.0f}%)")
+                f"data wait {data_wait / max(steps, 1) * 1e3:.1f} ms/step "
+                f"({100 * data_wait / max(epoch_time, 1e-9):.0f}%)")
+        if overflows:
+            line += f", {overflows} overflow step(s) skipped"
         if val is not None:
             line += f", val {val.line()}"
         self.print(line)
         self._append(EPOCHS_CSV, EPOCH_FIELDS, dict(
             epoch=epoch, mean_loss=f"{mean_loss:.6g}", epoch_time_s=f"{epoch_time:.3f}",
             clips_per_s=f"{clips / max(epoch_time, 1e-9):.2f}", data_wait_ms=f"{data_wait / max(steps, 1) * 1e3:.2f}",
+            overflow_steps=overflows,
             val_clip="" if val is None else f"{val.clip:.4f}", val_top1="" if val is None else f"{val.top1:.4f}",
             val_top5="" if val is None else f"{val.top5:.4f}"))
         if self.write:
@@ -87,7 +98,6 @@ class TrainLogger:
             axes[2].legend()
         axes[2].set(title="validation accuracy (%)", xlabel="epoch")
         fig.tight_layout()
-        tmp = self.dir / f".{CURVES_PNG}.tmp.png"
-        fig.savefig(tmp, dpi=80)
+        with atomic_output(self.dir / CURVES_PNG) as tmp:
+            fig.savefig(tmp, dpi=80)
         plt.close(fig)
-        os.replace(tmp, self.dir / CURVES_PNG)

@@ -1,4 +1,5 @@
-"""Loading MindSpore checkpoints into a network: for fine-tuning, or strictly (eval, export, resume).
+"""MindSpore checkpoints: reading and writing them (CRC-checked, atomic), comparing their parameters with a
+network, and loading them for fine-tuning, strictly (eval, export), or as training state (resume).
 
 Evaluating random weights must be impossible: ``load_strict`` fails on any missing, unexpected or
 shape-mismatched parameter. ``load_pretrained`` replaces only ``fc`` (loudly) when class counts differ.
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import mindspore as ms
 
+from src.atomic import atomic_output
 from src.errors import UserError
 from src.weights.naming import infer_architecture
 
@@ -20,6 +22,10 @@ _TRAINING_STATE = re.compile(r"^(moments|accum|moment1|moment2|stat)\.|^(learnin
                              r"scale_sense|current_iterator_step|last_overflow_iterator_step|epoch_num|"
                              r"step_num|epoch|step|best_.*|train_.*)$")
 HEAD = ("fc.weight", "fc.bias")
+# entries train.py appends to its checkpoints besides network and optimiser
+TRAINING_EXTRAS = ("epoch_num", "step_num", "best_top1", "best_epoch", "lr_steps", "config")
+# recomputed from the config on resume (its length follows n_epochs), never restored
+RECOMPUTED = ("learning_rate",)
 
 
 def _list(keys, limit=8):
@@ -31,7 +37,10 @@ def _list(keys, limit=8):
 def read_checkpoint(path):
     """All entries of a MindSpore .ckpt as a dict name -> Parameter, with a clear error if unreadable."""
     path = Path(path)
-    if not str(path) or not path.is_file():
+    if path.is_dir():
+        raise UserError(f"checkpoint {path} is a folder: pass a .ckpt file (eval.py and export.py also take "
+                        f"a result folder through --inference_ckpt_path / --ckpt_file)")
+    if not path.is_file():
         raise UserError(f"checkpoint {path} not found: check the path (pth_to_ckpt.py converts upstream .pth files)")
     if path.stat().st_size == 0:
         raise UserError(f"checkpoint {path} is empty (0 bytes): write or download it again")
@@ -41,10 +50,13 @@ def read_checkpoint(path):
         raise UserError(f"{path} is a PyTorch file, not a MindSpore checkpoint: convert it with "
                         f"python pth_to_ckpt.py --pth_path={path} --ckpt_path=<out>.ckpt")
     try:
-        return ms.load_checkpoint(str(path))
+        return ms.load_checkpoint(str(path), crc_check=True)
     except (ValueError, RuntimeError, TypeError) as err:
-        raise UserError(f"{path} is not a readable MindSpore checkpoint ({str(err).splitlines()[0][:200]}); "
-                        f"is it truncated or another format?") from None
+        if not os.access(path, os.R_OK):
+            raise UserError(f"checkpoint {path} is not readable (permissions)") from None
+        raise UserError(f"checkpoint {path} is corrupted or truncated ({str(err).splitlines()[0][:120]}): "
+                        f"was its save interrupted, or the download incomplete? Use another checkpoint or "
+                        f"write it again") from None
 
 
 def network_params(params):
@@ -52,13 +64,23 @@ def network_params(params):
     return {k: v for k, v in params.items() if not _TRAINING_STATE.search(k)}
 
 
-def _compare(net, params):
-    expected = {p.name: tuple(p.shape) for p in net.get_parameters()}
+def compare_params(expected, params):
+    """(missing, unexpected, mismatched) names of ``params`` (name -> anything with .shape) against
+    ``expected`` (name -> shape tuple)."""
     got = {k: tuple(v.shape) for k, v in params.items()}
     missing = set(expected) - set(got)
     unexpected = set(got) - set(expected)
-    mismatched = {k for k in set(expected) & set(got) if expected[k] != got[k]}
-    return expected, got, missing, unexpected, mismatched
+    mismatched = {k for k in set(expected) & set(got) if tuple(expected[k]) != got[k]}
+    return missing, unexpected, mismatched
+
+
+def network_shapes(net):
+    return {p.name: tuple(p.shape) for p in net.get_parameters()}
+
+
+def _compare(net, params):
+    expected = network_shapes(net)
+    return (expected, {k: tuple(v.shape) for k, v in params.items()}) + compare_params(expected, params)
 
 
 def _arch_hint(got):
@@ -90,23 +112,41 @@ def _load(net, params, allowed=()):
         raise UserError(f"parameters not loaded: {_list(not_loaded)}")
 
 
+def check_finite(params, path):
+    """A checkpoint whose weights hold NaN or infinity (a diverged run) is refused, naming the tensors."""
+    import numpy as np
+
+    bad = [k for k, v in params.items() if not np.isfinite(v.asnumpy()).all()]
+    if bad:
+        raise UserError(f"{path} holds non-finite values (NaN/inf) in {len(bad)} tensors ({_list(bad, 4)}): "
+                        f"it comes from a diverged training run; use an earlier checkpoint or retrain with a "
+                        f"lower --lr_max")
+
+
 def load_strict(net, path):
-    """Load every parameter of ``net`` from ``path``; anything missing, extra or mis-shaped is an error."""
+    """Load every parameter of ``net`` from ``path``; anything missing, extra, mis-shaped or non-finite is
+    an error."""
     params = network_params(read_checkpoint(path))
     expected, got, missing, unexpected, mismatched = _compare(net, params)
     if missing or unexpected or mismatched:
         raise _mismatch_error(path, missing, unexpected, mismatched, expected, got)
+    check_finite(params, path)
     _load(net, params)
     log.info("loaded %d parameters from %s", len(params), path)
     return params
 
 
-def load_pretrained(net, path, n_classes=None):
+def load_pretrained(net, path, n_pretrain_classes=0):
     """Fine-tuning load: everything but ``fc`` must match; ``fc`` is kept (re-initialised) when the class
-    counts differ. Returns a short description of what was done."""
+    counts differ. ``n_pretrain_classes`` > 0 requires the checkpoint's head to have that many classes.
+    Logs and returns a short description of what was done."""
     params = network_params(read_checkpoint(path))
     expected, got, missing, unexpected, mismatched = _compare(net, params)
     n_pre = got.get("fc.weight", (None,))[0]
+    if n_pretrain_classes and n_pre != n_pretrain_classes:
+        raise UserError(f"{path} has a {n_pre}-class head but --n_pretrain_classes is {n_pretrain_classes}: "
+                        f"pass the right checkpoint, or --n_pretrain_classes=0 to accept any head")
+    check_finite(params, path)
     replace_head = bool(set(HEAD) & mismatched)
     if replace_head:
         mismatched -= set(HEAD)
@@ -122,20 +162,42 @@ def load_pretrained(net, path, n_classes=None):
     else:
         msg = f"loaded {len(params)} pretrained parameters from {path} (fc kept: {n_model} classes)"
         log.info(msg)
-    if n_classes is not None and n_model != n_classes:
-        raise UserError(f"model has {n_model} classes but n_classes is {n_classes}")
     return msg
 
 
-def save_checkpoint_atomic(save_obj, path, append_dict=None):
-    """ms.save_checkpoint to a temporary name in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.ckpt")
-    try:
-        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+def save_checkpoint(save_obj, path, append_dict=None):
+    """ms.save_checkpoint with a CRC (read_checkpoint verifies it), written under a temporary name and
+    renamed: never a half-written file under the final name."""
+    with atomic_output(path) as tmp:
+        try:
+            ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict, crc_check=True)
+        except (RuntimeError, ValueError, OSError) as err:
+            tmp.with_suffix(".tmp").unlink(missing_ok=True)  # MindSpore's own partial file
+            raise OSError(str(err).splitlines()[0] if str(err) else "save failed") from None
+    return Path(path)
+
+
+def load_training_state(train_step, path):
+    """Load network + optimiser state of a train.py checkpoint into ``train_step``; return the other
+    entries it holds (epoch, step, best, config fingerprint) as plain Python values."""
+    params = read_checkpoint(path)
+    if "epoch_num" not in params or "global_step" not in params:
+        raise UserError(f"{path} is not a train.py checkpoint (no epoch_num / optimiser state): use it as "
+                        f"--pretrain_path to fine-tune from it instead of --resume")
+    state = {k: params.pop(k) for k in list(params) if k in TRAINING_EXTRAS}
+    for name in RECOMPUTED:
+        params.pop(name, None)
+    expected = {p.name for p in train_step.get_parameters()} - set(RECOMPUTED)
+    missing = sorted(expected - set(params))
+    if missing:
+        raise UserError(f"{path} does not match this model/optimiser (missing {len(missing)}: "
+                        f"{', '.join(missing[:6])}); resume with the same config it was trained with")
+    _load(train_step, params, allowed=RECOMPUTED)
+    return {k: _plain(v) for k, v in state.items()}
+
+
+def _plain(value):
+    if isinstance(value, str):
+        return value
+    data = value.asnumpy()
+    return data.item() if data.size == 1 else data

@@ -68,24 +68,22 @@ def convert_state_dict(state, model_depth=None, resnet_shortcut=None, conv1_t_st
 
     Returns (dict name -> float32 array, Architecture). Unknown, missing and mis-shaped keys are errors.
     """
-    from src.models.resnet3d import generate_model
+    from src.models.resnet3d import ModelSpec, build_model
+    from src.weights.checkpoint import compare_params, network_shapes
 
     renamed, unknown = rename_state_dict(state)
     if unknown:
         raise UserError(f"{len(unknown)} keys have no rename rule: {', '.join(sorted(unknown)[:8])}")
     arch = infer_architecture({k: v.shape for k, v in renamed.items()}, model_depth, resnet_shortcut)
-    net = generate_model(arch.model_depth, n_input_channels=arch.n_input_channels,
-                         conv1_t_size=arch.conv1_t_size, conv1_t_stride=conv1_t_stride, no_max_pool=no_max_pool,
-                         shortcut_type=arch.resnet_shortcut, widen_factor=arch.widen_factor,
-                         n_classes=arch.n_classes)
-    expected = {p.name: tuple(p.shape) for p in net.get_parameters()}
-    missing = sorted(set(expected) - set(renamed))
-    unexpected = sorted(set(renamed) - set(expected))
-    mismatched = sorted(k for k in set(expected) & set(renamed) if tuple(renamed[k].shape) != expected[k])
-    if missing or unexpected or mismatched:
-        parts = [f"{name} {len(keys)}: {', '.join(keys[:6])}"
-                 for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape-mismatched", mismatched))
-                 if keys]
+    net = build_model(ModelSpec(model_depth=arch.model_depth, resnet_shortcut=arch.resnet_shortcut,
+                                n_classes=arch.n_classes, widen_factor=arch.widen_factor,
+                                conv1_t_size=arch.conv1_t_size, conv1_t_stride=conv1_t_stride,
+                                no_max_pool=no_max_pool, n_input_channels=arch.n_input_channels))
+    expected = network_shapes(net)
+    found = compare_params(expected, renamed)
+    if any(found):
+        parts = [f"{name} {len(keys)}: {', '.join(sorted(keys)[:6])}"
+                 for name, keys in zip(("missing", "unexpected", "shape-mismatched"), found) if keys]
         raise UserError(f"the tensors do not form a {arch.describe()}: " + "; ".join(parts)
                         + " (force --model_depth / --resnet_shortcut if the guess is wrong)")
     ordered = {name: np.ascontiguousarray(renamed[name], dtype=np.float32) for name in expected}
@@ -96,8 +94,8 @@ def convert_pth(pth_path, ckpt_path, model_depth=None, resnet_shortcut=None):
     """Read, convert, verify and atomically write. Returns (Architecture, number of tensors)."""
     import mindspore as ms
 
-    from src.weights.checkpoint import save_checkpoint_atomic
+    from src.weights.checkpoint import save_checkpoint
 
     params, arch = convert_state_dict(read_pth(pth_path), model_depth, resnet_shortcut)
-    save_checkpoint_atomic([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], ckpt_path)
+    save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], ckpt_path)
     return arch, len(params)

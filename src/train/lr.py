@@ -63,5 +63,5 @@ def get_lr(lr_init, lr_end, lr_max, warmup_epochs, total_epochs, steps_per_epoch
 
 
 def lr_from_config(cfg, steps_per_epoch):
-    return get_lr(float(cfg.lr_init), float(cfg.lr_end), float(cfg.lr_max), float(cfg.warmup_epochs),
-                  int(cfg.n_epochs), steps_per_epoch, cfg.lr_decay_mode, cfg.get("lr_milestones") or None)
+    return get_lr(cfg.lr_init, cfg.lr_end, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs, steps_per_epoch,
+                  cfg.lr_decay_mode, cfg.lr_milestones or None)

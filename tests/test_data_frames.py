@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from src.data.loader import FrameFolder, count_frames, jpeg_size
-from src.data.preprocess import eval_clip, eval_windows, read_video_frames
+from src.data.frames import FrameFolder, count_frames, jpeg_size, open_video
+from src.data.presets import ClipSpec, eval_clip, eval_windows
 from src.errors import UserError
-from tests.data_fixtures import data_config, write_frames, write_video
+from data_fixtures import data_config, write_frames, write_video
 
 
 def test_missing_frame_raises_user_error_naming_the_file(tmp_path):
@@ -27,10 +27,10 @@ def test_jpeg_header_size_and_frame_count(tmp_path):
     assert count_frames(folder) == 3 and count_frames(tmp_path / "nope") == 0
 
 
-def test_read_video_frames_accepts_folder_and_video_file(tmp_path):
-    cfg = data_config()
-    video = read_video_frames(write_video(tmp_path / "clip é.avi", n_frames=6))
-    folder = read_video_frames(write_frames(tmp_path / "frames", 6))
+def test_open_video_accepts_folder_and_video_file(tmp_path):
+    cfg = ClipSpec.from_config(data_config())
+    video = open_video(write_video(tmp_path / "clip é.avi", n_frames=6))
+    folder = open_video(write_frames(tmp_path / "frames", 6))
     for source in (video, folder):
         windows = eval_windows(len(source), cfg)
         assert len(source) == 6 and len(windows) == 2 and all(len(w) == 4 for w in windows)
@@ -38,13 +38,13 @@ def test_read_video_frames_accepts_folder_and_video_file(tmp_path):
         assert clip.shape == (3, 4, 32, 32) and clip.dtype == np.float32
 
 
-def test_read_video_frames_unreadable_input(tmp_path):
+def test_open_video_unreadable_input(tmp_path):
     bad = tmp_path / "broken.avi"
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(UserError, match="broken.avi"):
-        read_video_frames(bad)
+        open_video(bad)
     with pytest.raises(UserError, match="does not exist"):
-        read_video_frames(tmp_path / "missing.mp4")
+        open_video(tmp_path / "missing.mp4")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no image_"):
-        read_video_frames(tmp_path / "empty")
+        open_video(tmp_path / "empty")

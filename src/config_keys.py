@@ -1,0 +1,179 @@
+"""Every configuration key, declared once: its type, its default, what it means, its choices and its range.
+
+The YAML files (``ucf101_config.yaml``, ``hmdb51_config.yaml``, ``demo_config.yaml``) hold values only;
+help texts and choices live here, so ``--help``, the README's reference table and the checks never
+drift apart. Defaults are the original suite's UCF101 values (a test keeps ``ucf101_config.yaml`` equal to
+them), so a YAML that omits a key gets the original's value.
+"""
+from dataclasses import dataclass
+from typing import Any
+from collections.abc import Callable
+
+
+def at_least(low: float) -> Callable[[Any], str | None]:
+    def check(value):
+        return None if value >= low else f"must be at least {low:g}"
+    return check
+
+
+def positive(value) -> str | None:
+    return None if value > 0 else "must be larger than 0"
+
+
+def fraction(value) -> str | None:
+    """(0, 1]."""
+    return None if 0 < value <= 1 else "must be in (0, 1]"
+
+
+def below_one(value) -> str | None:
+    """[0, 1)."""
+    return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
+def auto_or_at_least_one(value) -> str | None:
+    if value == "auto":
+        return None
+    try:
+        return None if int(value) >= 1 else "must be 'auto' or at least 1"
+    except ValueError:
+        return "must be 'auto' or a whole number of at least 1"
+
+
+def no_space(value) -> str | None:
+    return "must not contain spaces (the Ascend tools split on them)" if " " in value else None
+
+
+@dataclass(frozen=True)
+class Key:
+    default: Any
+    help: str
+    choices: tuple = ()
+    check: Callable[[Any], str | None] | None = None
+    convert: Callable[[Any], Any] | None = None  # applied after the checks (e.g. "4" -> 4)
+
+    @property
+    def type(self):
+        return type(self.default)
+
+
+ORIGINAL_ONLY = "Kept from the original suite for compatibility"
+
+KEYS = {
+    # device and run
+    "device_target": Key("Ascend", "Target device: CPU, GPU or Ascend.", ("CPU", "GPU", "Ascend")),
+    "device_id": Key(0, "Device id on this host (Ascend/GPU). Precedence: --device_id on the command line, "
+                        "else the DEVICE_ID environment variable (set by the launch scripts), else this value.",
+                     check=at_least(0)),
+    "run_distribute": Key(False, "Data-parallel training over all ranks started by the launcher "
+                                 "(HCCL on Ascend, msrun anywhere)."),
+    "is_modelarts": Key(False, f"{ORIGINAL_ONLY}; not used."),
+    "data_url": Key("", f"{ORIGINAL_ONLY} (ModelArts); not used."),
+    "train_url": Key("", f"{ORIGINAL_ONLY} (ModelArts); not used."),
+    "mode": Key("GRAPH", "MindSpore execution mode: GRAPH (default, as the original) or PYNATIVE.",
+                ("GRAPH", "PYNATIVE")),
+    "conv_impl": Key("auto", "3-D convolution on CPU: auto (fast oneDNN op when built, else native), fast, "
+                             "or native. GPU/Ascend always use native.", ("auto", "fast", "native")),
+    "cpu_isa_cap": Key("auto", "CPU only: cap MindSpore's bundled oneDNN at AVX2 so native convolutions use "
+                               "fast kernels. auto = cap when native convolutions run; on; off.",
+                       ("auto", "on", "off")),
+    "seed": Key(1, "Random seed of weights initialisation, shuffling and augmentation."),
+    "dataset": Key("ucf101", "Dataset name, used in checkpoint, log and result file names.",
+                   ("ucf101", "hmdb51", "synthetic")),
+    # paths
+    "video_path": Key("", "Directory of extracted frames: <class>/<video>/image_00001.jpg."),
+    "annotation_path": Key("", "Annotation JSON file (upstream 3D-ResNets format)."),
+    "result_path": Key("./results/ucf101", "Directory for checkpoints, logs, curves and evaluation results."),
+    "pretrain_path": Key("", "Pretrained model to fine-tune from (.ckpt, converted by pth_to_ckpt.py). "
+                             "Empty = train from scratch."),
+    "inference_ckpt_path": Key("", "Checkpoint evaluated by eval.py (.ckpt), or a result folder (its best.ckpt, "
+                                   "else its latest checkpoint)."),
+    "onnx_path": Key("", "ONNX model evaluated by eval_onnx.py (and run by predict.py)."),
+    "resume": Key("", "Resume training from a checkpoint written by train.py (PATH), or 'auto' = the latest "
+                      "one in result_path."),
+    "resume_allow": Key([], "Keys whose change since the resumed checkpoint is accepted on purpose (e.g. "
+                            "[lr_max]); any other change that alters the result is an error on resume."),
+    # model
+    "model_depth": Key(50, "ResNet depth: 10, 18, 34, 50, 101, 152 or 200.", (10, 18, 34, 50, 101, 152, 200)),
+    "resnet_shortcut": Key("B", "Shortcut type: A (zero-padded identity, depths 10-34) or B (1x1x1 conv + BN, "
+                                "released weights).", ("A", "B")),
+    "conv1_t_size": Key(7, "Temporal kernel size of the stem convolution.", check=at_least(1)),
+    "conv1_t_stride": Key(1, "Temporal stride of the stem convolution.", check=at_least(1)),
+    "no_max_pool": Key(False, "Skip the stem max-pool."),
+    "widen_factor": Key(1.0, "Channel width multiplier of all stages.", check=positive),
+    "n_input_channels": Key(3, "Number of input channels (3 for the RGB frames the data pipeline produces).",
+                            check=at_least(1)),
+    "n_classes": Key(101, "Number of classes. hmdb51: 51, ucf101: 101.", check=at_least(1)),
+    "n_pretrain_classes": Key(0, "Classes of the pretrained head; when set, a pretrained checkpoint with "
+                                 "another head is an error. 0 = accept what the checkpoint holds.",
+                              check=at_least(0)),
+    # data
+    "sample_size": Key(112, "Height and width of inputs.", check=at_least(1)),
+    "sample_duration": Key(16, "Temporal duration of inputs (frames).", check=at_least(1)),
+    "sample_t_stride": Key(1, "If larger than 1, input frames are subsampled with the stride.",
+                           check=at_least(1)),
+    "train_crop": Key("center", "Spatial cropping method in training.", ("random", "center")),
+    "h_flip": Key(False, "Random horizontal flip in training (drawn once per clip)."),
+    "colorjitter": Key(False, "Color jitter (0.4, 0.4, 0.4, 0.1) in training (drawn once per clip)."),
+    "train_crop_min_scale": Key(0.25, "Min scale for random cropping in training.", check=fraction),
+    "train_crop_min_ratio": Key(0.75, "Min aspect ratio for random cropping in training.", check=fraction),
+    "train_t_crop": Key("random", "Temporal cropping method in training.", ("random", "center")),
+    "inference_stride": Key(16, "Stride of sliding window in inference.", check=at_least(1)),
+    "ignore": Key(True, "Leave videos without any prediction out of the video accuracy denominator "
+                        "(reported as missing)."),
+    "num_workers": Key("auto", "Data loading worker processes per rank; auto = this host's cores divided by the "
+                               "ranks on it, at most 8.", check=auto_or_at_least_one,
+                       convert=lambda v: v if v == "auto" else int(v)),
+    "eval_batch_size": Key(16, "Clips per evaluation micro-batch.", check=at_least(1)),
+    "eval_subset": Key("validation", "Annotation subset evaluated by eval.py and eval_in_training: validation "
+                                     "(aliases val, test) or training.",
+                       ("validation", "val", "test", "training")),
+    # optimisation
+    "start_ft": Key("layer4", "Module name of beginning of fine-tuning; modules before it are frozen.",
+                    ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")),
+    "amp_level": Key("auto", "Mixed precision: auto = O2 on Ascend (the original), O0 (FP32) elsewhere; O1, O2, O3 "
+                             "need GPU or Ascend. BatchNorm stays in FP32.", ("auto", "O0", "O1", "O2", "O3")),
+    "loss_scale": Key(1024.0, "Loss scale (FP16 training on Ascend): the fixed value, or the start of a dynamic "
+                              "one.", check=positive),
+    "loss_scale_type": Key("fixed", "fixed: the loss scale never changes (the original); dynamic: halved on an "
+                                    "overflowing step (which is skipped), doubled after 1000 clean steps.",
+                           ("fixed", "dynamic")),
+    "drop_overflow_update": Key(False, "Skip (and count) a step whose gradients overflow, leaving weights and "
+                                       "optimizer state untouched. Always on with loss_scale_type dynamic."),
+    "label_smoothing": Key(0.1, "Label smoothing of the softmax cross-entropy loss.", check=below_one),
+    "momentum": Key(0.9, "SGD momentum (Nesterov).", check=below_one),
+    "weight_decay": Key(0.001, "SGD weight decay.", check=at_least(0)),
+    "batch_size": Key(128, "Training batch size per device.", check=at_least(1)),
+    "accumulation_steps": Key(1, "Micro-batches whose gradients are averaged into one optimizer step: the "
+                                 "effective batch is batch_size x ranks x accumulation_steps.", check=at_least(1)),
+    "n_epochs": Key(200, "Number of training epochs.", check=at_least(1)),
+    "save_checkpoint_epochs": Key(1, "Save a checkpoint every this many epochs.", check=at_least(1)),
+    "save_checkpoint_steps": Key(0, "Also save a (mid-epoch) checkpoint every this many steps; 0 = only per "
+                                    "epoch.", check=at_least(0)),
+    "keep_checkpoint_max": Key(20, "Keep at most this many epoch checkpoints (at least 1: the latest one is "
+                                   "the resumable state).", check=at_least(1)),
+    "lr_decay_mode": Key("steps", "Learning-rate schedule after warm-up.", ("poly", "steps", "linear", "cosine")),
+    "lr_milestones": Key([], "steps mode only: epochs at which the LR is multiplied by 0.1. Empty = the "
+                             "original's global steps 50/100/150."),
+    "warmup_epochs": Key(15.0, "Linear warm-up epochs from lr_init to lr_max.", check=at_least(0)),
+    "lr_init": Key(0.0, "Initial learning rate (start of warm-up).", check=at_least(0)),
+    "lr_max": Key(0.03, "Maximum learning rate.", check=positive),
+    "lr_end": Key(0.0, "Final learning rate (poly, linear, cosine).", check=at_least(0)),
+    "eval_interval": Key(1, "With eval_in_training: evaluate every this many epochs (and after the last).",
+                         check=at_least(1)),
+    "eval_in_training": Key(False, "Evaluate on the validation split after every epoch and keep best.ckpt."),
+    # export
+    "ckpt_file": Key("", "export.py / predict.py: checkpoint to use (.ckpt), or a result folder."),
+    "file_name": Key("resnet3d", "export.py: output file name without extension.", check=no_space),
+    "file_format": Key("MINDIR", "export.py: MINDIR, AIR or ONNX.", ("MINDIR", "AIR", "ONNX")),
+    "export_batch_size": Key(1, "export.py: batch size of the exported graph (also --batch_size on export.py).",
+                             check=at_least(1)),
+}
+
+# Keys that do not change what training computes: a resume may change them freely (n_epochs is handled
+# on its own: the schedule is recomputed for the new length).
+RESUME_NEUTRAL = frozenset({
+    "device_id", "is_modelarts", "data_url", "train_url", "mode", "conv_impl", "cpu_isa_cap", "video_path",
+    "annotation_path", "result_path", "inference_ckpt_path", "onnx_path", "resume", "resume_allow",
+    "num_workers", "eval_batch_size", "keep_checkpoint_max", "save_checkpoint_epochs", "save_checkpoint_steps",
+    "ckpt_file", "file_name", "file_format", "export_batch_size", "n_epochs", "pretrain_path",
+})

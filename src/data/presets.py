@@ -1,0 +1,62 @@
+"""The two clip recipes side by side: what the network sees in training and in evaluation.
+
+Both start from 1-based frame numbers (``temporal``) and one crop box per clip (``spatial``), decode
+only the frames they need, and end in the same normalisation (float32 [3, T, H, W]). Training draws its
+random parameters from ``rng`` once per clip; evaluation is deterministic. :class:`ClipSpec` is the
+frozen, picklable part of the config that dataset workers need.
+"""
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from src.data import spatial, temporal
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    sample_size: int = 112
+    sample_duration: int = 16
+    sample_t_stride: int = 1
+    inference_stride: int = 16
+    train_crop: str = "center"
+    train_t_crop: str = "random"
+    train_crop_min_scale: float = 0.25
+    train_crop_min_ratio: float = 0.75
+    h_flip: bool = False
+    colorjitter: bool = False
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(**{name: cfg[name] for name in cls.__dataclass_fields__})
+
+
+def train_clip(source, n_frames: int, spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
+    """Training: subsample, random (or centre) temporal crop; random-resized (or centre) crop, optional
+    flip and colour jitter, all drawn once for the whole clip."""
+    frames = temporal.subsample(range(1, n_frames + 1), spec.sample_t_stride)
+    if spec.train_t_crop == "random":
+        numbers = temporal.random_crop(frames, spec.sample_duration, rng)
+    else:
+        numbers = temporal.center_crop(frames, spec.sample_duration)
+    if spec.train_crop == "random":
+        ratio = (spec.train_crop_min_ratio, 1.0 / spec.train_crop_min_ratio)
+        box = partial(spatial.random_resized_box, scale=(spec.train_crop_min_scale, 1.0), ratio=ratio, rng=rng)
+    else:
+        box = partial(spatial.center_box, size=spec.sample_size)
+    clip = spatial.load_clip(source, numbers, box, spec.sample_size)
+    flip = spec.h_flip and rng.random() < 0.5
+    jitter = spatial.draw_jitter(rng) if spec.colorjitter else None
+    return spatial.normalize_clip(clip, flip=flip, jitter=jitter)
+
+
+def eval_windows(n_frames: int, spec: ClipSpec) -> list:
+    """Evaluation: subsample, then a window of sample_duration frames every inference_stride frames."""
+    frames = temporal.subsample(range(1, n_frames + 1), spec.sample_t_stride)
+    return temporal.sliding_windows(frames, spec.sample_duration, spec.inference_stride)
+
+
+def eval_clip(source, numbers, spec: ClipSpec) -> np.ndarray:
+    """Evaluation: resize the shorter side to sample_size, centre crop, normalise."""
+    box = partial(spatial.center_box, size=spec.sample_size)
+    return spatial.normalize_clip(spatial.load_clip(source, numbers, box, spec.sample_size))

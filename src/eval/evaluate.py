@@ -1,0 +1,65 @@
+"""Evaluating a model on a dataset split: eval.py (a checkpoint) and eval_onnx.py (an ONNX model) differ
+only in the predictor; the dataset, the loop, the metric, the printed lines and the result files are one.
+
+The accuracy lines are printed before any result file is written, so a full or read-only result folder
+cannot lose an evaluation.
+"""
+import logging
+from pathlib import Path
+
+from src.data.datasets import create_eval_dataset
+from src.errors import UserError
+from src.eval.loop import run_evaluation
+from src.eval.outputs import save_eval_outputs
+from src.rundir import RunDir
+
+log = logging.getLogger("resnet3d")
+
+
+def evaluate(predict, cfg, tag):
+    """Run ``predict`` over cfg's eval_subset; print the lines; save ``<dataset>_<tag>_*`` in result_path."""
+    data = create_eval_dataset(cfg, subset=cfg.eval_subset)
+    result, acc = run_evaluation(predict, data, ignore=cfg.ignore)
+    print(result.report(), flush=True)
+    if cfg.result_path:
+        paths = save_eval_outputs(RunDir(cfg.result_path, cfg.dataset), tag, result, acc, data[1])
+        log.info("per-clip / per-video results: %s", ", ".join(str(p) for p in paths))
+    return result
+
+
+def resolve_checkpoint(path, dataset, option):
+    """A checkpoint file, or for a result folder its best.ckpt (else its latest training checkpoint)."""
+    if not path:
+        raise UserError(f"--{option} is empty: pass the checkpoint to use (e.g. result_path/best.ckpt)")
+    path = Path(path)
+    if path.is_dir():
+        return RunDir(path, dataset).checkpoint_to_evaluate()
+    if not path.is_file():
+        raise UserError(f"--{option}: checkpoint {path} not found: check the path (pth_to_ckpt.py converts "
+                        f"upstream .pth files)")
+    return path
+
+
+def evaluate_checkpoint(cfg, runtime):
+    """eval.py: load cfg.inference_ckpt_path strictly and evaluate it."""
+    from src.deploy.backends import checkpoint_predictor
+
+    ckpt = resolve_checkpoint(cfg.inference_ckpt_path, cfg.dataset, "inference_ckpt_path")
+    predict = checkpoint_predictor(cfg, ckpt, runtime.conv_impl)
+    log.info("evaluating %s (%s)", ckpt, runtime.describe())
+    return evaluate(predict, cfg, "eval")
+
+
+def evaluate_onnx(cfg):
+    """eval_onnx.py: the same evaluation with onnxruntime running cfg.onnx_path."""
+    from src.deploy.backends import onnx_predictor
+
+    if not cfg.onnx_path:
+        raise UserError("--onnx_path is required: the ONNX model to evaluate (python export.py --file_format=ONNX)")
+    predict = onnx_predictor(cfg.onnx_path, cfg.device_target, clip_shape(cfg))
+    return evaluate(predict, cfg, "eval_onnx")
+
+
+def clip_shape(cfg):
+    """(C, T, H, W) of the clips the data pipeline makes for cfg."""
+    return (cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size)

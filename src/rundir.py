@@ -1,0 +1,201 @@
+"""A result folder (``result_path``) and every file in it: the one place that knows their names, how
+they are written and how the checkpoint to resume or evaluate is found.
+
+    resnet3d-<dataset>-<epoch>_<step>.ckpt   training state (network + optimiser + position + best so far)
+    best.ckpt, best_metrics.json             the best validation epoch (eval_in_training)
+    config_resolved.yaml                     the resolved config of the run
+    train_<dataset>.log                      everything train.py printed (appended on resume)
+    training_curves.csv / .png, epoch_summary.csv
+    <dataset>_eval.log, <dataset>_<tag>_{clips.json, videos.json, confusion.png}
+
+Names derive from the config's ``dataset`` only. Every write is atomic (src.atomic). ``lock()`` keeps a
+second process off a folder in use: an OS-level lock, released on any exit, kill -9 included.
+"""
+import fcntl
+import json
+import logging
+import os
+import re
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from src.atomic import make_dirs, write_text
+from src.errors import UserError
+
+BEST_CKPT = "best.ckpt"
+BEST_METRICS = "best_metrics.json"
+CONFIG = "config_resolved.yaml"
+CURVES_CSV = "training_curves.csv"
+EPOCHS_CSV = "epoch_summary.csv"
+CURVES_PNG = "training_curves.png"
+LOCK = ".lock"
+_CKPT = re.compile(r"^resnet3d-(?P<dataset>.+)-(?P<epoch>\d+)_(?P<step>\d+)\.ckpt$")
+
+
+class RunDir:
+    def __init__(self, path, dataset):
+        self.path = Path(path)
+        self.dataset = dataset
+        self._lock_file = None
+
+    def __repr__(self):
+        return f"RunDir({str(self.path)!r}, {self.dataset!r})"
+
+    def file(self, name):
+        return self.path / name
+
+    # --- names -------------------------------------------------------------------------------------
+    @property
+    def best_ckpt(self):
+        return self.path / BEST_CKPT
+
+    @property
+    def best_metrics(self):
+        return self.path / BEST_METRICS
+
+    @property
+    def config(self):
+        return self.path / CONFIG
+
+    @property
+    def train_log(self):
+        return self.path / f"train_{self.dataset}.log"
+
+    @property
+    def eval_log(self):
+        return self.path / f"{self.dataset}_eval.log"
+
+    def eval_output(self, tag, kind):
+        """``<dataset>_<tag>_<kind>``, e.g. ucf101_eval_videos.json, ucf101_eval_onnx_confusion.png."""
+        return self.path / f"{self.dataset}_{tag}_{kind}"
+
+    def epoch_checkpoint(self, epoch, step):
+        return self.path / f"resnet3d-{self.dataset}-{epoch}_{step}.ckpt"
+
+    # --- finding checkpoints -------------------------------------------------------------------------
+    def checkpoints(self, any_dataset=False):
+        """Training checkpoints here, oldest first: [(epoch, step, path)]. ``any_dataset`` also lists
+        other datasets' (a folder reused for another run)."""
+        found = []
+        if self.path.is_dir():
+            for path in self.path.iterdir():
+                m = _CKPT.match(path.name)
+                if m and (any_dataset or m.group("dataset") == self.dataset):
+                    found.append((int(m.group("epoch")), int(m.group("step")), path))
+        return sorted(found)
+
+    def latest_checkpoint(self):
+        found = self.checkpoints()
+        return found[-1][2] if found else None
+
+    def checkpoint_to_evaluate(self):
+        """best.ckpt, else the latest training checkpoint, else a UserError."""
+        if self.best_ckpt.is_file():
+            return self.best_ckpt
+        latest = self.latest_checkpoint()
+        if latest is None:
+            raise UserError(f"{self.path} is a folder without best.ckpt or resnet3d-{self.dataset}-*.ckpt: "
+                            f"pass a checkpoint file")
+        return latest
+
+    def rotate(self, keep_max):
+        """Delete all but the newest ``keep_max`` (>= 1) training checkpoints."""
+        found = self.checkpoints()
+        for _, _, old in found[:max(0, len(found) - max(1, keep_max))]:
+            old.unlink(missing_ok=True)
+
+    def read_best_metrics(self):
+        path = self.best_metrics
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+
+    # --- writing -------------------------------------------------------------------------------------
+    def make(self):
+        make_dirs(self.path)
+        if not os.access(self.path, os.W_OK):
+            raise UserError(f"result folder {self.path} is not writable: choose another --result_path")
+        return self
+
+    def write_text(self, name, text):
+        return write_text(self.path / name, text)
+
+    def lock(self):
+        """Take this folder for this process, or fail at once if another process has it."""
+        self.make()
+        f = open(self.path / LOCK, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            owner = f.read().strip() or "another process"
+            f.close()
+            raise UserError(f"result folder {self.path} is in use by {owner}: wait for it to finish, or pass "
+                            f"another --result_path") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} ({' '.join(Path(a).name for a in sys.argv[:1])})\n")
+        f.flush()
+        self._lock_file = f  # held until this process exits (or unlock)
+        for stale in self.path.glob(".*.tmp[0-9]*"):  # left by a process killed while writing
+            stale.unlink(missing_ok=True)
+        return self
+
+    def unlock(self):
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    @contextmanager
+    def tee(self, log_path, header):
+        """Copy everything printed (stdout, stderr, logging) to ``log_path``, appended after a header line."""
+        try:
+            make_dirs(Path(log_path).parent)
+            log = open(log_path, "a", encoding="utf-8")
+            log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {header}\n")
+            log.flush()
+        except (OSError, UserError) as err:  # the run's output still reaches the console
+            logging.getLogger("resnet3d").warning("warning: cannot write the log %s (%s)", log_path,
+                                                  getattr(err, "strerror", None) or err)
+            yield
+            return
+        streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Tee(streams[0], log), _Tee(streams[1], log)
+        handler = logging.StreamHandler(_Tee(None, log))  # logging's console handler keeps the old stderr
+        logging.getLogger().addHandler(handler)
+        try:
+            yield
+        except UserError as err:  # the entry script prints it to the console; the log gets it too
+            log.write(f"error: {err}\n")
+            raise
+        finally:
+            logging.getLogger().removeHandler(handler)
+            sys.stdout, sys.stderr = streams
+            log.close()
+
+
+class _Tee:
+    def __init__(self, stream, log):
+        self.stream, self.log = stream, log
+
+    def write(self, text):
+        if self.stream is not None:
+            self.stream.write(text)
+        try:
+            self.log.write(text)
+            self.log.flush()
+        except OSError:
+            pass  # a full disk must not stop the run over its log copy: the console still has it
+        return len(text)
+
+    def flush(self):
+        if self.stream is not None:
+            self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)

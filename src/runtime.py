@@ -1,0 +1,183 @@
+"""The runtime: MindSpore's device context, the CPU convolution path and the communication group,
+set up once per entry script (:func:`setup_runtime`) and passed down as a :class:`Runtime`.
+
+On CPU, MindSpore 2.10's bundled oneDNN picks its reference kernel for 3-D convolutions (about
+1 GFLOP/s). Capping oneDNN at AVX2 before its first kernel is built makes it use im2col + JIT GEMM:
+60-250x faster, with the model unchanged. The cap is not wanted when our
+own fast convolution op runs (it slows that op), so it is applied only when native convolutions run.
+"""
+import ctypes
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from src.errors import UserError
+
+log = logging.getLogger("resnet3d")
+
+DNNL_CPU_ISA_AVX2 = 0x7
+ISA_CAP_ENV = "RESNET3D_CPU_ISA_CAP"      # auto | on | off: overrides the config key
+CONV_IMPL_ENV = "RESNET3D_CONV_IMPL"      # auto | fast | native: overrides the config key
+
+_state = {"isa_cap": None}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What an entry script set up, passed down to whatever needs to know it."""
+    device_target: str
+    mode: str
+    conv_impl: str          # what runs: "fast" or "native"
+    isa_cap: bool           # whether oneDNN is capped at AVX2
+    device_id: int = 0
+    rank_id: int = 0
+    rank_size: int = 1
+
+    @property
+    def is_main(self):
+        return self.rank_id == 0
+
+    def describe(self):
+        extra = ""
+        if self.device_target == "CPU":
+            extra = f", conv={self.conv_impl}, oneDNN {'capped at AVX2' if self.isa_cap else 'uncapped'}"
+        else:
+            extra = f", device_id={self.device_id}"
+        if self.rank_size > 1:
+            extra += f", rank {self.rank_id} of {self.rank_size}"
+        return f"device={self.device_target}, mode={self.mode}{extra}"
+
+
+def _dnnl_library():
+    import mindspore
+
+    return Path(mindspore.__file__).resolve().parent / "lib" / "libdnnl.so.3"
+
+
+def cap_onednn_isa():
+    """Cap MindSpore's bundled oneDNN at AVX2. Returns True when the cap is in force.
+
+    Must run before MindSpore builds its first oneDNN kernel; later calls report False.
+    """
+    if _state["isa_cap"] is not None:
+        return _state["isa_cap"]
+    lib_path = _dnnl_library()
+    try:
+        lib = ctypes.CDLL(str(lib_path))
+        status = lib.dnnl_set_max_cpu_isa(ctypes.c_int(DNNL_CPU_ISA_AVX2))
+    except (OSError, AttributeError) as err:
+        log.warning("could not cap oneDNN at AVX2 (%s): CPU convolutions will be slow", err)
+        status = -1
+    _state["isa_cap"] = status == 0
+    if status != 0:
+        log.warning("oneDNN AVX2 cap not applied (status %s): a oneDNN kernel was built before "
+                    "setup_context(); CPU convolutions will be slow", status)
+    return _state["isa_cap"]
+
+
+def resolve_conv_impl(device_target, conv_impl):
+    """Which 3-D convolution runs: 'fast' (our oneDNN op, CPU only) or 'native'."""
+    conv_impl = os.environ.get(CONV_IMPL_ENV, conv_impl) or "auto"
+    if conv_impl not in ("auto", "fast", "native"):
+        raise UserError(f"conv_impl '{conv_impl}' is not one of auto, fast, native")
+    if device_target != "CPU" or conv_impl == "native":
+        return "native"
+    from src.ops import fast_conv3d_status
+
+    available, reason = fast_conv3d_status()
+    if available:
+        return "fast"
+    if conv_impl == "fast":
+        log.warning("conv_impl=fast requested but the fast op is unavailable (%s); using native "
+                    "convolutions (run 'make setup' to build it)", reason)
+    return "native"
+
+
+def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="auto", cpu_isa_cap="auto",
+                  seed=None, distributed=False):
+    """Set MindSpore's context, the CPU convolution path and (``distributed``) the communication group.
+
+    Returns a :class:`Runtime`. Entry scripts call :func:`setup_runtime` once; tests and benchmarks may call
+    this directly.
+    """
+    import mindspore as ms
+
+    impl = resolve_conv_impl(device_target, conv_impl)
+    capped = False
+    if device_target == "CPU":
+        cap = os.environ.get(ISA_CAP_ENV, str(cpu_isa_cap)).lower()
+        if cap in ("on", "true") or (cap == "auto" and impl == "native"):
+            capped = cap_onednn_isa()
+    try:
+        if device_target == "CPU":
+            ms.set_device(device_target)
+        else:
+            ms.set_device(device_target, device_id)
+    except (RuntimeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"device_target={device_target} is not usable here ({reason}); "
+                        f"pass --device_target=CPU to run on the CPU") from None
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "GRAPH" else ms.PYNATIVE_MODE)
+    if seed is not None:
+        ms.set_seed(seed)
+    rank_id, rank_size = _init_distributed() if distributed else (0, 1)
+    info = Runtime(device_target, mode, impl, capped, device_id, rank_id, rank_size)
+    log.info("runtime: %s", info.describe())
+    return info
+
+
+def _init_distributed():
+    """(rank_id, rank_size) of a data-parallel job started by msrun or the rank-table launcher."""
+    import mindspore as ms
+    from mindspore.communication import get_group_size, get_rank, init
+
+    init()
+    rank_size = get_group_size()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                 device_num=rank_size)
+    return get_rank(), rank_size
+
+
+def resolve_device_id(cfg):
+    """The device id, with its one precedence rule: an explicit --device_id, else the launch scripts'
+    DEVICE_ID environment variable, else the config file's value."""
+    env = os.environ.get("DEVICE_ID", "")
+    if env and not env.isdigit():
+        raise UserError(f"DEVICE_ID='{env}' in the environment is not a device number: unset it or fix it")
+    if "device_id" in cfg.explicit or not env:
+        if env and int(env) != cfg.device_id:
+            log.warning("device_id %d from --device_id (DEVICE_ID=%s in the environment ignored)", cfg.device_id, env)
+        return cfg.device_id
+    return int(env)
+
+
+def setup_runtime(cfg, device_target=None, conv_impl=None, distributed=None):
+    """The one runtime set-up of an entry script, from its config.
+
+    ``device_target`` / ``conv_impl`` override the config where a script knows better (ONNX evaluation
+    runs only the input pipeline in MindSpore: CPU; export writes native convolutions).
+    ``distributed`` defaults to the config's run_distribute. ``num_workers: auto`` is resolved here, for
+    this host, into the config.
+    """
+    runtime = setup_context(device_target or cfg.device_target, cfg.mode, resolve_device_id(cfg),
+                            conv_impl or cfg.conv_impl, cfg.cpu_isa_cap, cfg.seed,
+                            cfg.run_distribute if distributed is None else distributed)
+    if cfg.num_workers == "auto":
+        cfg.num_workers = auto_num_workers(runtime.rank_size)
+    return runtime
+
+
+MAX_AUTO_WORKERS = 8
+
+
+def auto_num_workers(rank_size, cores=None):
+    """Input workers per rank: this host's cores shared by the ranks on it (NNODES hosts share the job),
+    at least 1, at most MAX_AUTO_WORKERS."""
+    cores = cores or len(os.sched_getaffinity(0))
+    nodes = int(os.environ.get("NNODES", "1") or 1)
+    local_ranks = max(1, -(-rank_size // max(1, nodes)))
+    workers = max(1, min(MAX_AUTO_WORKERS, cores // local_ranks))
+    log.info("input workers: %d per rank (num_workers=auto: %d cores / %d rank(s) on this host)", workers, cores,
+             local_ranks)
+    return workers

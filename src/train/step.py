@@ -1,0 +1,213 @@
+"""One optimizer step: fine-tuning freeze, mixed precision, loss, Nesterov SGD with the per-step LR array,
+loss scaling and gradient accumulation.
+
+Three ways to build it, one interface (:class:`TrainStep`):
+- the original's: ``nn.TrainOneStepCell`` with a fixed loss scale and no overflow check
+  (``loss_scale_type: fixed``, ``drop_overflow_update: False``, ``accumulation_steps: 1``);
+- otherwise (``drop_overflow_update``, ``loss_scale_type: dynamic`` or ``accumulation_steps`` > 1): the scaled
+  gradients of ``accumulation_steps`` micro-batches are added up, averaged, unscaled, all-reduced once,
+  checked with ``mindspore.amp.all_finite`` and MindSpore's fixed / dynamic loss-scale update cells, and
+  applied unless they overflow. (``nn.TrainOneStepWithLossScaleCell`` does the same for one micro-batch, but
+  its overflow check uses an NPU status op that the CPU backend lacks.)
+"""
+from dataclasses import dataclass
+
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+
+from src.errors import UserError
+from src.train.loss import CrossEntropySmooth
+
+# top-level modules in forward order; fine-tuning trains start_ft and everything after it
+MODULE_ORDER = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
+AMP_DEVICES = {"O0": ("CPU", "GPU", "Ascend"), "O1": ("GPU", "Ascend"), "O2": ("GPU", "Ascend"),
+               "O3": ("GPU", "Ascend")}
+
+
+def freeze_before(net, start_ft):
+    """Freeze every parameter of the modules before ``start_ft``; return the trainable parameters."""
+    first = MODULE_ORDER.index(start_ft)
+    trainable = []
+    for param in net.get_parameters():
+        module = param.name.split(".")[0]
+        if module not in MODULE_ORDER:
+            raise UserError(f"parameter {param.name} belongs to no known module")
+        if MODULE_ORDER.index(module) < first:
+            param.requires_grad = False
+        elif param.requires_grad:
+            trainable.append(param)
+    return trainable
+
+
+def resolve_amp_level(amp_level, device_target):
+    """'auto' = O2 on Ascend (the original), O0 elsewhere; a level the device cannot run is an error."""
+    level = ("O2" if device_target == "Ascend" else "O0") if amp_level == "auto" else amp_level
+    if device_target not in AMP_DEVICES[level]:
+        raise UserError(f"--amp_level={level} runs 3-D convolutions in FP16, which {device_target} does not "
+                        f"support: use --amp_level=O0 (or auto) on {device_target}")
+    return level
+
+
+def mixed_precision(net, level):
+    """``net`` at AMP ``level``, BatchNorm always in FP32."""
+    if level == "O0":
+        return net
+    net = ms.amp.auto_mixed_precision(net, level)
+    if level == "O3":  # O3 casts everything: put BatchNorm back to FP32, as O2 keeps it
+        for _, cell in net.cells_and_names():
+            if isinstance(cell, nn.BatchNorm3d):
+                cell.to_float(ms.float32)
+    return net
+
+
+@dataclass
+class StepResult:
+    loss: float
+    overflow: bool
+    scale_before: float
+    scale_after: float
+
+
+class TrainStep:
+    """``step(batches) -> StepResult`` for a list of ``accumulation_steps`` (clip, label) micro-batches.
+    ``cell`` holds every parameter of the training state (checkpoints save and restore it)."""
+
+    def __init__(self, cell, run, optimizer, scale=None):
+        self.cell, self._run, self.optimizer, self._scale = cell, run, optimizer, scale
+
+    def __call__(self, batches):
+        before = self.scale
+        loss, overflow = self._run(batches)
+        return StepResult(loss, overflow, before, self.scale)
+
+    @property
+    def scale(self):
+        return float(self._scale.asnumpy()) if self._scale is not None else None
+
+    @property
+    def global_step(self):
+        return int(self.optimizer.global_step.asnumpy())
+
+    def get_parameters(self):
+        return self.cell.get_parameters()
+
+
+_divide = ops.MultitypeFuncGraph("divide")
+_zero = ops.MultitypeFuncGraph("zero")
+
+
+@_divide.register("Tensor", "Tensor")
+def _divide_tensor(divisor, grad):
+    return grad / divisor
+
+
+@_zero.register("Tensor")
+def _zero_tensor(accum):
+    return ops.assign(accum, ops.zeros_like(accum))
+
+
+class _AccumulateGrads(nn.Cell):
+    """One micro-batch: the loss, and its gradients (scaled by the loss scale) added to ``accum``."""
+
+    def __init__(self, net_with_loss, weights, accum, scale_sense):
+        super().__init__(auto_prefix=False)
+        self.network, self.weights, self.accum, self.scale_sense = net_with_loss, weights, accum, scale_sense
+        self.network.set_grad()
+        self.grad = ops.GradOperation(get_by_list=True, sens_param=True)
+        self.hyper_map = ops.HyperMap()
+
+    def construct(self, clip, label):
+        loss = self.network(clip, label)
+        sens = ops.ones_like(loss) * ops.cast(self.scale_sense, ops.dtype(loss))
+        grads = self.grad(self.network, self.weights)(clip, label, sens)
+        return ops.depend(loss, self.hyper_map(ops.assign_add, self.accum, grads))
+
+
+class _ApplyGrads(nn.Cell):
+    """The accumulated gradients, averaged and unscaled, all-reduced, checked, applied; then zeroed."""
+
+    def __init__(self, optimizer, accum, scale_sense, update_cell, steps, drop_overflow, reducer):
+        super().__init__(auto_prefix=False)
+        self.optimizer, self.accum, self.scale_sense = optimizer, accum, scale_sense
+        self.update_cell, self.steps, self.drop_overflow, self.reducer = update_cell, steps, drop_overflow, reducer
+        self.hyper_map = ops.HyperMap()
+
+    def construct(self):
+        divisor = ops.cast(self.scale_sense, ms.float32) * self.steps
+        grads = self.reducer(self.hyper_map(ops.partial(_divide, divisor), self.accum))
+        overflow = ops.logical_not(ms.amp.all_finite(grads))
+        if self.update_cell is not None:
+            overflow = self.update_cell(self.scale_sense, overflow)
+        if self.drop_overflow:
+            if not overflow:
+                overflow = ops.depend(overflow, self.optimizer(grads))
+        else:
+            overflow = ops.depend(overflow, self.optimizer(grads))
+        return ops.depend(overflow, self.hyper_map(_zero, self.accum))
+
+
+class _State(nn.Cell):
+    """Container of every parameter of an accumulating step (network, optimiser, accumulators, scale)."""
+
+    def __init__(self, accumulate, apply):
+        super().__init__(auto_prefix=False)
+        self.micro_batch, self.update_step = accumulate, apply
+
+
+def _grad_reducer(weights):
+    mode = ms.get_auto_parallel_context("parallel_mode")
+    if mode in (ms.ParallelMode.DATA_PARALLEL, ms.ParallelMode.HYBRID_PARALLEL):
+        return nn.DistributedGradReducer(weights, ms.get_auto_parallel_context("gradients_mean"),
+                                         ms.get_auto_parallel_context("device_num"))
+    return nn.Identity()
+
+
+def build_train_step(net, lr, *, start_ft, device_target, n_classes, label_smoothing, momentum, weight_decay,
+                     loss_scale, loss_scale_type="fixed", drop_overflow_update=False, accumulation_steps=1,
+                     amp_level="auto", scale_window=1000):
+    """The :class:`TrainStep` over ``net`` with learning rates ``lr`` (one per optimizer step)."""
+    params = freeze_before(net, start_ft)
+    net = mixed_precision(net, resolve_amp_level(amp_level, device_target))
+    loss = CrossEntropySmooth(n_classes, label_smoothing)
+    net_with_loss = nn.WithLossCell(net, loss)
+    original = loss_scale_type == "fixed" and not drop_overflow_update and accumulation_steps == 1
+    # the original unscales inside the optimizer; the loss-scale cells unscale the gradients themselves
+    opt = nn.SGD(params, learning_rate=ms.Tensor(lr), momentum=momentum, weight_decay=weight_decay,
+                 nesterov=True, loss_scale=loss_scale if original else 1.0)
+    if original:
+        cell = nn.TrainOneStepCell(net_with_loss, opt, sens=loss_scale)
+        cell.set_train()
+
+        def run(batches):
+            (clip, label), = batches
+            return float(cell(clip, label).asnumpy()), False
+
+        return TrainStep(cell, run, opt)
+    if loss_scale_type == "dynamic":
+        update = nn.DynamicLossScaleUpdateCell(loss_scale_value=loss_scale, scale_factor=2, scale_window=scale_window)
+    else:
+        update = nn.FixedLossScaleUpdateCell(loss_scale_value=loss_scale)
+    weights = opt.parameters
+    accum = weights.clone(prefix="accum_grads", init="zeros")
+    scale = ms.Parameter(ms.Tensor(loss_scale, ms.float32), name="scale_sense")
+    accumulate = _AccumulateGrads(net_with_loss, weights, accum, scale)
+    apply = _ApplyGrads(opt, accum, scale, update, float(accumulation_steps),
+                        drop_overflow_update or loss_scale_type == "dynamic", _grad_reducer(weights))
+    cell = _State(accumulate, apply)
+    cell.set_train()
+
+    def run(batches):
+        losses = [float(accumulate(clip, label).asnumpy()) for clip, label in batches]
+        overflow = bool(apply().asnumpy())
+        return sum(losses) / len(losses), overflow
+
+    return TrainStep(cell, run, opt, scale)
+
+
+def train_step_from_config(cfg, net, lr):
+    return build_train_step(net, lr, start_ft=cfg.start_ft, device_target=cfg.device_target,
+                            n_classes=cfg.n_classes, label_smoothing=cfg.label_smoothing, momentum=cfg.momentum,
+                            weight_decay=cfg.weight_decay, loss_scale=cfg.loss_scale,
+                            loss_scale_type=cfg.loss_scale_type, drop_overflow_update=cfg.drop_overflow_update,
+                            accumulation_steps=cfg.accumulation_steps, amp_level=cfg.amp_level)
