@@ -2,7 +2,8 @@
 
 1. ``write_clips``: every evaluation window (the eval dataset, same preprocessing) -> one float32 .bin
    of shape [1,3,T,H,W] in ``<out>/data`` + ``<out>/manifest.json`` (video id, label, window per file);
-2. the C++ program (ascend310_infer) or ``run_mindir`` here runs the MINDIR on each .bin and writes
+2. the C++ program (ascend310_infer, MindSpore Lite), src.deploy.lite (MindSpore Lite's Python API) or
+   ``run_mindir`` here (MindSpore on the CPU) runs the MINDIR on each .bin and writes
    ``<result_dir>/<clip name>_0.bin`` (float32 probabilities);
 3. ``read_results``: manifest + result files -> src.metrics accuracy (the eval line).
 """
