@@ -213,7 +213,8 @@ def test_stand_in_declarations_exist_in_lite_api(headers):
 
 @needs_gxx
 def test_stand_ins_reject_the_pre_2_2_interface(tmp_path):
-    """The seed's calls (Serialization::Load + GraphCell + Ascend310DeviceInfo) do not compile against the stand-ins."""
+    """The seed's way (a Graph wrapped in GraphCell, the Ascend310DeviceInfo spelling) does not compile against
+    the stand-ins, so the stand-in check catches a return to it."""
     old = tmp_path / "old_main.cc"
     old.write_text("#include <memory>\n#include \"include/api/context.h\"\n#include \"include/api/model.h\"\n"
                    "int main() {\n  auto context = std::make_shared<mindspore::Context>();\n"
