@@ -15,6 +15,11 @@
 
 namespace ms = mindspore;
 
+// underlying types of the enums the stand-ins declare with one
+static_assert(std::is_same<std::underlying_type<ms::DataType>::type, int>::value, "DataType : int");
+static_assert(std::is_same<std::underlying_type<ms::StatusCode>::type, uint32_t>::value, "StatusCode : uint32_t");
+static_assert(std::is_same<std::underlying_type<ms::ModelType>::type, uint32_t>::value, "ModelType : uint32_t");
+
 // data_type.h
 static_assert(static_cast<int>(ms::DataType::kTypeUnknown) == 0, "kTypeUnknown");
 static_assert(static_cast<int>(ms::DataType::kNumberTypeFloat16) == 42, "kNumberTypeFloat16");
