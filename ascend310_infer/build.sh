@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ASCEND_HOME="${ASCEND_HOME:-/usr/local/Ascend}"
-LITE_PACKAGE="mindspore-lite-<version>-linux-<x64|aarch64>.tar.gz from the MindSpore Lite download page (same version as MindSpore)"
+LITE_PACKAGE="mindspore-lite-<MindSpore version>-linux-<x64|aarch64>.tar.gz from the MindSpore Lite download page"
 missing=()
 
 [[ -d "$ASCEND_HOME" ]] || missing+=("Ascend toolkit: ASCEND_HOME=$ASCEND_HOME does not exist (install CANN or export ASCEND_HOME)")

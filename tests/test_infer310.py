@@ -137,7 +137,7 @@ def test_run_infer_310_sh_without_ascend_says_what_is_missing(workspace, tmp_pat
 
 
 @pytest.mark.parametrize("env, expected", [
-    ({}, ["LITE_HOME is not set", "mindspore-lite-<version>-linux-"]),
+    ({}, ["LITE_HOME is not set", "mindspore-lite-<MindSpore version>-linux-"]),
     ({"LITE_HOME": "{tmp}/absent"}, ["LITE_HOME={tmp}/absent does not exist"]),
     ({"LITE_HOME": "{tmp}"}, ["{tmp}/runtime/include/api/model.h", "{tmp}/runtime/lib/libmindspore-lite.so"]),
 ])
