@@ -1,22 +1,24 @@
 #!/bin/bash
-# Build ./out/main (Ascend-310 inference). Needs: the Ascend toolkit (ASCEND_HOME, default
-# /usr/local/Ascend), a MindSpore package with the C++ API (include/api/model.h, lib/libmindspore.so),
-# cmake, g++ and gflags. Stops with one message naming everything missing.
+# Build ./out/main (Ascend-310 inference with the MindSpore Lite C++ API). Needs: the Ascend toolkit
+# (ASCEND_HOME, default /usr/local/Ascend), the MindSpore Lite cloud-inference package of the MindSpore
+# release in use, unpacked at LITE_HOME (runtime/include/api/model.h, runtime/lib/libmindspore-lite.so),
+# cmake and g++. Stops with one message naming everything missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-PYTHON="${PYTHON:-python3}"
 ASCEND_HOME="${ASCEND_HOME:-/usr/local/Ascend}"
+LITE_PACKAGE="mindspore-lite-<MindSpore version>-linux-<x64|aarch64>.tar.gz from the MindSpore Lite download page"
 missing=()
 
 [[ -d "$ASCEND_HOME" ]] || missing+=("Ascend toolkit: ASCEND_HOME=$ASCEND_HOME does not exist (install CANN or export ASCEND_HOME)")
-MINDSPORE_PATH="${MINDSPORE_PATH:-$("$PYTHON" -c 'import os, mindspore; print(os.path.dirname(mindspore.__file__))' 2>/dev/null || true)}"
-if [[ -z "$MINDSPORE_PATH" ]]; then
-    missing+=("MindSpore: '$PYTHON -c \"import mindspore\"' failed (activate the environment or export MINDSPORE_PATH)")
+if [[ -z "${LITE_HOME:-}" ]]; then
+    missing+=("MindSpore Lite: LITE_HOME is not set (unpack $LITE_PACKAGE and export LITE_HOME=<its folder>)")
+elif [[ ! -d "$LITE_HOME" ]]; then
+    missing+=("MindSpore Lite: LITE_HOME=$LITE_HOME does not exist (unpack $LITE_PACKAGE there)")
 else
-    [[ -f "$MINDSPORE_PATH/include/api/model.h" ]] \
-        || missing+=("MindSpore C++ API headers: $MINDSPORE_PATH/include/api/model.h (the CPU wheel has none: use the Ascend package)")
-    [[ -f "$MINDSPORE_PATH/lib/libmindspore.so" ]] \
-        || missing+=("MindSpore C++ library: $MINDSPORE_PATH/lib/libmindspore.so")
+    [[ -f "$LITE_HOME/runtime/include/api/model.h" ]] \
+        || missing+=("MindSpore Lite C++ API headers: $LITE_HOME/runtime/include/api/model.h (LITE_HOME must be the unpacked package folder)")
+    [[ -f "$LITE_HOME/runtime/lib/libmindspore-lite.so" ]] \
+        || missing+=("MindSpore Lite library: $LITE_HOME/runtime/lib/libmindspore-lite.so")
 fi
 command -v cmake > /dev/null || missing+=("cmake")
 command -v g++ > /dev/null || missing+=("g++")
@@ -27,13 +29,11 @@ if (( ${#missing[@]} )); then
     exit 1
 fi
 
-if [[ -d "$ASCEND_HOME/ascend-toolkit" ]]; then
-    export LD_LIBRARY_PATH="$ASCEND_HOME/ascend-toolkit/latest/lib64:$ASCEND_HOME/driver/lib64:${LD_LIBRARY_PATH:-}"
-fi
+LITE_HOME="$(cd "$LITE_HOME" && pwd)"
 rm -rf build out
 mkdir -p build out
 cd build
-cmake .. -DMINDSPORE_PATH="$MINDSPORE_PATH"
+cmake .. -DLITE_HOME="$LITE_HOME"
 make -j"$(nproc)"
 [[ -x ../out/main ]] || { echo "error: build finished without out/main" >&2; exit 1; }
 echo "built $(cd .. && pwd)/out/main"

@@ -2,16 +2,17 @@
 
 1. ``write_clips``: every evaluation window (the eval dataset, same preprocessing) -> one float32 .bin
    of shape [1,3,T,H,W] in ``<out>/data`` + ``<out>/manifest.json`` (video id, label, window per file);
-2. the C++ program (ascend310_infer) or ``run_mindir`` here runs the MINDIR on each .bin and writes
+2. the C++ program (ascend310_infer, MindSpore Lite), src.deploy.lite (MindSpore Lite's Python API) or
+   ``run_mindir`` here (MindSpore on the CPU) runs the MINDIR on each .bin and writes
    ``<result_dir>/<clip name>_0.bin`` (float32 probabilities);
-3. ``read_results``: manifest + result files -> src.metrics accuracy (the eval line).
+3. ``read_results``: manifest + result files -> src.eval.metrics accuracy (the eval line).
 """
 import json
 from pathlib import Path
 
 import numpy as np
 
-from src.atomic import write_json
+from src.atomic import atomic_output, write_json
 from src.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -65,16 +66,16 @@ def read_manifest(pre_dir):
         raise UserError(f"{path} is not valid JSON ({err}): run preprocess.py again") from None
 
 
-def run_mindir(mindir_path, data_dir, result_dir):
-    """Step 2 with MindSpore's Python API (no Ascend needed): same inputs, same result files as main.cc."""
-    from src.deploy.backends import mindir_predictor
-
+def run_on_clips(data_dir, result_dir, load_predictor):
+    """Step 2's loop, shared by the Python backends: every .bin of ``data_dir`` (reshaped to the manifest's
+    clip shape) -> ``predict`` -> ``result_dir/<clip name>_0.bin`` (float32), as main.cc does.
+    ``load_predictor()`` is called only once the clips are known to exist: loading a model is the slow part."""
     files = sorted(Path(data_dir).glob("*.bin"))
     if not files:
         raise UserError(f"no .bin clips in {data_dir}: run preprocess.py first (NEED_PREPROCESS=y)")
     manifest_path = Path(data_dir).parent / MANIFEST
     shape = read_manifest(manifest_path.parent)["shape"] if manifest_path.is_file() else None
-    predict = mindir_predictor(mindir_path)
+    predict = load_predictor()
     result_dir = Path(result_dir)
     result_dir.mkdir(parents=True, exist_ok=True)
     for path in files:
@@ -84,10 +85,18 @@ def run_mindir(mindir_path, data_dir, result_dir):
                 raise UserError(f"{path} holds {clip.size} floats, not {'x'.join(map(str, shape))}: "
                                 f"run preprocess.py again")
             clip = clip.reshape(shape)
-        probs = predict(clip)
-        np.ascontiguousarray(probs, dtype=np.float32).tofile(result_dir / result_name(path.stem))
-    print(f"ran {mindir_path} on {len(files)} clips -> {result_dir}")
+        with atomic_output(result_dir / result_name(path.stem), mkdir=False) as tmp:
+            np.ascontiguousarray(predict(clip), dtype=np.float32).tofile(tmp)
     return len(files)
+
+
+def run_mindir(mindir_path, data_dir, result_dir):
+    """Step 2 with MindSpore's Python API (no Ascend needed): same inputs, same result files as main.cc."""
+    from src.deploy.backends import mindir_predictor
+
+    count = run_on_clips(data_dir, result_dir, lambda: mindir_predictor(mindir_path))
+    print(f"ran {mindir_path} on {count} clips -> {result_dir}")
+    return count
 
 
 def read_results(pre_dir, result_dir, n_classes, ignore=True):
