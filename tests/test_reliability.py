@@ -262,3 +262,64 @@ def test_a_full_disk_stops_training_with_one_line_and_no_partial_files(tiny_data
     err = res.stderr.strip().splitlines()[-1]
     assert err.startswith("error: cannot write ") and "free space" in err, err
     assert not [p for p in (target / "run").iterdir() if ".tmp" in p.name]
+
+
+def _copy_dataset(tiny_dataset, tmp_path):
+    jpg = tmp_path / "jpg"
+    shutil.copytree(tiny_dataset["video_path"], jpg)
+    return jpg
+
+
+def _run_args(tiny_dataset, jpg, result, *extra):
+    return TINY_ARGS + [f"--video_path={jpg}", f"--annotation_path={tiny_dataset['annotation_path']}",
+                        f"--result_path={result}", *extra]
+
+
+def test_a_zero_byte_frame_is_one_error_line_in_training(tiny_dataset, tmp_path, capsys):
+    import train as train_script
+
+    jpg = _copy_dataset(tiny_dataset, tmp_path)
+    for frame in jpg.glob("*/*/image_0000[1-8].jpg"):
+        frame.write_bytes(b"")
+    assert train_script.main(_run_args(tiny_dataset, jpg, tmp_path / "r", "--n_epochs=1", "--batch_size=8",
+                                       "--num_workers=1")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: frame ") and "is empty (0 bytes)" in err, err
+
+
+def test_a_corrupt_validation_frame_keeps_the_epoch_checkpoint(tiny_dataset, tmp_path, capsys):
+    import json as json_module
+
+    import train as train_script
+
+    jpg = _copy_dataset(tiny_dataset, tmp_path)
+    database = json_module.loads(Path(tiny_dataset["annotation_path"]).read_text())["database"]
+    video, value = next((v, e) for v, e in database.items() if e["subset"] == "validation")
+    (jpg / value["annotations"]["label"] / video / "image_00002.jpg").write_bytes(b"not a jpeg at all")
+    result = tmp_path / "r"
+    assert train_script.main(_run_args(tiny_dataset, jpg, result, "--n_epochs=2", "--batch_size=8",
+                                       "--eval_in_training=True", "--num_workers=1")) == 2
+    assert "cannot be decoded" in capsys.readouterr().err
+    assert (result / "resnet3d-synthetic-1_3.ckpt").is_file()  # the epoch's training is kept
+
+
+def test_input_channels_that_do_not_match_the_data(tiny_dataset, tmp_path, capsys):
+    ckpt = make_checkpoint(tmp_path / "m.ckpt", n_input_channels=1)
+    args = _run_args(tiny_dataset, tiny_dataset["video_path"], tmp_path / "e", "--n_input_channels=1",
+                     f"--inference_ckpt_path={ckpt}")
+    assert eval_script.main(args) == 2
+    assert "--n_input_channels=1 does not match the data" in capsys.readouterr().err
+
+
+def test_an_onnx_model_for_another_clip_size_is_refused(tiny_dataset, tmp_path, capsys):
+    import eval_onnx
+
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
+    assert export.main(tiny_args() + [f"--ckpt_file={ckpt}", "--device_target=CPU", "--file_format=ONNX",
+                                      f"--file_name={tmp_path / 'm'}"]) == 0
+    capsys.readouterr()
+    args = _run_args(tiny_dataset, tiny_dataset["video_path"], tmp_path / "e", f"--onnx_path={tmp_path / 'm.onnx'}",
+                     "--sample_size=40")
+    assert eval_onnx.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "takes clips of 3x4x32x32 but the config gives 3x4x40x40" in err and "--sample_size" in err

@@ -73,6 +73,15 @@ def check_n_classes(n_classes, class_names, source):
                         f"pass --n_classes={len(class_names)}")
 
 
+FRAME_CHANNELS = 3  # the pipeline makes RGB clips
+
+
+def check_input_channels(n_input_channels):
+    if n_input_channels != FRAME_CHANNELS:
+        raise UserError(f"--n_input_channels={n_input_channels} does not match the data: the frames give "
+                        f"{FRAME_CHANNELS} (RGB) channels; pass --n_input_channels={FRAME_CHANNELS}")
+
+
 def load_annotation(annotation_path, video_path, subset):
     """Entries of one subset and the class names: ``(list of VideoEntry, class_names)``.
 
@@ -152,8 +161,12 @@ def _generator_dataset(source, columns, num_workers):
 
 
 def train_entries(cfg):
-    """The training videos of cfg's annotation (and its class names)."""
-    return load_annotation(cfg.annotation_path, cfg.video_path, "training")
+    """The training videos of cfg's annotation (and its class names), checked against the model's classes
+    and input channels."""
+    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, "training")
+    check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
+    check_input_channels(cfg.n_input_channels)
+    return entries, class_names
 
 
 def steps_per_epoch(n_videos, batch_size, rank_size=1):
@@ -223,6 +236,7 @@ def create_eval_dataset(cfg, subset="validation", rank_id=0, rank_size=1):
     ``rank_size``: this rank's share of the windows (src.eval.loop gathers the shares)."""
     entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset)
     check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
+    check_input_channels(cfg.n_input_channels)
     if not entries:
         raise UserError(f"no {canonical_subset(subset)} videos found: check --annotation_path and --video_path")
     source = EvalSource(entries, presets.ClipSpec.from_config(cfg), rank_id, rank_size)

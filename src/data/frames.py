@@ -60,6 +60,8 @@ def read_bytes(path):
 
 
 def decode_jpeg(data, path, reduce=1):
+    if not data:  # OpenCV asserts on an empty buffer instead of returning None
+        raise UserError(f"frame {path} is empty (0 bytes): re-extract this video (generate_video_jpgs.py)")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[reduce])
     if image is None:
         raise UserError(f"frame {path} cannot be decoded (corrupt or not a JPEG): re-extract this video")

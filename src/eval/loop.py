@@ -6,6 +6,7 @@ dataset, the aggregation and the metric are the same for all of them.
 """
 import time
 
+from src.errors import UserError, wrapped_user_error
 from src.eval.metrics import VideoAccumulator, softmax
 
 
@@ -39,11 +40,17 @@ def run_evaluation(predict, eval_data, ignore=True, verbose=True, rank_size=1):
 
         bar = tqdm(total=total, desc="eval", unit="batch", leave=False)
     start = time.time()
-    for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
-        probs = predict(batch["clip"])
-        acc.add(probs, batch["label"], batch["video_index"], batch["window_index"])
-        if bar is not None:
-            bar.update(1)
+    try:
+        for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
+            probs = predict(batch["clip"])
+            acc.add(probs, batch["label"], batch["video_index"], batch["window_index"])
+            if bar is not None:
+                bar.update(1)
+    except RuntimeError as err:  # a UserError of a dataset worker arrives wrapped by MindSpore
+        message = wrapped_user_error(err)
+        if message is None:
+            raise
+        raise UserError(message) from None
     if bar is not None:
         bar.close()
     if rank_size > 1:

@@ -18,8 +18,7 @@ import time
 import numpy as np
 
 from src.config_keys import KEYS, RESUME_NEUTRAL
-from src.data.datasets import check_n_classes, create_eval_dataset, create_train_dataset, steps_per_epoch, \
-    train_entries
+from src.data.datasets import create_eval_dataset, create_train_dataset, steps_per_epoch, train_entries
 from src.data.presets import ClipSpec
 from src.errors import UserError
 from src.eval.loop import mindspore_predictor, run_evaluation
@@ -119,8 +118,7 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
     if resume_from is None and is_main:
         check_fresh_folder(run_dir)
 
-    entries, class_names = train_entries(cfg)
-    check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
+    entries, _ = train_entries(cfg)
     k = cfg.accumulation_steps
     spe = steps_per_epoch(len(entries), cfg.batch_size, runtime.rank_size) // k  # optimizer steps
     if spe < 1:
