@@ -25,8 +25,12 @@ def _main(argv):
     runtime = setup_runtime(cfg, device_target="CPU" if exported else None, conv_impl="native", distributed=False)
     names = read_labels(cfg.labels) if cfg.labels else None
     predict = make_predictor(cfg, runtime)
-    scores, n_frames, n_windows = predict_video(predict, cfg.video, cfg)
-    print(f"{cfg.video}: {n_frames} frames, {n_windows} windows of {cfg.sample_duration}")
+    from src.data.presets import ClipSpec, views_label
+
+    scores, n_frames, n_views = predict_video(predict, cfg.video, cfg)
+    label = views_label(ClipSpec.from_config(cfg))
+    views = f"{n_views} views ({label})" if label else f"{n_views} windows"
+    print(f"{cfg.video}: {n_frames} frames, {views} of {cfg.sample_duration}")
     for line in format_top(scores, names):
         print(line)
     return 0

@@ -118,6 +118,11 @@ KEYS = {
     "train_crop_min_ratio": Key(0.75, "Min aspect ratio for random cropping in training.", check=fraction),
     "train_t_crop": Key("random", "Temporal cropping method in training.", ("random", "center")),
     "inference_stride": Key(16, "Stride of sliding window in inference.", check=at_least(1)),
+    "test_clips": Key(0, "Temporal views in evaluation: 0 = the original's sliding windows every inference_stride "
+                         "frames; N = N clips spread uniformly over the video (MMAction2's test protocol).",
+                      check=at_least(0)),
+    "test_crops": Key(1, "Spatial views in evaluation: 1 = centre crop (the original); 3 = three crops along the "
+                         "longer side (MMAction2's ThreeCrop).", (1, 3)),
     "ignore": Key(True, "Leave videos without any prediction out of the video accuracy denominator "
                         "(reported as missing)."),
     "num_workers": Key("auto", "Data loading worker processes per rank; auto = this host's cores divided by the "

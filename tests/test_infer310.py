@@ -56,7 +56,7 @@ def eval_line(workspace, tmp_path_factory):
         assert eval_script.main(workspace["args"] + [f"--inference_ckpt_path={workspace['ckpt']}",
                                                      f"--result_path={out}"]) == 0
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    return buf.getvalue().strip().splitlines()[-2:]
+    return buf.getvalue().strip().splitlines()[-3:]
 
 
 def test_pre_run_post_equals_eval(workspace, eval_line, tmp_path, capsys):

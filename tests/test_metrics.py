@@ -45,3 +45,30 @@ def test_video_score_is_mean_of_softmax_not_of_logits():
 def test_confusion_matrix_counts_predicted_videos_only():
     cm = confusion_matrix([0, 1, 1], [[0, 1], [0, 1], None], 2)
     assert cm.tolist() == [[1, 0], [1, 0]]
+
+
+def test_mean_class_accuracy_and_per_class_rows_by_hand():
+    from src.eval.metrics import per_class_rows
+
+    # 5 videos: class 0 x3 (2 right, 1 predicted as 1), class 1 x1 (right), class 2 x1 (predicted as 0)
+    probs = _probs([[.8, .1, .1], [.7, .2, .1], [.2, .7, .1], [.1, .8, .1], [.6, .1, .3]])
+    labels = [0, 0, 0, 1, 2]
+    acc = compute_accuracy(probs, labels, [0, 1, 2, 3, 4], video_labels=labels)
+    assert acc.top1 == pytest.approx(3 / 5)
+    assert acc.mean_class == pytest.approx((2 / 3 + 1 + 0) / 3)
+    assert acc.report().splitlines()[1] == "mean class accuracy: 55.6%"
+    rows = per_class_rows(labels, acc.video_predictions, ["a", "b", "c"])
+    assert [(r["class"], r["videos"], r["most_confused_with"]) for r in rows] == [("a", 3, "b"), ("b", 1, ""),
+                                                                                  ("c", 1, "a")]
+    assert [r["top1"] for r in rows] == pytest.approx([2 / 3, 1.0, 0.0])
+    # the rows add up to the overall numbers
+    assert sum(r["videos"] for r in rows) == acc.n_predicted
+    assert sum(r["top1"] * r["videos"] for r in rows) == pytest.approx(acc.top1 * acc.n_predicted)
+    assert sum(r["top5"] * r["videos"] for r in rows) == pytest.approx(acc.top5 * acc.n_predicted)
+
+
+def test_the_views_are_named_on_the_line_only_when_not_the_original_protocol():
+    probs = _probs([[.9, .1]])
+    assert "(" not in compute_accuracy(probs, [0], [0], video_labels=[0]).line()
+    line = compute_accuracy(probs, [0], [0], video_labels=[0], views="10 clips x 3 crops").line()
+    assert line == "clip: 100.0% top-1: 100.0%  top-5: 100.0%  (10 clips x 3 crops)"

@@ -102,12 +102,12 @@ def test_predict_wrong_labels_count(workspace, tmp_path, capsys):
 def test_video_windows_match_eval_preprocessing(workspace):
     from src.data.frames import open_video
     from src.data.presets import ClipSpec, eval_clip, eval_windows
-    from src.deploy.predict import video_clips
+    from src.deploy.predict import video_views, view_batches
 
     cfg = load_config(tiny_args())
     spec = ClipSpec.from_config(cfg)
-    clips, n = video_clips(workspace["video"], cfg)
-    source = open_video(workspace["video"])
-    windows = eval_windows(n, spec)
+    source, views, _ = video_views(workspace["video"], cfg)
+    clips = np.concatenate(list(view_batches(source, views, spec, 2)))
+    windows = eval_windows(len(source), spec)
     assert len(clips) == len(windows) == 3
-    np.testing.assert_array_equal(clips[2], eval_clip(source, windows[2], spec))
+    np.testing.assert_array_equal(clips[2], eval_clip(open_video(workspace["video"]), windows[2], spec))

@@ -58,7 +58,7 @@ def test_standalone_train_then_eval_through_scripts(tiny_dataset, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     lines = (result / "synthetic_eval.log").read_text().strip().splitlines()
     at = max(i for i, line in enumerate(lines) if line.startswith("clip: "))
-    assert lines[at + 1].startswith("videos: ground truth 8, predicted 8")
+    assert lines[at + 2].startswith("videos: ground truth 8, predicted 8")
 
 
 @pytest.mark.slow

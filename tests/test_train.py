@@ -115,7 +115,8 @@ def test_train_then_eval_scripts(tiny_args, tmp_path, capsys):
     assert "resnet3d-synthetic-1_3.ckpt" not in names  # keep_checkpoint_max=1
     assert eval_script.main(tiny_args + [f"--inference_ckpt_path={result / 'best.ckpt'}", "--eval_subset=test"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-2].startswith("clip: ") and "top-1: " in lines[-2] and "%  top-5: " in lines[-2]
+    assert lines[-3].startswith("clip: ") and "top-1: " in lines[-3] and "%  top-5: " in lines[-3]
+    assert lines[-2].startswith("mean class accuracy: ")
     assert lines[-1] == "videos: ground truth 8, predicted 8, missing 0; clips: 16"
     for name in ("synthetic_eval_clips.json", "synthetic_eval_videos.json", "synthetic_eval_confusion.png"):
         assert (result / name).is_file()

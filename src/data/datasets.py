@@ -190,12 +190,14 @@ def create_train_dataset(entries, spec, seed, batch_size, epoch, num_workers=1, 
 
 class EvalVideos(list):
     """The evaluated videos: a list of (video_id, label_index) in video_index order, plus
-    ``.videos`` (this list), ``.class_names`` (index -> name) and ``.n_clips`` (windows in total)."""
+    ``.videos`` (this list), ``.class_names`` (index -> name), ``.n_clips`` (views in total) and ``.views``
+    (how the accuracy line names the views; empty for the original's protocol)."""
 
-    def __init__(self, videos, class_names, n_clips):
+    def __init__(self, videos, class_names, n_clips, views=""):
         super().__init__(videos)
         self.class_names = list(class_names)
         self.n_clips = n_clips
+        self.views = views
 
     @property
     def videos(self):
@@ -203,14 +205,14 @@ class EvalVideos(list):
 
 
 class EvalSource:
-    """Random-access source of every sliding window of every video:
-    (clip, label, video_index, window_index), in video order then window order. With ``rank_size`` > 1
+    """Random-access source of every view (window x crop) of every video:
+    (clip, label, video_index, window_index = view index), in video order then view order. With ``rank_size`` > 1
     only every rank_size-th window from ``rank_id`` on (distributed evaluation; ``n_clips`` counts all)."""
 
     def __init__(self, entries, spec, rank_id=0, rank_size=1):
         self.entries, self.spec = entries, spec
-        items = [(v, w, numbers) for v, entry in enumerate(entries)
-                 for w, numbers in enumerate(presets.eval_windows(entry.n_frames, spec))]
+        items = [(v, w, numbers, crop) for v, entry in enumerate(entries)
+                 for w, (numbers, crop) in enumerate(presets.eval_views(entry.n_frames, spec))]
         self.n_clips = len(items)
         self.items = items[rank_id::rank_size]
         self._ready = False
@@ -222,9 +224,9 @@ class EvalSource:
         if not self._ready:
             _single_thread_cv2()
             self._ready = True
-        video, window, numbers = self.items[int(index)]
+        video, window, numbers, crop = self.items[int(index)]
         entry = self.entries[video]
-        clip = presets.eval_clip(FrameFolder(entry.frame_dir, entry.n_frames), numbers, self.spec)
+        clip = presets.eval_clip(FrameFolder(entry.frame_dir, entry.n_frames), numbers, self.spec, crop)
         return clip, np.int32(entry.label_index), np.int32(video), np.int32(window)
 
 
@@ -239,8 +241,10 @@ def create_eval_dataset(cfg, subset="validation", rank_id=0, rank_size=1):
     check_input_channels(cfg.n_input_channels)
     if not entries:
         raise UserError(f"no {canonical_subset(subset)} videos found: check --annotation_path and --video_path")
-    source = EvalSource(entries, presets.ClipSpec.from_config(cfg), rank_id, rank_size)
+    spec = presets.ClipSpec.from_config(cfg)
+    source = EvalSource(entries, spec, rank_id, rank_size)
     dataset = _generator_dataset(source, ["clip", "label", "video_index", "window_index"], cfg.num_workers)
     dataset = dataset.batch(cfg.eval_batch_size, drop_remainder=False)
-    videos = EvalVideos([(e.video_id, e.label_index) for e in entries], class_names, source.n_clips)
+    videos = EvalVideos([(e.video_id, e.label_index) for e in entries], class_names, source.n_clips,
+                        presets.views_label(spec))
     return dataset, videos

@@ -25,6 +25,8 @@ class ClipSpec:
     train_crop_min_ratio: float = 0.75
     h_flip: bool = False
     colorjitter: bool = False
+    test_clips: int = 0
+    test_crops: int = 1
 
     @classmethod
     def from_config(cls, cfg):
@@ -51,12 +53,32 @@ def train_clip(source, n_frames: int, spec: ClipSpec, rng: np.random.Generator) 
 
 
 def eval_windows(n_frames: int, spec: ClipSpec) -> list:
-    """Evaluation: subsample, then a window of sample_duration frames every inference_stride frames."""
+    """Evaluation's temporal views: subsample, then the original's window of sample_duration frames every
+    inference_stride frames (test_clips 0), or test_clips clips spread uniformly (MMAction2's test mode)."""
     frames = temporal.subsample(range(1, n_frames + 1), spec.sample_t_stride)
+    if spec.test_clips:
+        return temporal.uniform_clips(frames, spec.sample_duration, spec.test_clips)
     return temporal.sliding_windows(frames, spec.sample_duration, spec.inference_stride)
 
 
-def eval_clip(source, numbers, spec: ClipSpec) -> np.ndarray:
-    """Evaluation: resize the shorter side to sample_size, centre crop, normalise."""
-    box = partial(spatial.center_box, size=spec.sample_size)
+def eval_views(n_frames: int, spec: ClipSpec) -> list:
+    """Every view of a video: (frame numbers, crop index) for each window and each of test_crops crops."""
+    return [(numbers, crop) for numbers in eval_windows(n_frames, spec) for crop in range(spec.test_crops)]
+
+
+def views_label(spec: ClipSpec) -> str:
+    """How the views are named on the accuracy line; empty for the original's protocol."""
+    if not spec.test_clips and spec.test_crops == 1:
+        return ""
+    clips = f"{spec.test_clips} clips" if spec.test_clips else f"sliding windows every {spec.inference_stride}"
+    return f"{clips} x {spec.test_crops} crop{'s' if spec.test_crops > 1 else ''}"
+
+
+def eval_clip(source, numbers, spec: ClipSpec, crop: int = 0) -> np.ndarray:
+    """Evaluation: resize the shorter side to sample_size; the centre crop (test_crops 1) or crop ``crop`` of
+    the three along the longer side (test_crops 3); normalise."""
+    if spec.test_crops == 1:
+        box = partial(spatial.center_box, size=spec.sample_size)
+    else:
+        box = partial(spatial.three_crop_box, size=spec.sample_size, index=crop)
     return spatial.normalize_clip(spatial.load_clip(source, numbers, box, spec.sample_size))

@@ -18,13 +18,27 @@ STD = np.array([0.2768, 0.2713, 0.2737], np.float32)
 JITTER = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
 
 
+def resized_shape(height, width, size):
+    """(width, height) after resizing the shorter side to ``size`` (PIL's truncation of the longer side)."""
+    if width <= height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
 def center_box(height, width, size):
     """Box of "resize shorter side to ``size`` (bilinear), then center crop ``size``" (PIL semantics)."""
-    if width <= height:
-        out_w, out_h = size, int(size * height / width)
-    else:
-        out_w, out_h = int(size * width / height), size
+    out_w, out_h = resized_shape(height, width, size)
     left, top = int(round((out_w - size) / 2.0)), int(round((out_h - size) / 2.0))
+    sx, sy = width / out_w, height / out_h
+    return left * sx, top * sy, size * sx, size * sy
+
+
+def three_crop_box(height, width, size, index):
+    """Crop ``index`` (0, 1, 2) of MMAction2's ThreeCrop after resizing the shorter side to ``size``: crops of
+    ``size`` along the longer side at offsets 0, s, 2s with s = (long - size) // 2."""
+    out_w, out_h = resized_shape(height, width, size)
+    step = (max(out_w, out_h) - size) // 2
+    left, top = (index * step, 0) if out_w > out_h else (0, index * step)
     sx, sy = width / out_w, height / out_h
     return left * sx, top * sy, size * sx, size * sy
 

@@ -48,3 +48,15 @@ def sliding_windows(indices, size, stride):
             break
         windows.append(window)
     return windows
+
+
+def uniform_clips(indices, size, n_clips):
+    """``n_clips`` clips of ``size`` frames spread uniformly, as MMAction2's SampleFrames in test mode: with
+    n frames, clip i starts at int(avg * (i + 0.5)), avg = (n - size + 1) / n_clips (0-based); a video
+    shorter than ``size`` gives clips that all start at 0, loop-padded."""
+    indices = list(indices)
+    n = len(indices)
+    if n < size:
+        return [loop_pad(indices, size) for _ in range(n_clips)]
+    avg = (n - size + 1) / n_clips
+    return [indices[int(avg * (i + 0.5)):int(avg * (i + 0.5)) + size] for i in range(n_clips)]

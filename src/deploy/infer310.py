@@ -49,7 +49,7 @@ def write_clips(cfg, out_dir):
     manifest = {"shape": [1, cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size],
                 "dtype": "float32",
                 "class_names": list(index.class_names),
-                "videos": [[vid, int(label)] for vid, label in index.videos], "clips": clips}
+                "videos": [[vid, int(label)] for vid, label in index.videos], "views": index.views, "clips": clips}
     write_json(out / MANIFEST, manifest, indent=1)
     print(f"wrote {len(clips)} clips of {len(index.videos)} videos to {data_dir} "
           f"(float32 {'x'.join(str(d) for d in manifest['shape'])} each), manifest {out / MANIFEST}")
@@ -123,7 +123,7 @@ def read_results(pre_dir, result_dir, n_classes, ignore=True):
     clips = manifest["clips"]
     return compute_accuracy(np.stack(probs) if probs else np.zeros((0, n_classes), np.float32),
                             [c["label"] for c in clips], [c["video_index"] for c in clips],
-                            [label for _, label in manifest["videos"]], ignore)
+                            [label for _, label in manifest["videos"]], ignore, manifest.get("views", ""))
 
 
 def main_mindir(argv=None):

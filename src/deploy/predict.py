@@ -34,17 +34,25 @@ def read_labels(path):
     return names
 
 
-def video_clips(path, cfg):
-    """Every evaluation window of the video at ``path`` as float32 [n, 3, T, H, W]."""
+def video_views(path, cfg):
+    """(source, views) of the video at ``path``: the evaluation views (windows x crops) of its frames."""
     from src.data.frames import open_video
-    from src.data.presets import ClipSpec, eval_clip, eval_windows
+    from src.data.presets import ClipSpec, eval_views
 
     spec = ClipSpec.from_config(cfg)
     source = open_video(path)
-    windows = eval_windows(len(source), spec)
-    if not windows:
+    views = eval_views(len(source), spec)
+    if not views:
         raise UserError(f"{path} gave no clip windows ({len(source)} frames)")
-    return np.stack([eval_clip(source, indices, spec) for indices in windows]), len(source)
+    return source, views, spec
+
+
+def view_batches(source, views, spec, batch):
+    """float32 [b, 3, T, H, W] micro-batches of the views, made one batch at a time (memory stays bounded)."""
+    from src.data.presets import eval_clip
+
+    for start in range(0, len(views), batch):
+        yield np.stack([eval_clip(source, numbers, spec, crop) for numbers, crop in views[start:start + batch]])
 
 
 def check_one_model(ckpt_file="", onnx_path="", mindir_path=""):
@@ -69,11 +77,13 @@ def make_predictor(cfg, runtime):
 
 
 def predict_video(predict, path, cfg):
-    """(scores [n_classes], n_frames, n_windows): mean softmax over the video's windows."""
-    clips, n_frames = video_clips(path, cfg)
-    batch = cfg.eval_batch_size
-    probs = np.concatenate([predict(clips[i:i + batch]) for i in range(0, len(clips), batch)])
-    return probs.mean(axis=0), n_frames, len(clips)
+    """(scores [n_classes], n_frames, n_views): mean softmax over the video's views (src.eval.metrics' rule)."""
+    source, views, spec = video_views(path, cfg)
+    total = None
+    for clips in view_batches(source, views, spec, cfg.eval_batch_size):
+        probs = np.asarray(predict(clips), np.float64).sum(axis=0)
+        total = probs if total is None else total + probs
+    return (total / len(views)).astype(np.float32), len(source), len(views)
 
 
 def format_top(scores, names, k=5):

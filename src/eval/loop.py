@@ -55,7 +55,7 @@ def run_evaluation(predict, eval_data, ignore=True, verbose=True, rank_size=1):
         bar.close()
     if rank_size > 1:
         acc = gather(acc, rank_size)
-    result = acc.compute(ignore=ignore)
+    result = acc.compute(ignore=ignore, views=getattr(index, "views", ""))
     if verbose:
         print(f"evaluated {result.n_clips} clips of {result.n_ground_truth} videos in {time.time() - start:.1f} s")
     return result, acc

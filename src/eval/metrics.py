@@ -33,19 +33,23 @@ class Accuracy:
     n_ground_truth: int
     n_predicted: int
     n_missing: int
+    mean_class: float = 0.0  # mean over classes of the per-class video top-1
+    views: str = ""          # e.g. "10 clips x 3 crops"; empty for the original's protocol
     video_predictions: list = field(default_factory=list, repr=False)  # per video: top-5 class indices or None
 
     def line(self):
-        """The original suite's line, e.g. ``clip: 88.8% top-1: 92.7%  top-5: 99.3%``."""
-        return f"clip: {self.clip * 100:.1f}% top-1: {self.top1 * 100:.1f}%  top-5: {self.top5 * 100:.1f}%"
+        """The original suite's line, e.g. ``clip: 88.8% top-1: 92.7%  top-5: 99.3%``, with the views named
+        when they are not the original's (``  (10 clips x 3 crops)``)."""
+        line = f"clip: {self.clip * 100:.1f}% top-1: {self.top1 * 100:.1f}%  top-5: {self.top5 * 100:.1f}%"
+        return f"{line}  ({self.views})" if self.views else line
 
     def count_line(self):
         return (f"videos: ground truth {self.n_ground_truth}, predicted {self.n_predicted}, "
                 f"missing {self.n_missing}; clips: {self.n_clips}")
 
     def report(self):
-        """What every evaluation tool prints: the original's line, then the counts line."""
-        return f"{self.line()}\n{self.count_line()}"
+        """What every evaluation tool prints: the original's line, the mean class accuracy, the counts."""
+        return f"{self.line()}\nmean class accuracy: {self.mean_class * 100:.1f}%\n{self.count_line()}"
 
     def to_dict(self):
         return asdict(self)
@@ -84,11 +88,11 @@ class VideoAccumulator:
             scores = sums / counts[:, None]
         return scores, counts
 
-    def compute(self, ignore=True):
-        return compute_accuracy(*self.arrays()[:3], self.video_labels, ignore)
+    def compute(self, ignore=True, views=""):
+        return compute_accuracy(*self.arrays()[:3], self.video_labels, ignore, views)
 
 
-def compute_accuracy(clip_probs, clip_labels, clip_video_index, video_labels, ignore=True):
+def compute_accuracy(clip_probs, clip_labels, clip_video_index, video_labels, ignore=True, views=""):
     clip_probs = np.asarray(clip_probs, dtype=np.float32)
     clip_labels = np.asarray(clip_labels).reshape(-1)
     video_labels = np.asarray(video_labels).reshape(-1)
@@ -104,9 +108,28 @@ def compute_accuracy(clip_probs, clip_labels, clip_video_index, video_labels, ig
     n_gt, n_pred = len(video_labels), int(predicted.sum())
     denom = n_pred if ignore else n_gt
     preds = [top5[i].tolist() if predicted[i] else None for i in range(n_gt)]
+    counted = predicted if ignore else np.ones(n_gt, bool)  # the videos in the top-1 denominator
+    per_class = [hit1[counted & (video_labels == c)].mean() for c in np.unique(video_labels[counted])]
     return Accuracy(clip=clip_acc, top1=float(hit1.sum() / denom) if denom else 0.0,
                     top5=float(hit5.sum() / denom) if denom else 0.0, n_clips=n_clips, n_ground_truth=n_gt,
-                    n_predicted=n_pred, n_missing=n_gt - n_pred, video_predictions=preds)
+                    n_predicted=n_pred, n_missing=n_gt - n_pred,
+                    mean_class=float(np.mean(per_class)) if per_class else 0.0, views=views,
+                    video_predictions=preds)
+
+
+def per_class_rows(video_labels, video_predictions, class_names):
+    """Rows (class, videos, top-1, top-5, most confused with) over the videos that have a prediction."""
+    rows = []
+    video_labels = np.asarray(video_labels)
+    for c, name in enumerate(class_names):
+        preds = [p for label, p in zip(video_labels, video_predictions) if label == c and p is not None]
+        wrong = np.bincount([p[0] for p in preds if p[0] != c], minlength=len(class_names))
+        confused = class_names[int(wrong.argmax())] if wrong.any() else ""  # ties: the lower class index
+        n = len(preds)
+        rows.append({"class": name, "videos": n,
+                     "top1": sum(p[0] == c for p in preds) / n if n else 0.0,
+                     "top5": sum(c in p for p in preds) / n if n else 0.0, "most_confused_with": confused})
+    return rows
 
 
 def confusion_matrix(video_labels, video_predictions, n_classes):

@@ -1,12 +1,16 @@
-"""The files an evaluation leaves in the result folder: per-clip and per-video JSON and a confusion matrix."""
+"""The files an evaluation leaves in the result folder: per-clip and per-video JSON, a per-class CSV and a
+confusion matrix."""
+import csv
+
 import numpy as np
 
 from src.atomic import atomic_output, write_json
-from src.eval.metrics import confusion_matrix
+from src.eval.metrics import confusion_matrix, per_class_rows
 
 
 def save_eval_outputs(run_dir, tag, result, acc, index):
-    """``<dataset>_<tag>_clips.json``, ``_videos.json`` and ``_confusion.png`` in ``run_dir``. Returns the paths."""
+    """``<dataset>_<tag>_clips.json``, ``_videos.json``, ``_per_class.csv`` (class, videos, top-1, top-5, most
+    confused with) and ``_confusion.png`` in ``run_dir``. Returns the paths."""
     run_dir.make()
     names = list(index.class_names)
     probs, labels, vidx, widx = acc.arrays()
@@ -22,10 +26,17 @@ def save_eval_outputs(run_dir, tag, result, acc, index):
     clip_path = write_json(run_dir.eval_output(tag, "clips.json"), clips, indent=1)
     video_path = write_json(run_dir.eval_output(tag, "videos.json"),
                             {"summary": summary, "line": result.line(), "videos": videos}, indent=1)
+    per_class = run_dir.eval_output(tag, "per_class.csv")
+    rows = per_class_rows([lab for _, lab in index.videos], result.video_predictions, names)
+    with atomic_output(per_class) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({**r, "top1": f"{r['top1']:.4f}", "top5": f"{r['top5']:.4f}"} for r in rows)
     cm = confusion_matrix([lab for _, lab in index.videos], result.video_predictions, len(names))
     png = run_dir.eval_output(tag, "confusion.png")
     plot_confusion(cm, names, png, title=result.line())
-    return clip_path, video_path, png
+    return clip_path, video_path, per_class, png
 
 
 def plot_confusion(cm, names, path, title=""):
