@@ -1,0 +1,28 @@
+"""Pooled features (the input of fc, mean over the evaluation views) of every video of a subset.
+
+    python extract_features.py --config_path=ucf101_config.yaml --video_path=JPG --annotation_path=JSON \
+        --result_path=OUT (--ckpt_file=best.ckpt | --pretrain_path=pretrained.ckpt) [--subset=training]
+Writes OUT/<dataset>_<subset>_features.npy (float32 [videos, features]) and _features.csv (row, video, label).
+"""
+import sys
+
+from src.cli import run_main
+from src.config import load_config
+
+
+def _main(argv):
+    cfg = load_config(argv, prog="extract_features.py", aliases={"subset": "eval_subset"})
+    from src.eval.features import extract_features
+    from src.runtime import setup_runtime
+
+    runtime = setup_runtime(cfg, distributed=False)
+    extract_features(cfg, runtime)
+    return 0
+
+
+def main(argv=None):
+    return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Features for other uses: the pooled feature of every video (the input of ``fc``, mean over its views).
+
+Writes ``<dataset>_<subset>_features.npy`` (float32 [videos, features]) and ``<dataset>_<subset>_features.csv``
+(row, video id, label) into result_path. The views, the preprocessing and the averaging are evaluation's.
+"""
+import csv
+import logging
+
+import numpy as np
+
+from src.atomic import atomic_output
+from src.data.datasets import canonical_subset, create_eval_dataset
+from src.errors import UserError
+from src.eval.loop import run_evaluation
+from src.models.resnet3d import ModelSpec, build_model
+from src.rundir import RunDir
+
+log = logging.getLogger("resnet3d")
+
+
+def feature_network(cfg, runtime):
+    """The network without its head: a checkpoint loaded strictly (ckpt_file), or pretrained weights whose
+    head may have any number of classes (pretrain_path)."""
+    import mindspore.nn as nn
+
+    from src.eval.evaluate import resolve_checkpoint
+    from src.weights.checkpoint import load_pretrained, load_strict
+
+    if bool(cfg.ckpt_file) == bool(cfg.pretrain_path):
+        raise UserError("pass exactly one of --ckpt_file (a checkpoint of this model, or a result folder) and "
+                        "--pretrain_path (pretrained weights with any head)")
+    net = build_model(ModelSpec.from_config(cfg), conv_impl=runtime.conv_impl)
+    if cfg.ckpt_file:
+        load_strict(net, resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file"))
+    else:
+        load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
+    net.fc = nn.Identity()  # the pooled feature is what fc would see
+    net.set_train(False)
+    return net
+
+
+def extract_features(cfg, runtime):
+    """Write the features and their index; return (features array, index rows)."""
+    import mindspore as ms
+
+    net = feature_network(cfg, runtime)
+    data = create_eval_dataset(cfg, subset=cfg.eval_subset)
+    _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), data, ignore=cfg.ignore)
+    features, counts = acc.video_scores()
+    index = data[1]
+    rows = [(i, vid, index.class_names[label] if label >= 0 else "") for i, (vid, label) in enumerate(index.videos)]
+    run_dir = RunDir(cfg.result_path, cfg.dataset).make()
+    stem = f"{cfg.dataset}_{canonical_subset(cfg.eval_subset)}_features"
+    with atomic_output(run_dir.file(f"{stem}.npy")) as tmp:
+        np.save(tmp, features.astype(np.float32))
+    with atomic_output(run_dir.file(f"{stem}.csv")) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["row", "video", "label"])
+            writer.writerows(rows)
+    print(f"features: {features.shape[0]} videos x {features.shape[1]} ({int(counts.sum())} views) -> "
+          f"{run_dir.file(stem + '.npy')}, {run_dir.file(stem + '.csv')}")
+    return features.astype(np.float32), rows
