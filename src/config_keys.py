@@ -145,7 +145,13 @@ KEYS = {
     "drop_overflow_update": Key(False, "Skip (and count) a step whose gradients overflow, leaving weights and "
                                        "optimizer state untouched. Always on with loss_scale_type dynamic."),
     "label_smoothing": Key(0.1, "Label smoothing of the softmax cross-entropy loss.", check=below_one),
-    "momentum": Key(0.9, "SGD momentum (Nesterov).", check=below_one),
+    "mixup_alpha": Key(0.0, "Clip-level mixup: Beta(alpha, alpha) mixing of whole clips and their (smoothed) "
+                            "labels; 0 = off.", check=at_least(0)),
+    "cutmix_alpha": Key(0.0, "Clip-level cutmix: one box cut from another clip of the batch, the same on every "
+                             "frame; labels mixed by area; 0 = off. With both set, each batch uses one of them at "
+                             "random.", check=at_least(0)),
+    "momentum": Key(0.9, "SGD momentum.", check=below_one),
+    "nesterov": Key(True, "Nesterov momentum (the original); upstream 3D-ResNets used plain momentum."),
     "weight_decay": Key(0.001, "SGD weight decay.", check=at_least(0)),
     "batch_size": Key(128, "Training batch size per device.", check=at_least(1)),
     "accumulation_steps": Key(1, "Micro-batches whose gradients are averaged into one optimizer step: the "
@@ -156,9 +162,14 @@ KEYS = {
                                     "epoch.", check=at_least(0)),
     "keep_checkpoint_max": Key(20, "Keep at most this many epoch checkpoints (at least 1: the latest one is "
                                    "the resumable state).", check=at_least(1)),
-    "lr_decay_mode": Key("steps", "Learning-rate schedule after warm-up.", ("poly", "steps", "linear", "cosine")),
+    "lr_decay_mode": Key("steps", "Learning-rate schedule after warm-up; plateau = lr_max until the validation "
+                                  "loss stops improving (needs eval_in_training), as upstream's --lr_scheduler "
+                                  "plateau.",
+                         ("poly", "steps", "linear", "cosine", "plateau")),
     "lr_milestones": Key([], "steps mode only: epochs at which the LR is multiplied by 0.1. Empty = the "
                              "original's global steps 50/100/150."),
+    "plateau_patience": Key(10, "plateau mode: epochs without a lower validation loss before the LR is multiplied "
+                                "by 0.1 (upstream's lr_patience).", check=at_least(0)),
     "warmup_epochs": Key(15.0, "Linear warm-up epochs from lr_init to lr_max.", check=at_least(0)),
     "lr_init": Key(0.0, "Initial learning rate (start of warm-up).", check=at_least(0)),
     "lr_max": Key(0.03, "Maximum learning rate.", check=positive),

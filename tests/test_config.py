@@ -27,7 +27,7 @@ def test_original_values_and_one_declaration_per_key():
     assert list(values) == list(KEYS), "ucf101_config.yaml lists every declared key, in order"
     assert {k: KEYS[k].default for k in KEYS} == values, "the declared defaults are ucf101_config.yaml's values"
     assert all(KEYS[k].help for k in KEYS)
-    for path in (HMDB, REPO_ROOT / "demo_config.yaml"):
+    for path in (HMDB, REPO_ROOT / "demo_config.yaml", REPO_ROOT / "ucf101_upstream_config.yaml"):
         assert list(yaml.safe_load(open(path))) == list(KEYS), path
 
 
@@ -127,3 +127,12 @@ def test_script_only_options_are_parsed_like_config_keys():
     assert (cfg.video, cfg.labels, cfg.onnx) == ("a.avi", "l.json", "")
     with pytest.raises(ConfigError, match="unknown option --vidoe \\(did you mean 'video'\\?\\)"):
         load_config(["--vidoe=a.avi"], extra={"video": ""})
+
+
+def test_the_upstream_recipe_as_its_maintainer_posted_it():
+    cfg = load_config([f"--config_path={REPO_ROOT / 'ucf101_upstream_config.yaml'}"])
+    assert (cfg.lr_max, cfg.momentum, cfg.weight_decay, cfg.nesterov, cfg.batch_size, cfg.n_epochs) == \
+        (0.001, 0.9, 1e-5, False, 128, 300)
+    assert (cfg.lr_decay_mode, cfg.plateau_patience, cfg.start_ft, cfg.model_depth, cfg.warmup_epochs) == \
+        ("plateau", 10, "layer4", 18, 0)
+    assert (cfg.label_smoothing, cfg.sample_size, cfg.sample_duration, cfg.inference_stride) == (0.0, 112, 16, 16)

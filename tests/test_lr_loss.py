@@ -47,3 +47,39 @@ def test_label_smoothing_matches_hand_formula():
     expected = -(target * log_softmax).sum(axis=1).mean()
     got = CrossEntropySmooth(c, s)(ms.Tensor(logits), ms.Tensor(labels)).asnumpy()
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_plateau_follows_pytorchs_rule_and_its_state_round_trips():
+    from src.train.lr import Plateau
+
+    plateau = Plateau(patience=2)
+    losses = [1.0, 0.9, 0.95, 0.9, 0.91, 0.5, 0.6, 0.6, 0.6]
+    reduced = [plateau.step(loss, step) for step, loss in enumerate(losses, 1)]
+    # epochs 3, 4 and 5 do not beat 0.9: the third of them (> patience 2) lowers the rate; then 0.5 is a new best
+    assert reduced == [False, False, False, False, True, False, False, False, True]
+    assert plateau.reductions == [5, 9]
+    again = Plateau(patience=2, state=plateau.state())
+    assert (again.best, again.bad_epochs, again.reductions) == (plateau.best, plateau.bad_epochs, [5, 9])
+    lr = again.apply(np.full(12, 0.1, np.float32))
+    np.testing.assert_allclose(lr, [0.1] * 5 + [0.01] * 4 + [0.001] * 3, rtol=1e-6)
+    assert get_lr(0, 0, 0.1, 0, 2, 3, "plateau").tolist() == pytest.approx([0.1] * 6)
+
+
+def test_mixup_and_cutmix_mix_clips_and_labels_consistently():
+    from src.train.mix import mix_batch
+
+    rng = np.random.default_rng(0)
+    clip = rng.standard_normal((4, 3, 2, 8, 8)).astype(np.float32)
+    label = np.array([0, 1, 2, 3])
+    same, target, lam = mix_batch(clip, label, 4, 0.1, 0.0, 0.0, rng)
+    assert lam == 1.0 and same is clip and target[0].tolist() == pytest.approx([0.9, 0.1 / 3, 0.1 / 3, 0.1 / 3])
+    mixed, target, lam = mix_batch(clip, label, 4, 0.0, 1.0, 0.0, np.random.default_rng(1))
+    perm = np.random.default_rng(1)
+    perm.beta(1.0, 1.0)  # the same draws, in the same order
+    p = perm.permutation(4)
+    np.testing.assert_allclose(mixed, lam * clip + (1 - lam) * clip[p], rtol=1e-6)
+    assert target.sum(axis=1) == pytest.approx(np.ones(4))
+    assert target[np.arange(4), label] == pytest.approx(np.where(p == np.arange(4), 1.0, lam))
+    cut, target, lam = mix_batch(clip, label, 4, 0.0, 0.0, 1.0, np.random.default_rng(2))
+    changed = (cut != clip).any(axis=(0, 1, 2))  # one box, the same on every frame and channel
+    assert 0 < lam <= 1 and (changed.sum() / 64) == pytest.approx(1 - lam, abs=1e-6) or lam == 1.0

@@ -144,3 +144,29 @@ def test_a_missing_frame_is_one_error_line_not_a_pipeline_traceback(tiny_dataset
     err = capsys.readouterr().err.strip().splitlines()
     assert re.fullmatch(rf"error: frame {jpg}/\w+/\w+/image_0000[45].jpg is missing: re-extract this video "
                         r"\(generate_video_jpgs.py\) or run check_dataset.py", err[-1]), err[-1]
+
+
+def test_plateau_schedule_and_mixup_resume_identically(tiny_args, tmp_path, capsys):
+    common = ["--n_epochs=3", "--batch_size=8", "--warmup_epochs=0", "--lr_max=0.05", "--start_ft=conv1",
+              "--lr_decay_mode=plateau", "--plateau_patience=0", "--eval_in_training=True", "--mixup_alpha=0.4",
+              "--cutmix_alpha=0.4", "--keep_checkpoint_max=5"]
+    full = train(_cfg(tiny_args, *common, f"--result_path={tmp_path / 'full'}"))
+    out = capsys.readouterr().out
+    assert "plateau: validation loss" in out  # patience 0: the first epoch without a better loss lowers it
+    killed = tmp_path / "killed"
+    with pytest.raises(Killed):
+        train(_cfg(tiny_args, *common, f"--result_path={killed}"),
+              on_epoch_end=lambda epoch, _: (_ for _ in ()).throw(Killed()) if epoch == 2 else None)
+    resumed = train(_cfg(tiny_args, *common, f"--result_path={killed}", "--resume=auto"))
+    a, b = _weights(full["checkpoints"][-1]), _weights(resumed["checkpoints"][-1])
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) == 0.0
+    with open(tmp_path / "full" / "training_curves.csv") as f:
+        rates = [float(r["lr"]) for r in csv.DictReader(f)]
+    with open(killed / "training_curves.csv") as f:
+        assert [float(r["lr"]) for r in csv.DictReader(f)] == rates
+    assert min(rates) < max(rates)
+
+
+def test_plateau_needs_evaluation(tiny_args, capsys):
+    assert train_script.main(tiny_args + ["--lr_decay_mode=plateau", "--n_epochs=1", "--batch_size=8"]) == 2
+    assert "--lr_decay_mode=plateau follows the validation loss" in capsys.readouterr().err

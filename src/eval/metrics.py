@@ -34,6 +34,7 @@ class Accuracy:
     n_predicted: int
     n_missing: int
     mean_class: float = 0.0  # mean over classes of the per-class video top-1
+    loss: float = 0.0        # mean cross-entropy of the clips (the plateau schedule follows it)
     views: str = ""          # e.g. "10 clips x 3 crops"; empty for the original's protocol
     video_predictions: list = field(default_factory=list, repr=False)  # per video: top-5 class indices or None
 
@@ -108,12 +109,15 @@ def compute_accuracy(clip_probs, clip_labels, clip_video_index, video_labels, ig
     n_gt, n_pred = len(video_labels), int(predicted.sum())
     denom = n_pred if ignore else n_gt
     preds = [top5[i].tolist() if predicted[i] else None for i in range(n_gt)]
+    labelled = clip_labels >= 0
+    loss = float(-np.log(np.maximum(clip_probs[labelled, clip_labels[labelled]], 1e-12)).mean()) \
+        if labelled.any() else 0.0
     counted = predicted if ignore else np.ones(n_gt, bool)  # the videos in the top-1 denominator
     per_class = [hit1[counted & (video_labels == c)].mean() for c in np.unique(video_labels[counted])]
     return Accuracy(clip=clip_acc, top1=float(hit1.sum() / denom) if denom else 0.0,
                     top5=float(hit5.sum() / denom) if denom else 0.0, n_clips=n_clips, n_ground_truth=n_gt,
                     n_predicted=n_pred, n_missing=n_gt - n_pred,
-                    mean_class=float(np.mean(per_class)) if per_class else 0.0, views=views,
+                    mean_class=float(np.mean(per_class)) if per_class else 0.0, loss=loss, views=views,
                     video_predictions=preds)
 
 

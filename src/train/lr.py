@@ -5,6 +5,7 @@ multiplies by 0.1 at GLOBAL STEPS 50, 100 and 150 — the original's boundaries,
 epochs (with UCF101 on 8 cards, 9 steps per epoch, most of training runs at lr_max * 0.001).
 ``milestones`` (epochs) replaces those boundaries for users who want epoch milestones.
 """
+import json
 import math
 
 import numpy as np
@@ -56,8 +57,10 @@ def get_lr(lr_init, lr_end, lr_max, warmup_epochs, total_epochs, steps_per_epoch
             lr = _cosine(i, lr_max, total, warmup)
         elif lr_decay_mode == "linear":
             lr = _linear(i, lr_max, lr_end, total, warmup)
+        elif lr_decay_mode == "plateau":
+            lr = lr_max  # lowered during training by Plateau
         else:
-            raise ValueError(f"lr_decay_mode '{lr_decay_mode}' is not one of steps, poly, cosine, linear")
+            raise ValueError(f"lr_decay_mode '{lr_decay_mode}' is not one of steps, poly, cosine, linear, plateau")
         rates.append(lr)
     return np.array(rates, dtype=np.float32)
 
@@ -65,3 +68,45 @@ def get_lr(lr_init, lr_end, lr_max, warmup_epochs, total_epochs, steps_per_epoch
 def lr_from_config(cfg, steps_per_epoch):
     return get_lr(cfg.lr_init, cfg.lr_end, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs, steps_per_epoch,
                   cfg.lr_decay_mode, cfg.lr_milestones or None)
+
+
+class Plateau:
+    """ReduceLROnPlateau on the validation loss (upstream 3D-ResNets' ``--lr_scheduler plateau``, PyTorch's
+    rule: a loss is better below best * (1 - 1e-4); after more than ``patience`` epochs without a better
+    one the rate is multiplied by ``factor`` from the next step on, and the count restarts).
+
+    Its state (best, bad epochs, the global steps of every reduction) travels in the training checkpoint;
+    ``apply`` re-applies the reductions to a recomputed LR array on resume.
+    """
+
+    THRESHOLD = 1e-4
+
+    def __init__(self, patience, factor=0.1, state=None):
+        self.patience, self.factor = patience, factor
+        state = json.loads(state) if state else {}
+        self.best = state.get("best") if state.get("best") is not None else math.inf
+        self.bad_epochs = state.get("bad_epochs", 0)
+        self.reductions = state.get("reductions", [])
+
+    def step(self, loss, global_step):
+        """Record an epoch's validation loss; True when the rate is lowered from ``global_step`` on."""
+        if loss < self.best * (1 - self.THRESHOLD):
+            self.best, self.bad_epochs = loss, 0
+            return False
+        self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            self.reductions.append(int(global_step))
+            self.bad_epochs = 0
+            return True
+        return False
+
+    def apply(self, lr):
+        """A copy of ``lr`` with every recorded reduction applied."""
+        lr = np.array(lr, np.float32)
+        for step in self.reductions:
+            lr[step:] *= self.factor
+        return lr
+
+    def state(self):
+        return json.dumps({"best": self.best if math.isfinite(self.best) else None, "bad_epochs": self.bad_epochs,
+                           "reductions": self.reductions})

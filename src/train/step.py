@@ -1,5 +1,5 @@
-"""One optimizer step: fine-tuning freeze, mixed precision, loss, Nesterov SGD with the per-step LR array,
-loss scaling and gradient accumulation.
+"""One optimizer step: fine-tuning freeze, mixed precision, loss, SGD (Nesterov by default) with the per-step
+LR array, loss scaling and gradient accumulation.
 
 Three ways to build it, one interface (:class:`TrainStep`):
 - the original's: ``nn.TrainOneStepCell`` with a fixed loss scale and no overflow check
@@ -165,16 +165,17 @@ def _grad_reducer(weights):
 
 def build_train_step(net, lr, *, start_ft, device_target, n_classes, label_smoothing, momentum, weight_decay,
                      loss_scale, loss_scale_type="fixed", drop_overflow_update=False, accumulation_steps=1,
-                     amp_level="auto", scale_window=1000):
-    """The :class:`TrainStep` over ``net`` with learning rates ``lr`` (one per optimizer step)."""
+                     amp_level="auto", scale_window=1000, nesterov=True, soft_targets=False):
+    """The :class:`TrainStep` over ``net`` with learning rates ``lr`` (one per optimizer step).
+    ``soft_targets``: the micro-batches carry float target rows (mixup / cutmix) instead of class indices."""
     params = freeze_before(net, start_ft)
     net = mixed_precision(net, resolve_amp_level(amp_level, device_target))
-    loss = CrossEntropySmooth(n_classes, label_smoothing)
+    loss = CrossEntropySmooth(n_classes, label_smoothing, dense=soft_targets)
     net_with_loss = nn.WithLossCell(net, loss)
     original = loss_scale_type == "fixed" and not drop_overflow_update and accumulation_steps == 1
     # the original unscales inside the optimizer; the loss-scale cells unscale the gradients themselves
     opt = nn.SGD(params, learning_rate=ms.Tensor(lr), momentum=momentum, weight_decay=weight_decay,
-                 nesterov=True, loss_scale=loss_scale if original else 1.0)
+                 nesterov=nesterov, loss_scale=loss_scale if original else 1.0)
     if original:
         cell = nn.TrainOneStepCell(net_with_loss, opt, sens=loss_scale)
         cell.set_train()
@@ -210,4 +211,9 @@ def train_step_from_config(cfg, net, lr):
                             n_classes=cfg.n_classes, label_smoothing=cfg.label_smoothing, momentum=cfg.momentum,
                             weight_decay=cfg.weight_decay, loss_scale=cfg.loss_scale,
                             loss_scale_type=cfg.loss_scale_type, drop_overflow_update=cfg.drop_overflow_update,
-                            accumulation_steps=cfg.accumulation_steps, amp_level=cfg.amp_level)
+                            accumulation_steps=cfg.accumulation_steps, amp_level=cfg.amp_level,
+                            nesterov=cfg.nesterov, soft_targets=mixing(cfg))
+
+
+def mixing(cfg):
+    return cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0

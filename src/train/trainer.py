@@ -27,7 +27,9 @@ from src.rundir import RunDir
 from src.train.logger import TrainLogger
 from src.train.lr import lr_from_config
 from src.train.signals import StopRequest
-from src.train.step import train_step_from_config
+from src.train.lr import Plateau
+from src.train.mix import mix_batch
+from src.train.step import mixing, train_step_from_config
 from src.weights.checkpoint import load_pretrained, load_training_state, save_checkpoint
 
 log = logging.getLogger("resnet3d")
@@ -132,21 +134,29 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
     net = build_model(ModelSpec.from_config(cfg), conv_impl=runtime.conv_impl)
     if cfg.pretrain_path and resume_from is None:
         load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
-    lr = lr_from_config(cfg, spe)
+    if cfg.lr_decay_mode == "plateau" and not cfg.eval_in_training:
+        raise UserError("--lr_decay_mode=plateau follows the validation loss: pass --eval_in_training=True")
+    base_lr = lr_from_config(cfg, spe)
+    lr = base_lr
     train_step = train_step_from_config(cfg, net, lr)
+    plateau = None
 
-    start_epoch, start_step, best, best_epoch = 1, 0, -1.0, 0
+    start_epoch, start_step, best, best_epoch, plateau_state = 1, 0, -1.0, 0, None
     if resume_from:
         state = load_training_state(train_step.cell, resume_from)
         check_resume_config(cfg, state.get("config"), resume_from)
         start_epoch, start_step = _position(state, spe)
         best, best_epoch = float(state.get("best_top1", -1.0)), int(state.get("best_epoch", 0))
+        plateau_state = state.get("plateau")
         print_fn(f"resumed from {resume_from}: epoch {start_epoch} step {start_step} done, global step "
                  f"{train_step.global_step}")
         _say_schedule(state, cfg, spe, print_fn)
         if start_step == spe:
             start_epoch, start_step = start_epoch + 1, 0
     global_step = (start_epoch - 1) * spe + start_step
+    if cfg.lr_decay_mode == "plateau":
+        plateau = Plateau(cfg.plateau_patience, state=plateau_state if resume_from else None)
+        lr = _set_lr(train_step, plateau.apply(base_lr))
     if is_main:
         from src.config import save_config
 
@@ -162,9 +172,10 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
         if is_main:
             save_checkpoint(train_step.cell, run_dir.epoch_checkpoint(epoch, step), append_dict={
                 "epoch_num": epoch, "step_num": step, "best_top1": float(best), "best_epoch": best_epoch,
-                "lr_steps": len(lr), "config": result_config(cfg)})
+                "lr_steps": len(lr), "config": result_config(cfg), "plateau": plateau.state() if plateau else ""})
             run_dir.rotate(cfg.keep_checkpoint_max)
 
+    soft_targets = mixing(cfg)
     stop = StopRequest(runtime.rank_size)
     with stop:
         for epoch in range(start_epoch, cfg.n_epochs + 1):
@@ -177,6 +188,9 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
             for step in range(first, spe + 1):
                 t0 = time.time()
                 batches = [next(iterator) for _ in range(k)]
+                if soft_targets:
+                    batches = [_mixed(cfg, clip, label, epoch, global_step, i)
+                               for i, (clip, label) in enumerate(batches)]
                 t1 = time.time()
                 result = train_step(batches)
                 loss = result.loss
@@ -210,6 +224,11 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
             logger.epoch(epoch, spe, losses, epoch_time, spe * effective // runtime.rank_size, data_wait,
                          float(lr[global_step - 1]), val, overflows)
             kill_point("after_eval", epoch)
+            if plateau is not None and val is not None and plateau.step(val.loss, global_step):
+                lr = _set_lr(train_step, plateau.apply(base_lr))
+                print_fn(f"plateau: validation loss {val.loss:.4f} has not improved for more than "
+                         f"{cfg.plateau_patience} epochs: learning rate {float(lr[global_step - 1]):.4g} -> "
+                         f"{float(lr[min(global_step, len(lr) - 1)]):.4g} from step {global_step + 1}")
             if val is not None and val.top1 > best:
                 best, best_epoch = val.top1, epoch
                 _save_best(run_dir, net, train_step.cell, lr[global_step - 1], epoch, val)
@@ -226,6 +245,25 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
                 on_epoch_end(epoch, train_step)
     return dict(steps_per_epoch=spe, global_step=global_step, best_top1=best, best_epoch=best_epoch,
                 checkpoints=[str(p) for _, _, p in run_dir.checkpoints()], net=net, run_dir=run_dir)
+
+
+def _set_lr(train_step, lr):
+    """Put a new LR array into the optimizer (plateau reductions); returns it."""
+    import mindspore as ms
+
+    param, = [p for p in train_step.optimizer.get_parameters() if p.name == "learning_rate"]
+    param.set_data(ms.Tensor(lr))
+    return lr
+
+
+def _mixed(cfg, clip, label, epoch, global_step, micro):
+    """One micro-batch mixed (mixup / cutmix) with draws that depend only on the position in training."""
+    import mindspore as ms
+
+    rng = np.random.default_rng([cfg.seed, epoch, global_step, micro])
+    clip, target, _ = mix_batch(clip.asnumpy(), label.asnumpy(), cfg.n_classes, cfg.label_smoothing,
+                                cfg.mixup_alpha, cfg.cutmix_alpha, rng)
+    return ms.Tensor(clip), ms.Tensor(target)
 
 
 def _position(state, spe):

@@ -23,7 +23,7 @@ _TRAINING_STATE = re.compile(r"^(moments|accum|moment1|moment2|stat)\.|^(learnin
                              r"step_num|epoch|step|best_.*|train_.*)$")
 HEAD = ("fc.weight", "fc.bias")
 # entries train.py appends to its checkpoints besides network and optimiser
-TRAINING_EXTRAS = ("epoch_num", "step_num", "best_top1", "best_epoch", "lr_steps", "config")
+TRAINING_EXTRAS = ("epoch_num", "step_num", "best_top1", "best_epoch", "lr_steps", "config", "plateau")
 # recomputed from the config on resume (its length follows n_epochs), never restored
 RECOMPUTED = ("learning_rate",)
 
