@@ -2,13 +2,14 @@
 
     python predict.py --video=v.avi --ckpt_file=best.ckpt [--labels=ucf101_01.json|classInd.txt]
         [--onnx_path=model.onnx | --mindir_path=model.mindir] [--config_path=... --n_classes=... model keys]
+        [--timeline=timeline.csv [--fps=25]]   per-window top-5 with times (CSV) and a PNG timeline
 """
 import sys
 
 from src.cli import run_main
 from src.config import load_config
 
-OPTIONS = {"video": "", "mindir_path": "", "labels": ""}
+OPTIONS = {"video": "", "mindir_path": "", "labels": "", "timeline": "", "fps": 0.0}
 DEPRECATED = {"onnx": ("onnx_path", "deprecated"), "mindir": ("mindir_path", "deprecated")}
 
 
@@ -33,6 +34,12 @@ def _main(argv):
     print(f"{cfg.video}: {n_frames} frames, {views} of {cfg.sample_duration}")
     for line in format_top(scores, names):
         print(line)
+    if cfg.timeline:
+        from src.deploy.timeline import video_fps, window_scores, write_timeline
+
+        windows, _ = window_scores(predict, cfg.video, cfg)
+        csv_path, png = write_timeline(windows, names, video_fps(cfg.video, cfg.fps), cfg.timeline)
+        print(f"timeline: {len(windows)} windows -> {csv_path}, {png}")
     return 0
 
 

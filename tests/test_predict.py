@@ -111,3 +111,21 @@ def test_video_windows_match_eval_preprocessing(workspace):
     windows = eval_windows(len(source), spec)
     assert len(clips) == len(windows) == 3
     np.testing.assert_array_equal(clips[2], eval_clip(open_video(workspace["video"]), windows[2], spec))
+
+
+def test_timeline_of_a_long_video(workspace, tmp_path, capsys):
+    import csv
+
+    from data_fixtures import write_video
+
+    video = write_video(tmp_path / "long.avi", n_frames=40)
+    out = tmp_path / "t" / "timeline.csv"
+    assert predict.main([f"--video={video}", f"--ckpt_file={workspace['ckpt']}", f"--timeline={out}",
+                         "--eval_batch_size=3", "--device_target=CPU"] + tiny_args()) == 0
+    text = capsys.readouterr().out
+    assert "timeline: 10 windows -> " in text and out.with_suffix(".png").is_file()
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10 and rows[0]["first_frame"] == "1" and rows[0]["last_frame"] == "4"
+    assert rows[9]["start_s"] == f"{36 / 25:.3f}" and rows[9]["end_s"] == f"{40 / 25:.3f}"  # 25 fps file
+    assert sum(float(rows[0][f"p{r}"]) for r in range(1, 6)) <= 1.0 + 1e-6
