@@ -28,6 +28,11 @@ NNODES="${NNODES:-1}"; NODE_RANK="${NODE_RANK:-0}"; MASTER_ADDR="${MASTER_ADDR:-
     fail "NODE_RANK '$NODE_RANK' is not a number from 0 to $((NNODES - 1)) (NNODES=$NNODES): give each host its own"
 [[ -n "$MASTER_ADDR" ]] && getent ahosts "$MASTER_ADDR" > /dev/null ||
     fail "MASTER_ADDR '$MASTER_ADDR' is not an address or a known host name: give node 0's address"
+MASTER_IP="$(getent ahosts "$MASTER_ADDR" | awk 'NR == 1 {print $1}')"
+if ((NODE_RANK == 0)) && command -v ip > /dev/null && ! ip route get "$MASTER_IP" 2>/dev/null | grep -q '^local '; then
+    fail "MASTER_ADDR $MASTER_ADDR is not an address of this host, but node 0 (NODE_RANK=0) runs msrun's scheduler" \
+        "there: set MASTER_ADDR to this host's address on every node"
+fi
 # one host: a random port, so that concurrent jobs do not collide; several: msrun's default, the same on all
 PORT="${MASTER_PORT:-$( ((NNODES == 1)) && echo $((8118 + RANDOM % 1000)) || echo 8118)}"
 [[ "$PORT" =~ ^[1-9][0-9]*$ ]] && ((PORT <= 65535)) || fail "MASTER_PORT '$PORT' is not a port number (1-65535)"
@@ -53,10 +58,7 @@ try:
     from mindspore.parallel.cluster.run import main
 except ImportError as err:
     sys.exit(f"error: msrun not found ({err}): it comes with the mindspore package (activate its environment)")
-node_rank, master_addr = int(sys.argv.pop(1)), sys.argv.pop(1)
-if node_rank == 0 and not _api._is_local_ip(_api._convert_addr_to_ip(master_addr)):
-    sys.exit(f"error: MASTER_ADDR {master_addr} is not an address of this host, but node 0 (NODE_RANK=0) "
-             "runs the scheduler there: set MASTER_ADDR to this host'"'"'s address on every node")
+node_rank = int(sys.argv.pop(1))
 _api._is_local_ip = lambda _addr: node_rank == 0
 sys.argv[0] = "msrun"
 sys.exit(main())
@@ -113,8 +115,8 @@ report_dead_ranks() {
         rank="${RANK_OF[$pid]:-}"
         if ((code < 0)); then how="was killed by SIG$(kill -l $((-code)))"; else how="exited with code $code"; fi
         if [[ -n "$rank" ]]; then
+            sed "s/^/rank $rank | /" < <(tail -n 5 "$LOG_DIR/worker_$rank.log" 2>/dev/null) >&2
             echo "error: rank $rank (pid $pid) $how; its log: $LOG_DIR/worker_$rank.log" >&2
-            tail -n 5 "$LOG_DIR/worker_$rank.log" >&2 2>/dev/null || true
         else
             echo "error: a worker (pid $pid) $how; worker logs: $LOG_DIR" >&2
         fi
@@ -130,7 +132,7 @@ TEE_PID=$!
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
 # its own session: Ctrl-C reaches the launcher only (msrun's SIGINT handler would SIGKILL the workers)
-setsid env "$JOB_TAG" "$PYTHON" -c "$MSRUN_MAIN" "$NODE_RANK" "$MASTER_ADDR" \
+setsid env "$JOB_TAG" "$PYTHON" -c "$MSRUN_MAIN" "$NODE_RANK" \
     --worker_num="$WORKER_NUM" --local_worker_num="$DEVICE_NUM" --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" --master_port="$PORT" --cluster_time_out="$CLUSTER_TIME_OUT" --join=True \
     --log_dir="$LOG_DIR" "$ROOT/train.py" --config_path="$ROOT/${DATASET}_config.yaml" \
@@ -150,6 +152,5 @@ trap - TERM INT
 stop_job  # nothing is left after a normal end; after a failure, msrun's leftovers
 exec 3>&-
 wait "$TEE_PID" 2>/dev/null || true
-if ((status != 0)); then report_dead_ranks; fi
-tail -n 5 "$LOG_DIR/worker_$FIRST_RANK.log" 2>/dev/null || true
+if ((status == 0)); then tail -n 5 "$LOG_DIR/worker_$FIRST_RANK.log" 2>/dev/null || true; else report_dead_ranks; fi
 exit $status
