@@ -88,20 +88,27 @@ if [[ "${DRY_RUN:-0}" == 1 ]]; then
         read -r device rank <<< "$entry"
         rank_command "$device"
         echo "rank $rank (device $device): RANK_TABLE_FILE=$RANK_TABLE_FILE RANK_SIZE=$RANK_SIZE RANK_ID=$rank" \
-            "DEVICE_ID=$device ${CMD[*]} > $RESULT_PATH/rank_$rank/train.log 2>&1"
+            "DEVICE_ID=$device $(printf '%q ' "${CMD[@]}")> $RESULT_PATH/rank_$rank/train.log 2>&1"
     done
     exit 0
 fi
 
-pids=(); ranks=()
+declare -A RANK_OF=()  # pid -> rank
+pids=()
+stop_ranks() {  # SIGTERM to the ranks still running, STOP_TIMEOUT s for them, then SIGKILL
+    local pid left=()
+    for pid in "${pids[@]}"; do alive "$pid" && left+=("$pid"); done
+    ((${#left[@]})) || return 0
+    kill -TERM "${left[@]}" 2>/dev/null || true
+    wait_gone "$STOP_TIMEOUT" "${left[@]}" || {
+        echo "launcher: ranks still running ${STOP_TIMEOUT}s after SIGTERM: killing them" >&2
+        kill -KILL "${left[@]}" 2>/dev/null || true
+    }
+}
 on_signal() {
     trap '' TERM INT
     echo "launcher: SIG$1 received: SIGTERM to every rank, waiting up to ${STOP_TIMEOUT}s" >&2
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    wait_gone "$STOP_TIMEOUT" "${pids[@]}" || {
-        echo "launcher: ranks still running ${STOP_TIMEOUT}s after SIGTERM: killing them" >&2
-        kill -KILL "${pids[@]}" 2>/dev/null || true
-    }
+    stop_ranks
     echo "launcher: stopped; rank logs in $RESULT_PATH/rank_<i>/train.log" >&2
     exit $((128 + $(signal_number "$1")))
 }
@@ -115,12 +122,25 @@ for entry in "${DEVICES[@]}"; do
     echo "starting rank $rank (device $device); log: $RESULT_PATH/rank_$rank/train.log"
     rank_command "$device"
     DEVICE_ID=$device RANK_ID=$rank "${CMD[@]}" > "$RESULT_PATH/rank_$rank/train.log" 2>&1 &
-    pids+=($!); ranks+=("$rank")
+    pids+=($!); RANK_OF[$!]=$rank
 done
-status=0
-for i in "${!pids[@]}"; do
-    wait "${pids[$i]}" || { echo "error: rank ${ranks[$i]} failed, see $RESULT_PATH/rank_${ranks[$i]}/train.log" >&2; status=1; }
+# the first rank to fail ends the job (the others would wait for it in every collective)
+status=0; running=("${pids[@]}")
+while ((${#running[@]})); do
+    done_pid=""; code=0
+    wait -n -p done_pid "${running[@]}" || code=$?
+    [[ -n "$done_pid" ]] || break
+    running=($(printf '%s\n' "${running[@]}" | grep -v -x -F "$done_pid" || true))
+    ((code == 0)) && continue
+    rank="${RANK_OF[$done_pid]}"; log="$RESULT_PATH/rank_$rank/train.log"
+    if ((code > 128)); then how="was killed by SIG$(kill -l $((code - 128)))"; else how="exited with code $code"; fi
+    sed "s/^/rank $rank | /" < <(tail -n 5 "$log") >&2
+    echo "error: rank $rank (pid $done_pid) $how; its log: $log" >&2
+    ((${#running[@]})) && echo "launcher: stopping the other ranks" >&2
+    stop_ranks
+    status=1
+    break
 done
 trap - TERM INT
-tail -n 5 "$RESULT_PATH/rank_${ranks[0]}/train.log"
+((status == 0)) && tail -n 5 "$RESULT_PATH/rank_${RANK_OF[${pids[0]}]}/train.log"
 exit $status

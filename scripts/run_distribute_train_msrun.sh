@@ -101,8 +101,7 @@ on_signal() {
     trap '' TERM INT
     echo "launcher: SIG$1 received: SIGTERM to the workers of this host, waiting up to ${STOP_TIMEOUT}s" >&2
     # msrun first: once one rank exits it SIGKILLs the others, which may still be saving a checkpoint
-    kill -TERM "$MSRUN_PID" 2>/dev/null || true
-    wait "$MSRUN_PID" 2>/dev/null || true
+    if [[ -n "$MSRUN_PID" ]]; then kill -TERM "$MSRUN_PID" 2>/dev/null || true; wait "$MSRUN_PID" 2>/dev/null || true; fi
     stop_job
     echo "launcher: stopped; worker logs in $LOG_DIR" >&2
     exit $((128 + $(signal_number "$1")))
@@ -129,6 +128,7 @@ echo "training $DATASET on $DEVICE_NUM worker(s) of $WORKER_NUM (node $NODE_RANK
 # msrun's own messages (which worker failed) go to the console and to msrun.log
 exec 3> >(tee "$LOG_DIR/msrun.log" >&2)
 TEE_PID=$!
+MSRUN_PID=""
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
 # its own session: Ctrl-C reaches the launcher only (msrun's SIGINT handler would SIGKILL the workers)

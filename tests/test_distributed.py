@@ -302,3 +302,16 @@ def test_rank_table_sigterm_stops_its_ranks(tiny_dataset, tmp_path):
     os.kill(proc.pid, signal.SIGTERM)
     err = assert_stops_for_good(proc, result, 143)
     assert "launcher: SIGTERM received" in err
+
+
+def test_rank_table_dead_rank_is_named(tiny_dataset, tmp_path):
+    table = write_table(tmp_path / "t.json", {"10.0.0.1": [0], "10.0.0.2": [1]})
+    result = tmp_path / "result"
+    proc = start(RANK_TABLE, 1, *rank_table_args(table, tiny_dataset, result, *TRAIN), SERVER_ID="10.0.0.2")
+    wait_for(lambda: [p for p in job_processes(result) if p != proc.pid] or proc.poll() is not None, 30, "the rank")
+    victim = next(p for p in job_processes(result) if p != proc.pid)
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out + err
+    assert err.splitlines()[-1] == (f"error: rank 1 (pid {victim}) was killed by SIGKILL; its log: "
+                                    f"{result}/rank_1/train.log")
