@@ -8,6 +8,7 @@ fi
 
 usage() {
     echo "Usage: $USAGE" >&2
+    [[ -n "${ENV_HELP:-}" ]] && echo "Environment: $ENV_HELP" >&2
     [[ -n "${EXAMPLE:-}" ]] && echo "Example: $EXAMPLE" >&2
     exit 1
 }

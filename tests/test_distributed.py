@@ -67,6 +67,11 @@ def job_processes(marker):
     return pids
 
 
+def train_processes(marker):
+    """pids of the live train.py processes (the ranks) of the job writing to ``marker``."""
+    return [pid for pid in job_processes(marker) if b"/train.py\0" in _read(f"/proc/{pid}/cmdline")]
+
+
 def worker_pid(marker, rank):
     """pid of msrun's worker of global rank ``rank`` in the job writing to ``marker``."""
     for pid in job_processes(marker):
@@ -294,9 +299,9 @@ def test_rank_table_sigterm_stops_its_ranks(tiny_dataset, tmp_path):
     proc = start(RANK_TABLE, 1, *rank_table_args(table, tiny_dataset, result, *TRAIN, "--n_epochs=500",
                                                  "--run_distribute=False"), SERVER_ID="10.0.0.2")
     wait_for(lambda: checkpoints(result) or proc.poll() is not None, 120, "the first checkpoint")
-    ranks = job_processes(result)
-    assert proc.poll() is None and len(ranks) == 2  # the launcher and the rank
-    rank = next(pid for pid in ranks if pid != proc.pid)
+    ranks = train_processes(result)
+    assert proc.poll() is None and len(ranks) == 1
+    rank = ranks[0]
     env = _read(f"/proc/{rank}/environ").split(b"\0")
     assert b"RANK_ID=1" in env and b"RANK_SIZE=2" in env and b"DEVICE_ID=0" in env
     os.kill(proc.pid, signal.SIGTERM)
@@ -308,8 +313,8 @@ def test_rank_table_dead_rank_is_named(tiny_dataset, tmp_path):
     table = write_table(tmp_path / "t.json", {"10.0.0.1": [0], "10.0.0.2": [1]})
     result = tmp_path / "result"
     proc = start(RANK_TABLE, 1, *rank_table_args(table, tiny_dataset, result, *TRAIN), SERVER_ID="10.0.0.2")
-    wait_for(lambda: [p for p in job_processes(result) if p != proc.pid] or proc.poll() is not None, 30, "the rank")
-    victim = next(p for p in job_processes(result) if p != proc.pid)
+    wait_for(lambda: train_processes(result) or proc.poll() is not None, 30, "the rank")
+    victim = train_processes(result)[0]
     os.kill(victim, signal.SIGKILL)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, out + err
