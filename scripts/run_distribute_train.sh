@@ -5,8 +5,8 @@
 # SERVER_ID), DEVICE_NUM must be its device count, RANK_ID is the table's rank_id and RANK_SIZE the
 # table's device count. Global rank 0 writes the checkpoints and logs; each rank's console output goes
 # to RESULT_PATH/rank_<rank_id>/train.log. DRY_RUN=1 prints each rank's command without starting it.
-# SIGTERM or SIGINT (Ctrl-C): every rank gets SIGTERM and STOP_TIMEOUT seconds to finish (then
-# SIGKILL); the launcher exits 128 + the signal it received.
+# SIGTERM or SIGINT (Ctrl-C): every rank gets SIGTERM once and STOP_TIMEOUT seconds to finish (then
+# SIGKILL); the launcher exits 128 + the signal it received. The first rank to fail ends the job.
 set -euo pipefail
 USAGE="bash run_distribute_train.sh [DEVICE_NUM] [RANK_TABLE_FILE] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
 ENV_HELP="SERVER_ID (this host's server_id in the table; default: found by its addresses) DRY_RUN=1 (print the commands only) STOP_TIMEOUT (120 s)"
@@ -103,7 +103,7 @@ stop_ranks() {  # SIGTERM to the ranks still running, STOP_TIMEOUT s for them, t
     kill -TERM "${left[@]}" 2>/dev/null || true
     wait_gone "$STOP_TIMEOUT" "${left[@]}" || {
         echo "launcher: ranks still running ${STOP_TIMEOUT}s after SIGTERM: killing them" >&2
-        kill -KILL "${left[@]}" 2>/dev/null || true
+        for pid in "${left[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done  # with its children
     }
 }
 on_signal() {
@@ -122,7 +122,8 @@ for entry in "${DEVICES[@]}"; do
     mkdir -p "$RESULT_PATH/rank_$rank"
     echo "starting rank $rank (device $device); log: $RESULT_PATH/rank_$rank/train.log"
     rank_command "$device"
-    DEVICE_ID=$device RANK_ID=$rank "${CMD[@]}" > "$RESULT_PATH/rank_$rank/train.log" 2>&1 &
+    # a session of its own: a signal to our process group (Ctrl-C) reaches the rank once, through us
+    DEVICE_ID=$device RANK_ID=$rank setsid "${CMD[@]}" > "$RESULT_PATH/rank_$rank/train.log" 2>&1 &
     pids+=($!); RANK_OF[$!]=$rank
 done
 # the first rank to fail ends the job (the others would wait for it in every collective)

@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY_MODEL
+from toy import tiny_args
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 MSRUN = "run_distribute_train_msrun.sh"
 RANK_TABLE = "run_distribute_train.sh"
-TRAIN = TINY_MODEL + ["--batch_size=4", "--start_ft=conv1"]   # 24 videos / 2 ranks / batch 4: 3 steps/epoch
+# the tiny model; 24 videos / 2 ranks / batch 4: 3 steps per epoch
+TRAIN = ["--device_target=CPU", "--dataset=synthetic", *tiny_args(eval_batch_size=8), "--batch_size=4",
+         "--start_ft=conv1"]
 CLUSTER_ENV = ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "SERVER_ID", "DRY_RUN", "STOP_TIMEOUT")
 
 
@@ -293,7 +295,7 @@ def test_rank_table_finds_this_host_by_its_address(tiny_dataset, tmp_path):
 @pytest.mark.slow
 def test_rank_table_sigterm_stops_its_ranks(tiny_dataset, tmp_path):
     """The real launch path with one real CPU process (standalone: HCCL needs Ascend): SIGTERM to the
-    launcher alone reaches the rank, which had the table's global RANK_ID."""
+    launcher's group reaches the rank (through the launcher), which had the table's global RANK_ID."""
     table = write_table(tmp_path / "t.json", {"10.0.0.1": [0], "10.0.0.2": [1]})
     result = tmp_path / "result"
     proc = start(RANK_TABLE, 1, *rank_table_args(table, tiny_dataset, result, *TRAIN, "--n_epochs=500",
@@ -304,7 +306,8 @@ def test_rank_table_sigterm_stops_its_ranks(tiny_dataset, tmp_path):
     rank = ranks[0]
     env = _read(f"/proc/{rank}/environ").split(b"\0")
     assert b"RANK_ID=1" in env and b"RANK_SIZE=2" in env and b"DEVICE_ID=0" in env
-    os.kill(proc.pid, signal.SIGTERM)
+    assert os.getsid(rank) == rank  # not in the launcher's group: reached through the launcher only
+    os.killpg(proc.pid, signal.SIGTERM)
     err = assert_stops_for_good(proc, result, 143)
     assert "launcher: SIGTERM received" in err
 
