@@ -6,7 +6,8 @@
 # table's device count. Global rank 0 writes the checkpoints and logs; each rank's console output goes
 # to RESULT_PATH/rank_<rank_id>/train.log. DRY_RUN=1 prints each rank's command without starting it.
 # SIGTERM or SIGINT (Ctrl-C): every rank gets SIGTERM once and STOP_TIMEOUT seconds to finish (then
-# SIGKILL); the launcher exits 128 + the signal it received. The first rank to fail ends the job.
+# SIGKILL; a second signal: SIGKILL at once); the launcher exits 128 + the first signal. The first
+# rank to fail ends the job.
 set -euo pipefail
 USAGE="bash run_distribute_train.sh [DEVICE_NUM] [RANK_TABLE_FILE] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
 ENV_HELP="SERVER_ID (this host's server_id in the table; default: found by its addresses) DRY_RUN=1 (print the commands only) STOP_TIMEOUT (120 s)"
@@ -106,8 +107,14 @@ stop_ranks() {  # SIGTERM to the ranks still running, STOP_TIMEOUT s for them, t
         for pid in "${left[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done  # with its children
     }
 }
+kill_now() {
+    local pid
+    echo "launcher: SIG$1 again: killing the ranks now" >&2
+    for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+}
 on_signal() {
-    trap '' TERM INT
+    trap 'kill_now TERM' TERM
+    trap 'kill_now INT' INT
     echo "launcher: SIG$1 received: SIGTERM to every rank, waiting up to ${STOP_TIMEOUT}s" >&2
     stop_ranks
     echo "launcher: stopped; rank logs in $RESULT_PATH/rank_<i>/train.log" >&2

@@ -5,7 +5,7 @@
 # host's NODE_RANK. Global rank 0 (on node 0) writes the checkpoints and logs; the worker logs are in
 # RESULT_PATH/msrun_logs/worker_<global rank>.log of each host.
 # SIGTERM or SIGINT (Ctrl-C) to the launcher: every worker of this host gets SIGTERM and STOP_TIMEOUT
-# seconds to finish (then SIGKILL); the launcher exits 128 + the signal it received.
+# seconds to finish (then SIGKILL; a second signal: SIGKILL at once); the launcher exits 128 + the first.
 set -euo pipefail
 USAGE="bash run_distribute_train_msrun.sh [DEVICE_NUM] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
 ENV_HELP="NNODES (hosts, 1) NODE_RANK (this host, 0) MASTER_ADDR (node 0, 127.0.0.1) MASTER_PORT (random on 1 host, else 8118) CLUSTER_TIME_OUT (600 s) STOP_TIMEOUT (120 s)"
@@ -83,14 +83,15 @@ remember_workers() {
 }
 
 # stop every process of the job: SIGTERM to the workers, STOP_TIMEOUT s for them, then the rest
+STOP_GROUPS=()  # the workers' process groups, once they have been asked to stop
 stop_job() {
-    local pid workers=() groups=()
-    for pid in $(job_pids); do is_worker "$pid" && workers+=("$pid") && groups+=("-$pid"); done
+    local pid workers=()
+    for pid in $(job_pids); do is_worker "$pid" && workers+=("$pid") && STOP_GROUPS+=("-$pid"); done
     if ((${#workers[@]})); then
         kill -TERM "${workers[@]}" 2>/dev/null || true
         wait_gone "$STOP_TIMEOUT" "${workers[@]}" ||
             echo "launcher: workers still running ${STOP_TIMEOUT}s after SIGTERM: killing them" >&2
-        kill -KILL -- "${groups[@]}" 2>/dev/null || true
+        kill -KILL -- "${STOP_GROUPS[@]}" 2>/dev/null || true
     fi
     local rest=($(job_pids))  # the scheduler, msrun's log tails, anything left
     ((${#rest[@]})) || return 0
@@ -98,8 +99,14 @@ stop_job() {
     wait_gone 5 "${rest[@]}" || kill -KILL "${rest[@]}" 2>/dev/null || true
 }
 
+kill_now() {
+    echo "launcher: SIG$1 again: killing the workers now" >&2
+    ((${#STOP_GROUPS[@]} == 0)) || kill -KILL -- "${STOP_GROUPS[@]}" 2>/dev/null || true
+}
+
 on_signal() {
-    trap '' TERM INT
+    trap 'kill_now TERM' TERM
+    trap 'kill_now INT' INT
     echo "launcher: SIG$1 received: SIGTERM to the workers of this host, waiting up to ${STOP_TIMEOUT}s" >&2
     # msrun first: once one rank exits it SIGKILLs the others, which may still be saving a checkpoint
     if [[ -n "$MSRUN_PID" ]]; then kill -TERM "$MSRUN_PID" 2>/dev/null || true; wait "$MSRUN_PID" 2>/dev/null || true; fi
