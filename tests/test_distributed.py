@@ -21,6 +21,7 @@ RANK_TABLE = "run_distribute_train.sh"
 # the tiny model; 24 videos / 2 ranks / batch 4: 3 steps per epoch
 TRAIN = ["--device_target=CPU", "--dataset=synthetic", *tiny_args(eval_batch_size=8), "--batch_size=4",
          "--start_ft=conv1"]
+FINAL = "resnet3d-synthetic-4_3.ckpt"  # the last checkpoint of a 4-epoch run
 CLUSTER_ENV = ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "SERVER_ID", "DRY_RUN", "STOP_TIMEOUT")
 
 
@@ -83,12 +84,12 @@ def worker_pid(marker, rank):
     return None
 
 
-def wait_for(predicate, timeout, what):
+def wait_for(predicate, timeout, what, poll=0.5):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
             return
-        time.sleep(0.5)
+        time.sleep(poll)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
@@ -96,10 +97,13 @@ def checkpoints(result):
     return {p.name: p.stat().st_mtime_ns for p in Path(result).glob("*.ckpt")}
 
 
-def weights(path):
+def max_difference(ckpt_a, ckpt_b):
+    """(largest absolute difference over all tensors, number of tensors); the names must match."""
     import mindspore as ms
 
-    return {k: v.asnumpy() for k, v in ms.load_checkpoint(str(path)).items()}
+    a, b = ({k: v.asnumpy() for k, v in ms.load_checkpoint(str(p)).items()} for p in (ckpt_a, ckpt_b))
+    assert sorted(a) == sorted(b)
+    return max(float(np.abs(a[k].astype(np.float64) - b[k]).max()) for k in a), len(a)
 
 
 def assert_stops_for_good(proc, result, expected_code):
@@ -139,9 +143,9 @@ def test_msrun_cluster_environment_checks(tiny_dataset, tmp_path, env, message):
 
 @pytest.fixture(scope="module")
 def one_host(tiny_dataset, tmp_path_factory):
-    """One launcher, 2 workers, 2 epochs: the reference run."""
+    """One launcher, 2 workers, 4 epochs: the reference run."""
     result = tmp_path_factory.mktemp("one_host") / "result"
-    res = run(MSRUN, 2, *msrun_args(tiny_dataset, result, "--n_epochs=2"))
+    res = run(MSRUN, 2, *msrun_args(tiny_dataset, result, "--n_epochs=4"))
     return result, res
 
 
@@ -149,12 +153,12 @@ def one_host(tiny_dataset, tmp_path_factory):
 def test_two_process_data_parallel_with_msrun_on_cpu(one_host):
     result, res = one_host
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    assert (result / "resnet3d-synthetic-2_3.ckpt").is_file()
+    assert (result / FINAL).is_file()
     for rank in (0, 1):
         log = (result / "msrun_logs" / f"worker_{rank}.log").read_text()
         assert "batch 4 x 2 rank(s)" in log and "Traceback" not in log
-    assert "epoch: 2 step: 3, loss is" in (result / "msrun_logs" / "worker_0.log").read_text()
-    assert "epoch: 2 step: 3, loss is" not in (result / "msrun_logs" / "worker_1.log").read_text()  # rank 0 logs
+    assert "epoch: 4 step: 3, loss is" in (result / "msrun_logs" / "worker_0.log").read_text()
+    assert "epoch: 4 step: 3, loss is" not in (result / "msrun_logs" / "worker_1.log").read_text()  # rank 0 logs
     assert not job_processes(result)
 
 
@@ -165,7 +169,7 @@ def test_two_hosts_end_bit_identical_to_one_host(one_host, tiny_dataset, tmp_pat
     reference, res = one_host
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     port = free_port()
-    hosts = [start(MSRUN, 1, *msrun_args(tiny_dataset, tmp_path / f"host{rank}", "--n_epochs=2"), NNODES=2,
+    hosts = [start(MSRUN, 1, *msrun_args(tiny_dataset, tmp_path / f"host{rank}", "--n_epochs=4"), NNODES=2,
                    NODE_RANK=rank, MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for rank in (0, 1)]
     outputs = [host.communicate(timeout=300) for host in hosts]
     for host, (out, err) in zip(hosts, outputs):
@@ -173,10 +177,8 @@ def test_two_hosts_end_bit_identical_to_one_host(one_host, tiny_dataset, tmp_pat
     assert "node 1 of 2, ranks 1-1" in outputs[1][0]
     assert (tmp_path / "host1" / "msrun_logs" / "worker_1.log").is_file()
     assert not list((tmp_path / "host1").glob("*.ckpt"))  # only global rank 0 writes checkpoints
-    two, one = weights(tmp_path / "host0" / "resnet3d-synthetic-2_3.ckpt"), weights(reference / "resnet3d-synthetic-2_3.ckpt")
-    assert sorted(two) == sorted(one)
-    diff = max(float(np.abs(two[k].astype(np.float64) - one[k]).max()) for k in one)
-    print(f"2 hosts x 1 worker vs 1 host x 2 workers: {len(one)} tensors, max weight difference {diff}")
+    diff, count = max_difference(tmp_path / "host0" / FINAL, reference / FINAL)
+    print(f"2 hosts x 1 worker vs 1 host x 2 workers: {count} tensors, max weight difference {diff}")
     assert diff == 0.0
 
 
@@ -197,6 +199,25 @@ def test_signal_stops_every_worker(tiny_dataset, tmp_path, sig, to_group):
         os.kill(proc.pid, sig)
     err = assert_stops_for_good(proc, result, 128 + sig)
     assert f"launcher: {sig.name} received" in err
+
+
+@pytest.mark.slow
+def test_resume_after_sigterm_ends_bit_identical(one_host, tiny_dataset, tmp_path):
+    """A job stopped by SIGTERM and resumed with --resume=auto through the launcher ends with the weights
+    of the uninterrupted run."""
+    reference, res = one_host
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    result = tmp_path / "result"
+    proc = start(MSRUN, 2, *msrun_args(tiny_dataset, result, "--n_epochs=4"))
+    wait_for(lambda: checkpoints(result) or proc.poll() is not None, 120, "the first checkpoint", poll=0.1)
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert_stops_for_good(proc, result, 143)
+    assert not (result / FINAL).exists(), "the job ended before the signal: nothing was interrupted"
+    res = run(MSRUN, 2, *msrun_args(tiny_dataset, result, "--n_epochs=4", "--resume=auto"))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    diff, count = max_difference(result / FINAL, reference / FINAL)
+    print(f"stopped by SIGTERM, resumed vs uninterrupted: {count} tensors, max weight difference {diff}")
+    assert diff == 0.0
 
 
 @pytest.mark.slow
