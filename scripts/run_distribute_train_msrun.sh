@@ -7,6 +7,7 @@
 # SIGTERM or SIGINT (Ctrl-C) to the launcher: every worker of this host gets SIGTERM and STOP_TIMEOUT
 # seconds to finish (then SIGKILL; a second signal: SIGKILL at once); the launcher exits 128 + the first.
 set -euo pipefail
+{  # read whole before it runs: a file edited or updated (git pull) during a run cannot change the run
 USAGE="bash run_distribute_train_msrun.sh [DEVICE_NUM] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
 ENV_HELP="NNODES (hosts, 1) NODE_RANK (this host, 0) MASTER_ADDR (node 0, 127.0.0.1) MASTER_PORT (random on 1 host, else 8118) CLUSTER_TIME_OUT (600 s) STOP_TIMEOUT (120 s)"
 EXAMPLE="bash run_distribute_train_msrun.sh 2 ucf101 ~/dataset/ucf101/jpg/ ~/dataset/ucf101/json/ucf101_01.json ~/results/ucf101 none --device_target=CPU"
@@ -121,6 +122,8 @@ report_dead_ranks() {
     while read -r pid code; do
         rank="${RANK_OF[$pid]:-}"
         if ((code < 0)); then how="was killed by SIG$(kill -l $((-code)))"; else how="exited with code $code"; fi
+        # train.py's own exit after a stop signal (it saves first), e.g. a stop agreed with another host
+        ((code > 128 && code < 160)) && how+=" (stopped by SIG$(kill -l $((code - 128))))"
         if [[ -n "$rank" ]]; then
             sed "s/^/rank $rank | /" < <(tail -n 5 "$LOG_DIR/worker_$rank.log" 2>/dev/null) >&2
             echo "error: rank $rank (pid $pid) $how; its log: $LOG_DIR/worker_$rank.log" >&2
@@ -162,3 +165,4 @@ exec 3>&-
 wait "$TEE_PID" 2>/dev/null || true
 if ((status == 0)); then tail -n 5 "$LOG_DIR/worker_$FIRST_RANK.log" 2>/dev/null || true; else report_dead_ranks; fi
 exit $status
+}
