@@ -59,18 +59,3 @@ def test_standalone_train_then_eval_through_scripts(tiny_dataset, tmp_path):
     lines = (result / "synthetic_eval.log").read_text().strip().splitlines()
     at = max(i for i, line in enumerate(lines) if line.startswith("clip: "))
     assert lines[at + 2].startswith("videos: ground truth 8, predicted 8")
-
-
-@pytest.mark.slow
-def test_two_process_data_parallel_with_msrun_on_cpu(tiny_dataset, tmp_path):
-    result = tmp_path / "dp"
-    res = run("run_distribute_train_msrun.sh", 2, "ucf101", tiny_dataset["video_path"],
-              tiny_dataset["annotation_path"], result, "none", *TINY_ARGS, "--n_epochs=1", "--batch_size=4",
-              "--start_ft=conv1")
-    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    assert (result / "resnet3d-synthetic-1_3.ckpt").is_file()   # 24 videos / 2 ranks / batch 4
-    for rank in (0, 1):
-        log = (result / "msrun_logs" / f"worker_{rank}.log").read_text()
-        assert "effective batch 8 (4 x 2 rank(s) x 1 accumulation step(s))" in log and "Traceback" not in log
-    assert "epoch: 1 step: 3, loss is" in (result / "msrun_logs" / "worker_0.log").read_text()
-    assert "epoch: 1 step: 3, loss is" not in (result / "msrun_logs" / "worker_1.log").read_text()  # rank 0 logs
