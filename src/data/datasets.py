@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from src.data import spatial, temporal
-from src.data.loader import FrameFolder
+from src.data.video import SourceLocator, open_source
 from src.data.preprocess import eval_clip
 from src.errors import UserError
 
@@ -47,15 +47,17 @@ def read_annotation_json(annotation_path):
     return labels, database
 
 
-def load_annotation(annotation_path, video_path, subset):
+def load_annotation(annotation_path, video_path, subset, input_format="auto"):
     """Entries of one subset and the class names: ``(list of VideoEntry, class_names)``.
 
     As upstream: entries are kept in JSON order, unlabelled ones get label_index -1, and entries
-    whose frame folder is missing or empty are skipped — here with a warning saying how many.
+    whose frame folder (or video file, see src.data.video) is missing or empty are skipped — here
+    with a warning saying how many.
     """
     subset = canonical_subset(subset)
     class_names, database = read_annotation_json(annotation_path)
     class_index = {name: i for i, name in enumerate(class_names)}
+    locate = SourceLocator(video_path, input_format)
     entries, missing = [], []
     for video_id, value in database.items():
         if value.get("subset") != subset:
@@ -68,10 +70,10 @@ def load_annotation(annotation_path, video_path, subset):
         if "video_path" in value:
             frame_dir = Path(value["video_path"])
         else:
-            frame_dir = Path(video_path) / (label if label is not None else "test") / video_id
+            frame_dir = locate(label if label is not None else "test", video_id)
         segment = annotation.get("segment", [1, 1])
         n_frames = int(segment[1]) - int(segment[0])
-        if n_frames <= 0 or not frame_dir.is_dir():
+        if n_frames <= 0 or frame_dir is None or not frame_dir.exists():
             missing.append(video_id)
             continue
         entries.append(VideoEntry(video_id, str(frame_dir), n_frames, class_index.get(label, -1)))
@@ -140,7 +142,7 @@ class TrainSource:
             box = partial(_random_box, scale=(cfg.train_crop_min_scale, 1.0), ratio=ratio, rng=rng)
         else:
             box = partial(spatial.center_box, size=size)
-        clip = spatial.load_clip(FrameFolder(entry.frame_dir, entry.n_frames), numbers, box, size)
+        clip = spatial.load_clip(open_source(entry.frame_dir, entry.n_frames), numbers, box, size)
         flip = bool(cfg.h_flip) and rng.random() < 0.5
         jitter = spatial.draw_jitter(rng) if cfg.colorjitter else None
         return spatial.normalize_clip(clip, flip=flip, jitter=jitter), np.int32(entry.label_index)
@@ -160,7 +162,8 @@ def _generator_dataset(source, columns, cfg):
 
 def train_steps_per_epoch(cfg, rank_size=1):
     """Batches per epoch on every rank (the same on all ranks)."""
-    entries, _ = load_annotation(cfg.annotation_path, cfg.video_path, "training")
+    entries, _ = load_annotation(cfg.annotation_path, cfg.video_path, "training",
+                                 cfg.get("input_format", "auto"))
     return math.ceil(len(entries) / rank_size) // int(cfg.batch_size)
 
 
@@ -169,7 +172,8 @@ def create_train_dataset(cfg, epoch, rank_id=0, rank_size=1):
 
     One clip per video per epoch; drop_remainder=True; get_dataset_size() = train_steps_per_epoch.
     """
-    entries, _ = load_annotation(cfg.annotation_path, cfg.video_path, "training")
+    entries, _ = load_annotation(cfg.annotation_path, cfg.video_path, "training",
+                                 cfg.get("input_format", "auto"))
     source = TrainSource(entries, cfg, epoch, rank_id, rank_size)
     if len(source) < int(cfg.batch_size):
         raise UserError(f"--batch_size {cfg.batch_size} is larger than the {len(source)} training videos "
@@ -210,7 +214,7 @@ class EvalSource:
             self._ready = True
         video, window, numbers = self.items[int(index)]
         entry = self.entries[video]
-        clip = eval_clip(FrameFolder(entry.frame_dir, entry.n_frames), numbers, self.cfg)
+        clip = eval_clip(open_source(entry.frame_dir, entry.n_frames), numbers, self.cfg)
         return clip, np.int32(entry.label_index), np.int32(video), np.int32(window)
 
 
@@ -219,7 +223,8 @@ def create_eval_dataset(cfg, subset="validation"):
     "video_index" int32 [b], "window_index" int32 [b]) in micro-batches of cfg.eval_batch_size
     (last one smaller); ``videos`` is an :class:`EvalVideos` (list of (video_id, label_index),
     ``.class_names``, ``.n_clips``)."""
-    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset)
+    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset,
+                                           cfg.get("input_format", "auto"))
     if not entries:
         raise UserError(f"no {canonical_subset(subset)} videos found: check --annotation_path and --video_path")
     source = EvalSource(entries, cfg)
