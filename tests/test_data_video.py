@@ -139,7 +139,10 @@ def test_detect_input_format(videos, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _index_cache(tmp_path, monkeypatch):
+    from src.data import video
+
     monkeypatch.setenv("RESNET3D_VIDEO_INDEX", str(tmp_path / "index"))
+    video._tables.clear()
 
 
 def test_packed_b_frame_avi_needs_the_timestamp_table(videos, tmp_path):
@@ -155,5 +158,6 @@ def test_packed_b_frame_avi_needs_the_timestamp_table(videos, tmp_path):
     (table,) = list((tmp_path / "index").glob("*.npy"))
     np.save(table, np.load(table) + 1.0)
     from src.data import video
+
     video._tables.clear()
     assert np.array_equal(VideoFile(path, len(reference)).read([61])[0][0], reference[60])
