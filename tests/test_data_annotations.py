@@ -101,3 +101,33 @@ def test_hmdb51_names_with_dots_brackets_and_unused(tmp_path, capsys):
     assert data["labels"] == ["clap", "draw_sword"]
     assert data["database"][names[1]]["annotations"] == {"label": "draw_sword", "segment": [1, 3]}
     assert names[2] not in data["database"]
+
+
+def test_ucf101_json_from_a_folder_of_videos(tmp_path, capsys):
+    """Video files in place of frame folders: counts are the frames that decode, not the container's."""
+    import shutil
+    from pathlib import Path
+
+    from src.data.video import moving_frames, write_video
+
+    _ucf_labels(tmp_path / "labels")
+    videos = tmp_path / "videos"
+    write_video(videos / "Run" / "v_Run_g01_c01.avi", moving_frames(7, 16, 16), "MJPG")
+    write_video(videos / "Run" / "v_Run_g02_c01.mp4", moving_frames(9, 16, 16), "mp4v")
+    write_video(videos / "Run" / "v_Run_g03_c01.avi", moving_frames(5, 16, 16), "XVID")
+    write_video(videos / "Jump" / "v_Jump_g01_c01.mkv", moving_frames(6, 16, 16), "MJPG")
+    packed = Path(__file__).resolve().parent / "data" / "xvid_bframes_gop40.avi"  # declares 90, 88 decode
+    shutil.copy(packed, videos / "Jump" / "v_Jump_g02_c01.avi")
+    write_video(videos / "Jump" / "v_Jump_g99_c01.avi", moving_frames(3, 16, 16), "MJPG")  # in no split
+    assert ucf101_main(["--dir_path", str(tmp_path / "labels"), "--video_path", str(videos),
+                        "--dst_dir_path", str(tmp_path / "json"), "--n_jobs", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "input_format: video (detected:" in out
+    assert "ucf101_01.json: 2 classes, 3 training, 2 validation, 0 listed but missing on disk" in out
+    assert "1 videos on disk are in no split" in out and "Jump/v_Jump_g99_c01" in out
+    assert "1 videos decode to another frame count than their container declares" in err
+    assert "Jump/v_Jump_g02_c01: 88 decode, 90 declared" in err
+    database = json.loads((tmp_path / "json" / "ucf101_01.json").read_text())["database"]
+    segments = {vid: v["annotations"]["segment"] for vid, v in database.items()}
+    assert segments == {"v_Run_g01_c01": [1, 8], "v_Run_g02_c01": [1, 10], "v_Run_g03_c01": [1, 6],
+                        "v_Jump_g01_c01": [1, 7], "v_Jump_g02_c01": [1, 89]}

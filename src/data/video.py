@@ -14,7 +14,6 @@ UserError naming the file, never a silently short clip.
 """
 import hashlib
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -295,7 +294,7 @@ def announce_input_format(video_path, input_format: str = "auto") -> str:
     if input_format == "auto" and str(video_path) not in _announced:
         _announced.add(str(video_path))
         kind = "video files <class>/<video>.<ext>" if found == "video" else "frame folders <class>/<video>/"
-        print(f"input_format: {found} (detected: {video_path} holds {kind})", file=sys.stderr)
+        print(f"input_format: {found} (detected: {video_path} holds {kind})")
     return found
 
 
