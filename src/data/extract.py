@@ -92,7 +92,8 @@ def extract_video(video, out_dir, size=240, quality=DEFAULT_QUALITY):
         if leftover.exists():
             shutil.rmtree(leftover)  # interrupted earlier run
     partial.mkdir(parents=True)
-    cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
+    # one decoding thread per worker process (one per core): FFmpeg's own threads measured 2x slower
+    cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
     n, written, last_stamp = 0, 0, -1.0
     try:
         if not cap.isOpened():
