@@ -105,3 +105,32 @@ def test_a_truncated_video_is_one_error_line(video_dataset, tmp_path, capsys):
     assert train_script.main(args) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"error: video {videos}/") and "decodes only" in last and "annotation says 8" in last
+
+
+@pytest.mark.slow
+def test_onnx_eval_and_310_preprocessing_from_videos(video_dataset, tmp_path, capsys):
+    """eval_onnx.py and preprocess.py (Ascend 310 step 1) read videos through the same eval dataset."""
+    import mindspore as ms
+
+    import eval_onnx
+    import export
+    import preprocess
+    from src.deploy.infer310 import read_manifest
+    from toy import make_checkpoint, tiny_args
+
+    ckpt = make_checkpoint(tmp_path / "tiny.ckpt")
+    assert export.main([f"--ckpt_file={ckpt}", "--file_format=ONNX", "--device_target=CPU",
+                        f"--file_name={tmp_path / 'tiny'}"] + tiny_args()) == 0
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    args = _args(video_dataset, tmp_path, "--input_format=video")
+    assert eval_script.main(args + [f"--inference_ckpt_path={ckpt}"]) == 0
+    ms_lines = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert eval_onnx.main(args + [f"--onnx_path={tmp_path / 'tiny.onnx'}"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[:2] == ms_lines
+    assert preprocess.main(args + [f"--output_path={tmp_path / 'pre'}"]) == 0
+    manifest = read_manifest(tmp_path / "pre")
+    cfg = load_config(args)
+    source = EvalSource(load_annotation(cfg.annotation_path, cfg.video_path, "validation", "video")[0], cfg)
+    assert len(manifest["clips"]) == len(source) == 16
+    clip = np.fromfile(tmp_path / "pre" / "data" / "clip_0000005.bin", np.float32).reshape(1, 3, 4, 32, 32)
+    np.testing.assert_array_equal(clip[0], source[5][0])
