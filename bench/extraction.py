@@ -2,16 +2,18 @@
 
 Sources: XVID 320x240 (written here by OpenCV), H.264 320x240 and 640x480 (libx264 through the ffmpeg
 program, if installed; the larger one is shrunk to 240 px), 175 frames each (7 s at 25 fps). For each method, alternating rounds, best time kept:
-  - bytes written and wall time, 2 videos in parallel (ours: 2 worker processes; the original's
+  - bytes written, wall time and CPU time (of the worker / ffmpeg processes: robust on a shared
+    machine), 2 videos in parallel (ours: 2 worker processes; the original's
     ``ffmpeg -i V -vf scale=-1:240 image_%05d.jpg``: 2 at a time),
   - pixel difference to the decoded source frame (mean |diff| in 1/255, PSNR in dB),
   - the same for 112x112 training crops (frames vs the source video read directly: what the network
     sees), and clips/s of the training pipeline reading those frames (16-frame center clips, 1 core).
 
     python bench/extraction.py [--videos 8] [--rounds 2] [--qualities 60,75,85,90,95]
-Last line per codec: extraction_<codec> q<Q>_bytes_vs_ffmpeg=<r> q<Q>_time_vs_ffmpeg=<t> ...
+Last line per codec: extraction_<codec> q<Q>_bytes_vs_ffmpeg=<r> q<Q>_time_vs_ffmpeg=<t> q<Q>_cpu_vs_ffmpeg=<c> ...
 """
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -158,28 +160,34 @@ def main(argv=None):
             for round_ in range(args.rounds):
                 for name, run, quality in methods:
                     out = root / "out" / codec / f"{name.replace(' ', '_')}_{round_}"
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     seconds = run(videos, out, quality)
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
                     best[name] = min(best.get(name, seconds), seconds)
+                    best[name, "cpu"] = min(best.get((name, "cpu"), cpu), cpu)
                     if round_ == args.rounds - 1:
                         best[name, "out"] = out
             size = cv2.VideoCapture(str(videos[0]))
             print(f"{codec}: {len(videos)} videos, {n_frames} frames of "
                   f"{int(size.get(cv2.CAP_PROP_FRAME_WIDTH))}x{int(size.get(cv2.CAP_PROP_FRAME_HEIGHT))}")
-            print(f"  {'method':<15} {'MB':>7} {'s':>6} {'frames/s':>9} {'mean|d|':>8} {'PSNR dB':>8} "
-                  f"{'clip |d|':>8} {'train clips/s':>13}")
+            print(f"  {'method':<15} {'MB':>7} {'wall s':>6} {'CPU s':>6} {'frames/CPU s':>12} {'mean|d|':>8} "
+                  f"{'PSNR dB':>8} {'clip |d|':>8} {'train clips/s':>13}")
             rows = {}
             for name, _, _ in methods:
                 out = best[name, "out"]
                 size, seconds = folder_bytes(out), best[name]
                 mean_diff, psnr = pixel_difference(videos, out)
                 speed = pipeline_speed(videos, out)
-                rows[name] = (size, seconds)
-                print(f"  {name:<15} {size / 1e6:7.2f} {seconds:6.2f} {n_frames / seconds:9.0f} {mean_diff:8.2f} "
-                      f"{psnr:8.2f} {clip_difference(videos, out):8.2f} {speed:13.1f}")
+                cpu = best[name, "cpu"]
+                rows[name] = (size, seconds, cpu)
+                print(f"  {name:<15} {size / 1e6:7.2f} {seconds:6.2f} {cpu:6.2f} {n_frames / cpu:12.0f} "
+                      f"{mean_diff:8.2f} {psnr:8.2f} {clip_difference(videos, out):8.2f} {speed:13.1f}")
             if "ffmpeg default" in rows:
-                ref_size, ref_time = rows["ffmpeg default"]
-                ratios = " ".join(f"q{q}_bytes_vs_ffmpeg={rows[f'ours q{q}'][0] / ref_size:.2f} "
-                                  f"q{q}_time_vs_ffmpeg={rows[f'ours q{q}'][1] / ref_time:.2f}" for q in qualities)
+                ref = rows["ffmpeg default"]
+                ratios = " ".join(f"q{q}_bytes_vs_ffmpeg={rows[f'ours q{q}'][0] / ref[0]:.2f} "
+                                  f"q{q}_time_vs_ffmpeg={rows[f'ours q{q}'][1] / ref[1]:.2f} "
+                                  f"q{q}_cpu_vs_ffmpeg={rows[f'ours q{q}'][2] / ref[2]:.2f}" for q in qualities)
                 print(f"extraction_{codec} {ratios}")
     return 0
 

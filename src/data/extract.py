@@ -23,7 +23,10 @@ from src.errors import UserError
 
 FAILURES_NAME = "extraction_failures.txt"
 STAMP_NAME = ".source.json"
-DEFAULT_QUALITY = 90
+# Measured (bench/extraction.py, XVID and H.264 320x240): quality 75 writes 0.58x the bytes of 90 at
+# 40.4 dB PSNR to the decoded source (90: 42.9 dB; ffmpeg's default JPEGs: 34.8 dB at 0.27x the bytes
+# of 90) and a mean error of 1.5/255 in the 112x112 training crops (90: 1.0, ffmpeg's: 3.4).
+DEFAULT_QUALITY = 75
 # status: done / skipped / failed; frames written (or found); bytes written; frames the container
 # declares; short: fewer frames decode than the container's timeline holds; reason (failed only)
 Result = namedtuple("Result", "status frames bytes declared short reason", defaults=(0, 0, 0, False, ""))
