@@ -1,7 +1,8 @@
 """Frame extraction: generate_video_jpgs.py at several --quality values vs the original's ffmpeg command.
 
 Sources: XVID 320x240 (written here by OpenCV), H.264 320x240 and 640x480 (libx264 through the ffmpeg
-program, if installed; the larger one is shrunk to 240 px), 175 frames each (7 s at 25 fps). For each method, alternating rounds, best time kept:
+program, if installed; the larger one is shrunk to 240 px), 175 frames each (7 s at 25 fps). For each
+method, alternating rounds, best time kept:
   - bytes written, wall time and CPU time (of the worker / ffmpeg processes: robust on a shared
     machine), 2 videos in parallel (ours: 2 worker processes; the original's
     ``ffmpeg -i V -vf scale=-1:240 image_%05d.jpg``: 2 at a time),

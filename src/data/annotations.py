@@ -2,8 +2,9 @@
 
 ``n_frames`` is counted from the frames on disk (segment [1, n + 1]), or, for a folder of videos
 ``<class>/<video>.avi``, by decoding each video (frames that actually decode: the container's
-count is an estimate; where they differ a warning says so). For every split the counts are printed; videos listed in a split but without frames are an error unless ``allow_missing``
-(then they are left out of the JSON); videos on disk that no split lists are reported.
+count is an estimate; where they differ a warning says so). For every split the counts are
+printed; videos listed in a split but without frames are an error unless ``allow_missing`` (then
+they are left out of the JSON); videos on disk that no split lists are reported.
 """
 import json
 import multiprocessing
