@@ -10,6 +10,7 @@ access pattern: every clip seeks), against the JPEG path on the same clips of th
 extracted by generate_video_jpgs.py; one core, alternating rounds, best kept.
 
     python bench/input_pipeline.py [--clips 60] [--rounds 3] [--video_clips 150]
+    python bench/input_pipeline.py --decoders   # OpenCV vs MindSpore's read_video, per clip
 Last lines: pipeline_speedup_vs_pil=<x> mean_abs_diff_255=<m> p99_abs_diff_255=<p>
             video_vs_jpeg_clips_per_s=<r> video_decode_share=<d> jpeg_decode_share=<j>
 """
@@ -177,6 +178,49 @@ def packed_b_frames_speed(tmp, n_clips, n_frames=175):
     return n_clips / (time.perf_counter() - start)
 
 
+def decoder_choice(tmp, n_clips=30, n_frames=175):
+    """ms per random 16-frame clip: our OpenCV VideoFile vs MindSpore's bundled FFmpeg
+    (``mindspore.dataset.vision.read_video`` over a timestamp range), each checked against its own
+    sequential decode. Prints one line per video kind."""
+    import os
+
+    from mindspore.dataset import vision
+
+    os.environ["RESNET3D_VIDEO_INDEX"] = str(Path(tmp) / "index")  # timestamp tables: not in ~/.cache
+    kinds = [(fourcc, write_video(Path(tmp) / f"dec_{fourcc}.{ext}", moving_frames(n_frames, 240, 320), fourcc))
+             for fourcc, ext in (("XVID", "avi"), ("mp4v", "mp4"), ("MJPG", "avi"))]
+    packed = ffmpeg_xvid(Path(tmp) / "dec_packed.avi", moving_frames(n_frames, 240, 320), 240, 320)
+    if packed is not None:
+        kinds.append(("XVID packed B-frames", packed))
+    starts = np.random.default_rng(3).integers(0, n_frames - T - 2, n_clips)
+    for name, path in kinds:
+        reference = []
+        cap = cv2.VideoCapture(str(path))
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            reference.append(frame)
+        n = len(reference)
+        start, wrong = time.perf_counter(), 0
+        for s in starts:
+            frames, _ = VideoFile(path, n).read(list(range(int(s) + 1, int(s) + T + 1)))
+            wrong += sum(not np.array_equal(f, reference[int(s) + i]) for i, f in enumerate(frames))
+        ours = (time.perf_counter() - start) / n_clips * 1e3
+        try:
+            stamps, _ = vision.read_video_timestamps(str(path))
+            whole = vision.read_video(str(path))[0]
+            start, ms_wrong = time.perf_counter(), 0
+            for s in starts:
+                clip = vision.read_video(str(path), start_pts=stamps[s], end_pts=stamps[s + T - 1], pts_unit="pts")[0]
+                ms_wrong += len(clip) != T or not np.array_equal(clip, whole[s:s + T])
+            theirs = f"{(time.perf_counter() - start) / n_clips * 1e3:.1f} ms/clip, {ms_wrong} wrong clips"
+        except RuntimeError as err:  # MindSpore's reader rejects some files
+            theirs = f"fails ({str(err).strip().splitlines()[-1][:60]}...)"
+        print(f"decoder {name}: OpenCV VideoFile {ours:.1f} ms/clip, {wrong} wrong frames of {T * n_clips}; "
+              f"mindspore read_video: {theirs}")
+
+
 def video_vs_jpeg(tmp, n_clips, rounds, n_videos=4, n_frames=175):
     """(video clips/s, JPEG clips/s, video decode share, JPEG decode share) on one core."""
     videos = [write_video(Path(tmp) / "videos" / f"v{i}.avi", moving_frames(n_frames, 240, 320, seed=i), "XVID")
@@ -208,8 +252,14 @@ def main(argv=None):
     parser.add_argument("--clips", type=int, default=60, help="clips per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (best kept: the machine is shared)")
     parser.add_argument("--video_clips", type=int, default=150, help="clips per video-vs-JPEG measurement")
+    parser.add_argument("--decoders", action="store_true",
+                        help="only compare OpenCV with MindSpore's bundled FFmpeg (read_video) per clip")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)  # per-core comparison: PIL decodes on one thread too
+    if args.decoders:
+        with tempfile.TemporaryDirectory() as tmp:
+            decoder_choice(tmp)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         videos = make_frames(tmp)
         ours_clip(videos[0]), pil_clip(videos[0])  # warm caches
