@@ -131,3 +131,20 @@ def test_ucf101_json_from_a_folder_of_videos(tmp_path, capsys):
     segments = {vid: v["annotations"]["segment"] for vid, v in database.items()}
     assert segments == {"v_Run_g01_c01": [1, 8], "v_Run_g02_c01": [1, 10], "v_Run_g03_c01": [1, 6],
                         "v_Jump_g01_c01": [1, 7], "v_Jump_g02_c01": [1, 89]}
+
+
+def test_hmdb51_json_from_videos_with_odd_names(tmp_path, capsys):
+    """HMDB51's file names (dots, brackets, &, #, !) as video files: the id is the stem."""
+    from src.data.video import moving_frames, write_video
+
+    labels, videos = tmp_path / "labels", tmp_path / "videos"
+    labels.mkdir()
+    names = ["A_Fistful_of_Dollars_(1964)_draw.gun_f_nm_np1_ri_med_0", "#20_Rhythm_&_Blues!_[x]_0"]
+    (labels / "draw_sword_test_split1.txt").write_text(f"{names[0]}.avi 1\n{names[1]}.avi 2\n")
+    for i, name in enumerate(names):
+        write_video(videos / "draw_sword" / f"{name}.avi", moving_frames(4 + i, 16, 16), "XVID")
+    assert hmdb51_main(["--dir_path", str(labels), "--video_path", str(videos), "--dst_dir_path", str(tmp_path),
+                        "--n_jobs", "1"]) == 0
+    assert "hmdb51_1.json: 1 classes, 1 training, 1 validation" in capsys.readouterr().out
+    data = json.loads((tmp_path / "hmdb51_1.json").read_text())["database"]
+    assert {k: v["annotations"]["segment"] for k, v in data.items()} == {names[0]: [1, 5], names[1]: [1, 6]}
