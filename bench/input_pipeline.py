@@ -1,11 +1,18 @@
 """Input pipeline benchmark: ours vs a faithful re-implementation of the original's PIL pipeline.
 
-The work (PORTING_NOTES §5): 16 frames of 320x240 JPEG -> resize shorter side to 112 -> 112x112
-center crop -> normalised float32 C,T,H,W. Both run in this process on the same frames; ours also
-with 2 worker processes. Pixel differences are measured before normalisation, in 1/255 units.
+The work: 16 frames of 320x240 JPEG -> resize shorter side to 112 -> 112x112 center crop ->
+normalised float32 C,T,H,W. Both run in this process on the same frames; ours also with 2 worker
+processes. Pixel differences are measured before normalisation, in 1/255 units.
 
-    python bench/input_pipeline.py [--clips 60] [--rounds 3]
-Last line: pipeline_speedup_vs_pil=<x> mean_abs_diff_255=<m> p99_abs_diff_255=<p>
+Video input: the same clip recipe read straight from MPEG-4 Part 2 (XVID) 320x240 videos of 175
+frames (7 s at 25 fps, UCF101-like, written here with OpenCV) at random start frames (the training
+access pattern: every clip seeks), against the JPEG path on the same clips of the same videos
+extracted by generate_video_jpgs.py; one core, alternating rounds, best kept.
+
+    python bench/input_pipeline.py [--clips 60] [--rounds 3] [--video_clips 150]
+    python bench/input_pipeline.py --decoders   # OpenCV vs MindSpore's read_video, per clip
+Last lines: pipeline_speedup_vs_pil=<x> mean_abs_diff_255=<m> p99_abs_diff_255=<p>
+            video_vs_jpeg_clips_per_s=<r> video_decode_share=<d> jpeg_decode_share=<j>
 """
 import argparse
 import multiprocessing
@@ -22,17 +29,15 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from src.data import spatial  # noqa: E402
+from src.data.extract import extract_video  # noqa: E402
 from src.data.frames import FrameFolder  # noqa: E402
-from src.data.preprocess import eval_clip  # noqa: E402
+from src.data.presets import ClipSpec, eval_clip  # noqa: E402
+from src.data.video import VideoFile, moving_frames, write_video  # noqa: E402
 
 SIZE, T = 112, 16
 
 
-class _Cfg(dict):
-    __getattr__ = dict.__getitem__
-
-
-CFG = _Cfg(sample_size=SIZE, sample_duration=T)
+CFG = ClipSpec(sample_size=SIZE, sample_duration=T)
 
 
 def make_frames(folder, n_videos=4, seed=0):
@@ -117,12 +122,140 @@ def pixel_diff(videos):
     return float(diffs.mean()), float(np.percentile(diffs, 99))
 
 
+class _Timed:
+    """A source wrapper that adds up the time spent in ``read`` (decoding)."""
+
+    def __init__(self, source, clock):
+        self.source, self.clock = source, clock
+
+    def __len__(self):
+        return len(self.source)
+
+    def frame_size(self, first_number=1):
+        return self.source.frame_size(first_number)
+
+    def read(self, numbers, reduce=1):
+        start = time.perf_counter()
+        try:
+            return self.source.read(numbers, reduce)
+        finally:
+            self.clock[0] += time.perf_counter() - start
+
+
+def ffmpeg_xvid(path, frames, height, width):
+    """libxvid with packed B-frames (as UCF101 ships), through the ffmpeg program; None if absent."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        return None
+    data = b"".join(frame.tobytes() for frame in frames)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+                    "-r", "25", "-i", "-", "-c:v", "libxvid", "-bf", "2", str(path)], input=data, check=True)
+    return Path(path)
+
+
+def packed_b_frames_speed(tmp, n_clips, n_frames=175):
+    """Clips/s from packed-B-frame AVIs (the timestamp-table path, table already built), or None."""
+    import os
+
+    os.environ["RESNET3D_VIDEO_INDEX"] = str(Path(tmp) / "index")
+    videos = [ffmpeg_xvid(Path(tmp) / f"packed{i}.avi", moving_frames(n_frames, 240, 320, seed=i), 240, 320)
+              for i in range(2)]
+    if videos[0] is None:
+        return None
+    counts = [len(VideoFile(v)) for v in videos]
+    starts = np.random.default_rng(1).integers(1, min(counts) - T + 2, n_clips)
+    for v, n in zip(videos, counts):
+        VideoFile(v, n).read([n])  # builds the table once, as the first epoch does
+    start = time.perf_counter()
+    for i in range(n_clips):
+        eval_clip(VideoFile(videos[i % 2], counts[i % 2]), list(range(int(starts[i]), int(starts[i]) + T)), CFG)
+    return n_clips / (time.perf_counter() - start)
+
+
+def decoder_choice(tmp, n_clips=30, n_frames=175):
+    """ms per random 16-frame clip: our OpenCV VideoFile vs MindSpore's bundled FFmpeg
+    (``mindspore.dataset.vision.read_video`` over a timestamp range), each checked against its own
+    sequential decode. Prints one line per video kind."""
+    import os
+
+    from mindspore.dataset import vision
+
+    os.environ["RESNET3D_VIDEO_INDEX"] = str(Path(tmp) / "index")  # timestamp tables: not in ~/.cache
+    kinds = [(fourcc, write_video(Path(tmp) / f"dec_{fourcc}.{ext}", moving_frames(n_frames, 240, 320), fourcc))
+             for fourcc, ext in (("XVID", "avi"), ("mp4v", "mp4"), ("MJPG", "avi"))]
+    packed = ffmpeg_xvid(Path(tmp) / "dec_packed.avi", moving_frames(n_frames, 240, 320), 240, 320)
+    if packed is not None:
+        kinds.append(("XVID packed B-frames", packed))
+    starts = np.random.default_rng(3).integers(0, n_frames - T - 2, n_clips)
+    for name, path in kinds:
+        reference = []
+        cap = cv2.VideoCapture(str(path))
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            reference.append(frame)
+        n = len(reference)
+        start, wrong = time.perf_counter(), 0
+        for s in starts:
+            frames, _ = VideoFile(path, n).read(list(range(int(s) + 1, int(s) + T + 1)))
+            wrong += sum(not np.array_equal(f, reference[int(s) + i]) for i, f in enumerate(frames))
+        ours = (time.perf_counter() - start) / n_clips * 1e3
+        try:
+            stamps, _ = vision.read_video_timestamps(str(path))
+            whole = vision.read_video(str(path))[0]
+            start, ms_wrong = time.perf_counter(), 0
+            for s in starts:
+                clip = vision.read_video(str(path), start_pts=stamps[s], end_pts=stamps[s + T - 1], pts_unit="pts")[0]
+                ms_wrong += len(clip) != T or not np.array_equal(clip, whole[s:s + T])
+            theirs = f"{(time.perf_counter() - start) / n_clips * 1e3:.1f} ms/clip, {ms_wrong} wrong clips"
+        except RuntimeError as err:  # MindSpore's reader rejects some files
+            theirs = f"fails ({str(err).strip().splitlines()[-1][:60]}...)"
+        print(f"decoder {name}: OpenCV VideoFile {ours:.1f} ms/clip, {wrong} wrong frames of {T * n_clips}; "
+              f"mindspore read_video: {theirs}")
+
+
+def video_vs_jpeg(tmp, n_clips, rounds, n_videos=4, n_frames=175):
+    """(video clips/s, JPEG clips/s, video decode share, JPEG decode share) on one core."""
+    videos = [write_video(Path(tmp) / "videos" / f"v{i}.avi", moving_frames(n_frames, 240, 320, seed=i), "XVID")
+              for i in range(n_videos)]
+    for video in videos:
+        assert extract_video(video, Path(tmp) / "frames" / video.stem).status == "done"
+    starts = np.random.default_rng(0).integers(1, n_frames - T + 2, n_clips)
+
+    def run(make):
+        clock = [0.0]
+        start = time.perf_counter()
+        for i in range(n_clips):
+            source = _Timed(make(videos[i % n_videos]), clock)
+            eval_clip(source, list(range(int(starts[i]), int(starts[i]) + T)), CFG)
+        total = time.perf_counter() - start
+        return n_clips / total, clock[0] / total
+
+    from_video = lambda v: VideoFile(v, n_frames)  # noqa: E731 - a fresh source per clip, as a dataset worker
+    from_jpegs = lambda v: FrameFolder(Path(tmp) / "frames" / v.stem, n_frames)  # noqa: E731
+    best_video, best_jpeg = (0.0, 0.0), (0.0, 0.0)
+    for _ in range(rounds):
+        best_video = max(best_video, run(from_video))
+        best_jpeg = max(best_jpeg, run(from_jpegs))
+    return best_video[0], best_jpeg[0], best_video[1], best_jpeg[1]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=60, help="clips per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (best kept: the machine is shared)")
+    parser.add_argument("--video_clips", type=int, default=150, help="clips per video-vs-JPEG measurement")
+    parser.add_argument("--decoders", action="store_true",
+                        help="only compare OpenCV with MindSpore's bundled FFmpeg (read_video) per clip")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)  # per-core comparison: PIL decodes on one thread too
+    if args.decoders:
+        with tempfile.TemporaryDirectory() as tmp:
+            decoder_choice(tmp)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         videos = make_frames(tmp)
         ours_clip(videos[0]), pil_clip(videos[0])  # warm caches
@@ -137,12 +270,21 @@ def main(argv=None):
             ours1 = max(ours1, ours_with_workers(videos, args.clips, 1))
             ours2 = max(ours2, ours_with_workers(videos, args.clips * 2, 2))
         mean_diff, p99_diff = pixel_diff(videos)
+        video, jpeg, video_share, jpeg_share = video_vs_jpeg(tmp, args.video_clips, args.rounds)
+        packed = packed_b_frames_speed(tmp, args.video_clips)
     print(f"original PIL per-frame pipeline: {pil:.1f} clips/s (1 core)")
     print(f"ours (OpenCV DCT-reduced decode + affine crop + one normalisation): {ours:.1f} clips/s (1 core)")
     print(f"ours with worker processes: 1 -> {ours1:.1f} clips/s, 2 -> {ours2:.1f} clips/s "
           f"({ours2 / ours1:.2f}x; needs 2 idle cores to show the scaling)")
+    print(f"video files (XVID 320x240, 175 frames, random 16-frame clips, 1 core): {video:.1f} clips/s, "
+          f"decoding {video_share:.0%} of the time; JPEG frames of the same clips: {jpeg:.1f} clips/s, "
+          f"decoding {jpeg_share:.0%}")
+    print("packed-B-frame XVID (ffmpeg libxvid -bf 2, timestamp-table seeking): "
+          + (f"{packed:.1f} clips/s" if packed else "not measured (no ffmpeg program)"))
     print(f"pipeline_speedup_vs_pil={ours / pil:.2f} mean_abs_diff_255={mean_diff:.2f} "
           f"p99_abs_diff_255={p99_diff:.1f}")
+    print(f"video_vs_jpeg_clips_per_s={video / jpeg:.2f} video_decode_share={video_share:.2f} "
+          f"jpeg_decode_share={jpeg_share:.2f}")
     return 0
 
 

@@ -80,7 +80,10 @@ KEYS = {
     "dataset": Key("ucf101", "Dataset name, used in checkpoint, log and result file names.",
                    ("ucf101", "hmdb51", "synthetic")),
     # paths
-    "video_path": Key("", "Directory of extracted frames: <class>/<video>/image_00001.jpg."),
+    "video_path": Key("", "Directory of extracted frames <class>/<video>/image_00001.jpg, or of videos "
+                          "<class>/<video>.avi (.mp4/.mkv/.webm)."),
+    "input_format": Key("auto", "What video_path holds: frames (folders of JPEGs), video (video files), or auto "
+                                "(detected and printed).", ("auto", "frames", "video")),
     "annotation_path": Key("", "Annotation JSON file (upstream 3D-ResNets format)."),
     "result_path": Key("./results/ucf101", "Directory for checkpoints, logs, curves and evaluation results."),
     "pretrain_path": Key("", "Pretrained model to fine-tune from (.ckpt, converted by pth_to_ckpt.py). "

@@ -101,3 +101,51 @@ def test_hmdb51_names_with_dots_brackets_and_unused(tmp_path, capsys):
     assert data["labels"] == ["clap", "draw_sword"]
     assert data["database"][names[1]]["annotations"] == {"label": "draw_sword", "segment": [1, 3]}
     assert names[2] not in data["database"]
+
+
+def test_ucf101_json_from_a_folder_of_videos(tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="resnet3d")
+    """Video files in place of frame folders: counts are the frames that decode, not the container's."""
+    import shutil
+    from pathlib import Path
+
+    from src.data.video import moving_frames, write_video
+
+    _ucf_labels(tmp_path / "labels")
+    videos = tmp_path / "videos"
+    write_video(videos / "Run" / "v_Run_g01_c01.avi", moving_frames(7, 16, 16), "MJPG")
+    write_video(videos / "Run" / "v_Run_g02_c01.mp4", moving_frames(9, 16, 16), "mp4v")
+    write_video(videos / "Run" / "v_Run_g03_c01.avi", moving_frames(5, 16, 16), "XVID")
+    write_video(videos / "Jump" / "v_Jump_g01_c01.mkv", moving_frames(6, 16, 16), "MJPG")
+    packed = Path(__file__).resolve().parent / "data" / "xvid_bframes_gop40.avi"  # declares 90, 88 decode
+    shutil.copy(packed, videos / "Jump" / "v_Jump_g02_c01.avi")
+    write_video(videos / "Jump" / "v_Jump_g99_c01.avi", moving_frames(3, 16, 16), "MJPG")  # in no split
+    assert ucf101_main(["--dir_path", str(tmp_path / "labels"), "--video_path", str(videos),
+                        "--dst_dir_path", str(tmp_path / "json"), "--n_jobs", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "input_format: video (detected:" in caplog.text
+    assert "ucf101_01.json: 2 classes, 3 training, 2 validation, 0 listed but missing on disk" in out
+    assert "1 videos on disk are in no split" in out and "Jump/v_Jump_g99_c01" in out
+    assert "1 videos decode to another frame count than their container declares" in err
+    assert "Jump/v_Jump_g02_c01: 88 decode, 90 declared" in err
+    database = json.loads((tmp_path / "json" / "ucf101_01.json").read_text())["database"]
+    segments = {vid: v["annotations"]["segment"] for vid, v in database.items()}
+    assert segments == {"v_Run_g01_c01": [1, 8], "v_Run_g02_c01": [1, 10], "v_Run_g03_c01": [1, 6],
+                        "v_Jump_g01_c01": [1, 7], "v_Jump_g02_c01": [1, 89]}
+
+
+def test_hmdb51_json_from_videos_with_odd_names(tmp_path, capsys):
+    """HMDB51's file names (dots, brackets, &, #, !) as video files: the id is the stem."""
+    from src.data.video import moving_frames, write_video
+
+    labels, videos = tmp_path / "labels", tmp_path / "videos"
+    labels.mkdir()
+    names = ["A_Fistful_of_Dollars_(1964)_draw.gun_f_nm_np1_ri_med_0", "#20_Rhythm_&_Blues!_[x]_0"]
+    (labels / "draw_sword_test_split1.txt").write_text(f"{names[0]}.avi 1\n{names[1]}.avi 2\n")
+    for i, name in enumerate(names):
+        write_video(videos / "draw_sword" / f"{name}.avi", moving_frames(4 + i, 16, 16), "XVID")
+    assert hmdb51_main(["--dir_path", str(labels), "--video_path", str(videos), "--dst_dir_path", str(tmp_path),
+                        "--n_jobs", "1"]) == 0
+    assert "hmdb51_1.json: 1 classes, 1 training, 1 validation" in capsys.readouterr().out
+    data = json.loads((tmp_path / "hmdb51_1.json").read_text())["database"]
+    assert {k: v["annotations"]["segment"] for k, v in data.items()} == {names[0]: [1, 5], names[1]: [1, 6]}

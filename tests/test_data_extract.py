@@ -1,6 +1,11 @@
+import os
+from pathlib import Path
+
 import pytest
 
-from src.data.extract import FAILURES_NAME, extract_all, extract_video
+from src.data.extract import FAILURES_NAME, STAMP_NAME, extract_all, extract_video
+from src.data.frames import count_frames
+from src.data.video import moving_frames, write_video as write_any_video
 from src.errors import UserError
 from src.generate_video_jpgs import main as generate_video_jpgs
 from data_fixtures import write_video
@@ -18,12 +23,12 @@ def test_odd_names_corrupt_file_and_failures_report(tmp_path, capsys):
                                 "--size", "32", "--n_jobs", "2", "--no_progress"])
     out, err = capsys.readouterr()
     assert code == 1
-    assert "7 videos, 5 extracted, 0 skipped (already complete), 2 failed, 25 frames written" in out
+    assert "7 videos, 5 extracted, 0 skipped (already complete), 2 failed, 25 frames written (0.0 MB)" in out
     assert "corrupt.avi" in err and "empty.mp4" in err
     failures = (target / FAILURES_NAME).read_text(encoding="utf-8")
     assert "corrupt.avi" in failures and "empty.mp4" in failures
     for i, name in enumerate(ODD_NAMES):
-        frames = sorted((target / "Cls.1" / name).iterdir())
+        frames = sorted((target / "Cls.1" / name).glob("image_*"))
         assert [f.name for f in frames] == [f"image_{t:05d}.jpg" for t in range(1, 4 + i)]
     # failed videos leave nothing that looks complete (no folder, no partial)
     assert sorted(p.name for p in (target / "Cls.1").iterdir()) == sorted(ODD_NAMES)
@@ -36,19 +41,73 @@ def test_rerun_skips_complete_and_redoes_partial(tmp_path, capsys):
     write_video(videos / "flat.mp4", n_frames=2)
     assert generate_video_jpgs(["--video_path", str(videos), "--target_path", str(target),
                                 "--size", "0", "--n_jobs", "1", "--no_progress"]) == 0
-    assert len(list((target / "flat").iterdir())) == 2  # a flat folder of videos works too
+    assert count_frames(target / "flat") == 2  # a flat folder of videos works too
     # simulate a crash in the middle of "two": only its partial folder remains
     (target / "A" / "two").rename(target / "A" / ".two.partial")
     (target / "A" / ".two.partial" / "image_00005.jpg").unlink()
     summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
     assert (summary["done"], summary["skipped"], summary["failed"], summary["frames"]) == (1, 2, 0, 5)
-    assert len(list((target / "A" / "two").iterdir())) == 5
+    assert count_frames(target / "A" / "two") == 5
     assert not (target / "A" / ".two.partial").exists()
+    # a folder without the stamp (another tool, an older run) is redone, not trusted
+    (target / "A" / "one" / STAMP_NAME).unlink()
+    summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
+    assert (summary["done"], summary["skipped"]) == (1, 2)
+    assert (target / "A" / "one" / STAMP_NAME).is_file()
+
+
+def test_replaced_video_is_extracted_again(tmp_path, capsys):
+    videos, target = tmp_path / "videos", tmp_path / "jpg"
+    video = write_video(videos / "A" / "v.avi", n_frames=4, seed=1)
+    assert extract_all(videos, target, size=0, n_jobs=1, progress=False)["done"] == 1
+    first = (target / "A" / "v" / "image_00001.jpg").read_bytes()
+    write_video(video, n_frames=6, seed=2)  # new content and size
+    summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
+    assert (summary["done"], summary["skipped"], summary["frames"]) == (1, 0, 6)
+    assert count_frames(target / "A" / "v") == 6 and (target / "A" / "v" / "image_00001.jpg").read_bytes() != first
+    assert sorted(p.name for p in (target / "A").iterdir()) == ["v"]  # no .old / .partial left
+    # same size, new mtime (e.g. restored from a backup of another version): redone as well
+    os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
+    assert extract_all(videos, target, size=0, n_jobs=1, progress=False)["done"] == 1
+    assert extract_all(videos, target, size=0, n_jobs=1, progress=False)["skipped"] == 1
+
+
+def test_truncated_video_is_reported_short(tmp_path, capsys):
+    """A real truncated file: 16-frame XVID written by OpenCV with the last part of its bytes cut off."""
+    videos, target = tmp_path / "videos", tmp_path / "jpg"
+    whole = write_any_video(videos / "A" / "whole.avi", moving_frames(16, 48, 64), "XVID")
+    data = whole.read_bytes()
+    cut = videos / "A" / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.9)])
+    code = generate_video_jpgs(["--video_path", str(videos), "--target_path", str(target), "--size", "0",
+                                "--n_jobs", "1", "--no_progress"])
+    out, err = capsys.readouterr()
+    n = count_frames(target / "A" / "cut")
+    assert 0 < n < 16 and count_frames(target / "A" / "whole") == 16
+    assert code == 0 and f"2 extracted, 0 skipped (already complete), 0 failed, {16 + n} frames written" in out
+    assert f"warning: {cut}: short decode: {n} of the 16 frames" in err
+    failures = (target / FAILURES_NAME).read_text(encoding="utf-8")
+    assert str(cut) in failures and str(whole) not in failures
+    # a re-run skips it but still reports it; a complete replacement clears the report
+    extract_all(videos, target, size=0, n_jobs=1, progress=False)
+    assert str(cut) in (target / FAILURES_NAME).read_text(encoding="utf-8")
+    write_any_video(cut, moving_frames(16, 48, 64), "XVID")
+    summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
+    assert summary["done"] == 1 and not summary["short"] and not (target / FAILURES_NAME).exists()
+    assert count_frames(target / "A" / "cut") == 16
+
+
+def test_packed_b_frame_avi_is_not_short(tmp_path):
+    """UCF101-style XVID with packed B-frames decodes 2 frames fewer than its header declares, yet is whole."""
+    video = Path(__file__).resolve().parent / "data" / "xvid_bframes_gop40.avi"
+    result = extract_video(video, tmp_path / "out", size=0)
+    assert (result.status, result.frames, result.declared, result.short) == ("done", 88, 90, False)
 
 
 def test_resize_shorter_side(tmp_path):
     video = write_video(tmp_path / "v.avi", n_frames=2, size=(64, 48))
-    assert extract_video(video, tmp_path / "out", size=24) == ("done", 2)
+    result = extract_video(video, tmp_path / "out", size=24)
+    assert (result.status, result.frames, result.short) == ("done", 2, False)
     import cv2
     assert cv2.imread(str(tmp_path / "out" / "image_00001.jpg")).shape == (24, 32, 3)
 

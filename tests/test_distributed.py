@@ -264,7 +264,8 @@ def rank_table_args(table, dataset, result, *extra):
 @pytest.mark.parametrize("device_num, env, message", [
     (4, {}, "no server_id of RANK_TABLE_FILE {table} (10.0.0.1, 10.0.0.2) is an address of this host"),
     (8, {"SERVER_ID": "10.0.0.2"}, "DEVICE_NUM 8 does not match the 4 device(s) of server 10.0.0.2 in RANK_TABLE_FILE"),
-    (4, {"SERVER_ID": "10.0.0.3"}, "SERVER_ID 10.0.0.3 is not a server_id of RANK_TABLE_FILE {table} (10.0.0.1, 10.0.0.2)"),
+    (4, {"SERVER_ID": "10.0.0.3"},
+     "SERVER_ID 10.0.0.3 is not a server_id of RANK_TABLE_FILE {table} (10.0.0.1, 10.0.0.2)"),
     (4, {"SERVER_ID": "10.0.0.2", "DRY_RUN": "yes"}, "DRY_RUN 'yes' is not 0 or 1"),
 ])
 def test_rank_table_checks(table, tiny_dataset, tmp_path, device_num, env, message):

@@ -54,8 +54,8 @@ def test_predict_checkpoint_onnx_mindir_agree(workspace, capsys):
 def test_predict_frame_folder(workspace, tmp_path, capsys):
     from src.data.extract import extract_video
 
-    status, n = extract_video(workspace["video"], tmp_path / "frames", size=0)
-    assert status == "done" and n == 10
+    result = extract_video(workspace["video"], tmp_path / "frames", size=0)
+    assert result.status == "done" and result.frames == 10
     assert predict.main([f"--video={tmp_path / 'frames'}", f"--onnx={workspace['root'] / 'tiny.onnx'}"]
                         + tiny_args()) == 0
     names, _ = _top5(capsys.readouterr().out)

@@ -1,16 +1,19 @@
 """Official split files -> upstream annotation JSON (ucf101_01.json ..., hmdb51_1.json ...).
 
-``n_frames`` is counted from the frames on disk (segment [1, n + 1]). For every split the counts
-are printed; videos listed in a split but without frames are an error unless ``allow_missing``
-(then they are left out of the JSON); videos on disk that no split lists are reported.
+``n_frames`` is counted from the frames on disk (segment [1, n + 1]), or, for a folder of videos
+``<class>/<video>.avi``, by decoding each video (frames that actually decode: the container's
+count is an estimate; where they differ a warning says so). For every split the counts are
+printed; videos listed in a split but without frames are an error unless ``allow_missing`` (then
+they are left out of the JSON); videos on disk that no split lists are reported.
 """
 import json
+import multiprocessing
 import os
 import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from src.data.frames import count_frames
+from src.data.video import SourceLocator, container_frame_count, count_decodable_frames
 from src.errors import UserError
 
 SPLITS = (1, 2, 3)
@@ -90,8 +93,46 @@ def read_hmdb51_split(dir_path, split):
     return sorted(classes), items
 
 
-def build_database(items, video_path):
-    """(database dict, missing [(video_id, where)], listed {(class, video_id)})."""
+def _video_counts(path):
+    import cv2
+
+    cv2.setNumThreads(1)
+    try:
+        return count_decodable_frames(path), container_frame_count(path)
+    except UserError:
+        return 0, 0  # cannot be opened: reported as missing
+
+
+def count_sources(items, locate, n_jobs=None):
+    """{(class, video_id): frames} of the listed videos found on disk (frames on disk, or frames that
+    decode, counted in parallel); warns about videos whose container declares another count."""
+    paths = {}
+    for video_id, label, subset, _ in items:
+        if subset is not None and (label, video_id) not in paths:
+            found = locate(label, video_id)
+            if found is not None:
+                paths[(label, video_id)] = found
+    if locate.format == "frames":
+        return {key: locate.count(path) for key, path in paths.items()}
+    keys = list(paths)
+    jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(keys) or 1))
+    if jobs > 1:
+        with multiprocessing.Pool(jobs) as pool:
+            results = pool.map(_video_counts, [paths[k] for k in keys], chunksize=8)
+    else:
+        results = [_video_counts(paths[k]) for k in keys]
+    differ = [(k, decoded, declared) for k, (decoded, declared) in zip(keys, results)
+              if decoded and declared != decoded]
+    if differ:
+        (label, video_id), decoded, declared = differ[0]
+        print(f"  warning: {len(differ)} videos decode to another frame count than their container declares "
+              f"(e.g. {label}/{video_id}: {decoded} decode, {declared} declared); the JSON records the decoded "
+              f"counts", file=sys.stderr)
+    return {k: decoded for k, (decoded, _) in zip(keys, results)}
+
+
+def build_database(items, counts):
+    """(database dict, missing [(video_id, where)], listed {(class, video_id)}); ``counts`` as count_sources."""
     database, missing, listed, seen = {}, [], set(), {}
     for video_id, label, subset, where in items:
         if video_id in seen:
@@ -100,22 +141,12 @@ def build_database(items, video_path):
         listed.add((label, video_id))
         if subset is None:
             continue
-        n_frames = count_frames(Path(video_path) / label / video_id)
+        n_frames = counts.get((label, video_id), 0)
         if n_frames == 0:
             missing.append((video_id, where))
             continue
         database[video_id] = {"subset": subset, "annotations": {"label": label, "segment": [1, n_frames + 1]}}
     return database, missing, listed
-
-
-def videos_on_disk(video_path):
-    """{(class, video_id)} of the frame folders under ``video_path`` (hidden partial folders ignored)."""
-    found = set()
-    for class_dir in Path(video_path).iterdir():
-        if class_dir.is_dir() and not class_dir.name.startswith("."):
-            found.update((class_dir.name, d.name) for d in class_dir.iterdir()
-                         if d.is_dir() and not d.name.startswith("."))
-    return found
 
 
 def write_json_atomic(path, data):
@@ -131,13 +162,15 @@ def _example(pairs):
     return ", ".join(str(p[0]) for p in pairs[:3]) + (" ..." if len(pairs) > 3 else "")
 
 
-def generate(dataset, dir_path, video_path, dst_dir_path, allow_missing=False):
+def generate(dataset, dir_path, video_path, dst_dir_path, allow_missing=False, input_format="auto", n_jobs=None):
     """Write every available split's JSON; print counts; return the exit code (0 ok, 1 problems)."""
     if not Path(dir_path).is_dir():
         raise UserError(f"--dir_path {dir_path} is not a directory of split files")
     if not Path(video_path).is_dir():
-        raise UserError(f"--video_path {video_path} is not a directory of extracted frames")
-    on_disk = videos_on_disk(video_path)
+        raise UserError(f"--video_path {video_path} is not a directory of extracted frames or videos")
+    locate = SourceLocator(video_path, input_format)
+    on_disk = locate.on_disk()
+    counted = {}
     classes = read_class_index(Path(dir_path) / "classInd.txt") if dataset == "ucf101" else None
     status, written = 0, 0
     for split in SPLITS:
@@ -150,7 +183,9 @@ def generate(dataset, dir_path, video_path, dst_dir_path, allow_missing=False):
             name = f"hmdb51_{split}.json"
         if items is None:
             continue
-        database, missing, listed = build_database(items, video_path)
+        todo = [item for item in items if (item[1], item[0]) not in counted]
+        counted.update(count_sources(todo, locate, n_jobs))  # each video once, whatever the splits
+        database, missing, listed = build_database(items, counted)
         counts = {s: sum(1 for v in database.values() if v["subset"] == s) for s in ("training", "validation")}
         print(f"{name}: {len(split_classes)} classes, {counts['training']} training, "
               f"{counts['validation']} validation, {len(missing)} listed but missing on disk")
@@ -181,9 +216,14 @@ def main(dataset, argv=None):
 
     parser = argparse.ArgumentParser(description=f"Write {dataset} annotation JSON files from the official splits.")
     parser.add_argument("--dir_path", required=True, help="directory of the official split files")
-    parser.add_argument("--video_path", required=True, help="directory of extracted frames <class>/<video>/")
+    parser.add_argument("--video_path", required=True,
+                        help="directory of extracted frames <class>/<video>/ or of videos <class>/<video>.avi")
+    parser.add_argument("--input_format", default="auto", choices=["auto", "frames", "video"],
+                        help="what --video_path holds (auto: detected)")
+    parser.add_argument("--n_jobs", type=int, default=0, help="processes counting video frames (0 = all cores)")
     parser.add_argument("--dst_dir_path", required=True, help="output directory of the JSON files")
     parser.add_argument("--allow_missing", action="store_true",
                         help="write the JSON even if listed videos have no frames (they are left out)")
     args = parser.parse_args(argv)
-    return generate(dataset, args.dir_path, args.video_path, args.dst_dir_path, args.allow_missing)
+    return generate(dataset, args.dir_path, args.video_path, args.dst_dir_path, args.allow_missing,
+                    args.input_format, args.n_jobs or None)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from src.data import presets
-from src.data.frames import FrameFolder
+from src.data.video import SourceLocator, open_source
 from src.errors import UserError
 
 log = logging.getLogger("resnet3d")
@@ -82,15 +82,17 @@ def check_input_channels(n_input_channels):
                         f"{FRAME_CHANNELS} (RGB) channels; pass --n_input_channels={FRAME_CHANNELS}")
 
 
-def load_annotation(annotation_path, video_path, subset):
+def load_annotation(annotation_path, video_path, subset, input_format="auto"):
     """Entries of one subset and the class names: ``(list of VideoEntry, class_names)``.
 
     As upstream: entries are kept in JSON order, unlabelled ones get label_index -1, and entries
-    whose frame folder is missing or empty are skipped — here with a warning saying how many.
+    whose frame folder (or video file, see src.data.video) is missing or empty are skipped — here
+    with a warning saying how many.
     """
     subset = canonical_subset(subset)
     class_names, database = read_annotation_json(annotation_path)
     class_index = {name: i for i, name in enumerate(class_names)}
+    locate = SourceLocator(video_path, input_format)
     entries, missing = [], []
     for video_id, value in database.items():
         if value.get("subset") != subset:
@@ -103,10 +105,10 @@ def load_annotation(annotation_path, video_path, subset):
         if "video_path" in value:
             frame_dir = Path(value["video_path"])
         else:
-            frame_dir = Path(video_path) / (label if label is not None else "test") / video_id
+            frame_dir = locate(label if label is not None else "test", video_id)
         segment = annotation.get("segment", [1, 1])
         n_frames = int(segment[1]) - int(segment[0])
-        if n_frames <= 0 or not frame_dir.is_dir():
+        if n_frames <= 0 or frame_dir is None or not frame_dir.exists():
             missing.append(video_id)
             continue
         entries.append(VideoEntry(video_id, str(frame_dir), n_frames, class_index.get(label, -1)))
@@ -149,7 +151,7 @@ class TrainSource:
         position = self.rank_id + (int(index) + self.skip) * self.rank_size
         entry = self.entries[self.order[position]]
         rng = np.random.default_rng([self.seed, self.epoch, position])
-        clip = presets.train_clip(FrameFolder(entry.frame_dir, entry.n_frames), entry.n_frames, self.spec, rng)
+        clip = presets.train_clip(open_source(entry.frame_dir, entry.n_frames), entry.n_frames, self.spec, rng)
         return clip, np.int32(entry.label_index)
 
 
@@ -163,7 +165,7 @@ def _generator_dataset(source, columns, num_workers):
 def train_entries(cfg):
     """The training videos of cfg's annotation (and its class names), checked against the model's classes
     and input channels."""
-    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, "training")
+    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, "training", cfg.input_format)
     check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
     check_input_channels(cfg.n_input_channels)
     return entries, class_names
@@ -226,7 +228,7 @@ class EvalSource:
             self._ready = True
         video, window, numbers, crop = self.items[int(index)]
         entry = self.entries[video]
-        clip = presets.eval_clip(FrameFolder(entry.frame_dir, entry.n_frames), numbers, self.spec, crop)
+        clip = presets.eval_clip(open_source(entry.frame_dir, entry.n_frames), numbers, self.spec, crop)
         return clip, np.int32(entry.label_index), np.int32(video), np.int32(window)
 
 
@@ -236,7 +238,7 @@ def create_eval_dataset(cfg, subset="validation", rank_id=0, rank_size=1):
     (last one smaller); ``videos`` is an :class:`EvalVideos` (list of (video_id, label_index),
     ``.class_names``, ``.n_clips``). The annotation's classes must fit cfg.n_classes. ``rank_id`` /
     ``rank_size``: this rank's share of the windows (src.eval.loop gathers the shares)."""
-    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset)
+    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset, cfg.input_format)
     check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
     check_input_channels(cfg.n_input_channels)
     if not entries:

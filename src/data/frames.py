@@ -1,4 +1,4 @@
-"""Reading frames: a folder of extracted JPEGs, or a video file decoded in memory.
+"""Reading frames: a folder of extracted JPEGs (or a video file, through src.data.video).
 
 Both sources give BGR uint8 frames (OpenCV order; the RGB swap happens in the single vectorised
 normalisation step) and report the factor by which they were shrunk while decoding.
@@ -103,41 +103,8 @@ class FrameFolder:
         return frames, reduce
 
 
-class DecodedVideo:
-    """A video file decoded in memory (for single-video prediction)."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        frames = []
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            if not cap.isOpened():
-                raise UserError(f"video {self.path} cannot be opened: check the file and its codec")
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                frames.append(frame)
-        finally:
-            cap.release()
-        if not frames:
-            raise UserError(f"video {self.path} has no decodable frames: check the file and its codec")
-        self.frames = frames
-        self.n_frames = len(frames)
-
-    def __len__(self):
-        return self.n_frames
-
-    def frame_size(self, first_number=1):
-        return self.frames[0].shape[:2]
-
-    def read(self, numbers, reduce=1):
-        """Frames for 1-based ``numbers`` at full size (already decoded); returns (frames, 1)."""
-        return [self.frames[n - 1] for n in numbers], 1
-
-
 def open_video(path):
-    """A frame folder or a video file -> FrameFolder / DecodedVideo, or a UserError saying why not."""
+    """A frame folder or a video file -> FrameFolder / VideoFile, or a UserError saying why not."""
     path = Path(path)
     if path.is_dir():
         source = FrameFolder(path)
@@ -145,5 +112,6 @@ def open_video(path):
             raise UserError(f"{path} holds no image_*.jpg frames: extract frames with generate_video_jpgs.py")
         return source
     if path.is_file():
-        return DecodedVideo(path)
+        from src.data.video import VideoFile  # imports this module
+        return VideoFile(path)
     raise UserError(f"{path} does not exist: pass a video file ({', '.join(VIDEO_SUFFIXES)}) or a frame folder")

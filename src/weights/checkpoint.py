@@ -18,8 +18,8 @@ from src.weights.naming import infer_architecture
 log = logging.getLogger("resnet3d")
 
 # entries a training checkpoint carries besides the network: optimiser and loop state
-_TRAINING_STATE = re.compile(r"^(moments|accum|moment1|moment2|stat)\.|^(learning_rate|global_step|momentum|"
-                             r"scale_sense|current_iterator_step|last_overflow_iterator_step|epoch_num|"
+_TRAINING_STATE = re.compile(r"^(moments|accum|accum_grads|moment1|moment2|stat)\.|^(learning_rate|global_step|"
+                             r"momentum|scale_sense|current_iterator_step|last_overflow_iterator_step|epoch_num|"
                              r"step_num|epoch|step|best_.*|train_.*)$")
 HEAD = ("fc.weight", "fc.bias")
 # entries train.py appends to its checkpoints besides network and optimiser
@@ -61,7 +61,8 @@ def read_checkpoint(path):
 
 def network_params(params):
     """Only the network's parameters of a checkpoint (drops optimiser / loop state)."""
-    return {k: v for k, v in params.items() if not _TRAINING_STATE.search(k)}
+    return {k: v for k, v in params.items()
+            if not _TRAINING_STATE.search(k) and k not in TRAINING_EXTRAS and not isinstance(v, str)}
 
 
 def compare_params(expected, params):
