@@ -37,7 +37,8 @@ else
 fi
 
 stage "2/7 frames, annotation JSON, dataset check"
-"$PYTHON" "$ROOT/src/generate_video_jpgs.py" --video_path "$DATA/videos" --target_path "$JPG" --size 0
+"$PYTHON" "$ROOT/src/generate_video_jpgs.py" --video_path "$DATA/videos" --target_path "$JPG" --size 0 \
+    --quality 90  # the demo recipe was measured on frames of quality 90
 "$PYTHON" "$ROOT/src/generate_ucf101_json.py" --dir_path "$DATA/labels" --video_path "$JPG" --dst_dir_path "$DATA/json"
 "$PYTHON" "$ROOT/check_dataset.py" --annotation_path "$JSON" --video_path "$JPG"
 echo "${DATA_ARGS[*]}" > "$DATA/.done"
