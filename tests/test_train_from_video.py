@@ -137,3 +137,16 @@ def test_onnx_eval_and_310_preprocessing_from_videos(video_dataset, tmp_path, ca
     assert len(manifest["clips"]) == len(source) == 16
     clip = np.fromfile(tmp_path / "pre" / "data" / "clip_0000005.bin", np.float32).reshape(1, 3, 4, 32, 32)
     np.testing.assert_array_equal(clip[0], source[5][0])
+
+
+@pytest.mark.slow
+def test_the_demos_training_runs_briefly_from_videos(video_dataset, tmp_path, capsys):
+    from src.config import REPO_ROOT
+
+    args = [f"--config_path={REPO_ROOT / 'demo_config.yaml'}", f"--video_path={video_dataset['video_path']}",
+            f"--annotation_path={video_dataset['annotation_path']}", f"--result_path={tmp_path / 'demo'}",
+            "--n_epochs=1", "--batch_size=8", "--eval_interval=1", "--input_format=video"]
+    assert train_script.main(args) == 0
+    out = capsys.readouterr().out
+    assert "epoch: 1 step: 3, loss is" in out and "new best video top-1" in out
+    assert (tmp_path / "demo" / "best.ckpt").is_file() and (tmp_path / "demo" / "train_synthetic.log").is_file()
