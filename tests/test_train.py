@@ -170,3 +170,16 @@ def test_plateau_schedule_and_mixup_resume_identically(tiny_args, tmp_path, caps
 def test_plateau_needs_evaluation(tiny_args, capsys):
     assert train_script.main(tiny_args + ["--lr_decay_mode=plateau", "--n_epochs=1", "--batch_size=8"]) == 2
     assert "--lr_decay_mode=plateau follows the validation loss" in capsys.readouterr().err
+
+
+def test_an_overflow_in_training_is_skipped_counted_and_training_goes_on(tiny_args, tmp_path, capsys):
+    """A loss scale so large that FP32 gradients overflow (3e38): the step is skipped, the scale halved."""
+    cfg = _cfg(tiny_args, "--n_epochs=1", "--batch_size=8", "--loss_scale=3e38", "--loss_scale_type=dynamic",
+               "--start_ft=conv1", "--mode=PYNATIVE")
+    summary = train(cfg)
+    out = capsys.readouterr().out
+    assert "overflow: step skipped, loss scale 3e+38 -> 1.5e+38" in out, out[-2000:]
+    with open(tmp_path / "result" / "epoch_summary.csv") as f:
+        row = next(csv.DictReader(f))
+    assert int(row["overflow_steps"]) >= 1 and summary["global_step"] == 3
+    assert int(row["overflow_steps"]) < 3  # training continued with the lowered scale

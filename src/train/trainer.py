@@ -167,8 +167,12 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
     print_fn(f"training {cfg.dataset}: {spe} steps/epoch x {cfg.n_epochs} epochs, effective batch {effective} "
              f"({cfg.batch_size} x {runtime.rank_size} rank(s) x {k} accumulation step(s)), {runtime.describe()}")
 
+    def current_lr():
+        """The rate of the last optimizer step (skipped overflow steps do not advance the schedule)."""
+        return float(lr[max(train_step.global_step, 1) - 1])
+
     def save(epoch, step):
-        check_finite_state(train_step.cell, f"epoch {epoch} step {step}", float(lr[global_step - 1]))
+        check_finite_state(train_step.cell, f"epoch {epoch} step {step}", current_lr())
         if is_main:
             save_checkpoint(train_step.cell, run_dir.epoch_checkpoint(epoch, step), append_dict={
                 "epoch_num": epoch, "step_num": step, "best_top1": float(best), "best_epoch": best_epoch,
@@ -200,11 +204,11 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
                     print_fn(f"overflow: step skipped, loss scale {result.scale_before:g} -> {result.scale_after:g}")
                 if not math.isfinite(loss) and not result.overflow:
                     raise UserError(f"training diverged at epoch {epoch} step {step}: the loss is {loss} at "
-                                    f"learning rate {float(lr[global_step - 1]):.4g}; no checkpoint was written for "
+                                    f"learning rate {current_lr():.4g}; no checkpoint was written for "
                                     f"it. Lower --lr_max (or raise --warmup_epochs) and resume with --resume=auto")
                 data_wait += t1 - t0
                 losses.append(loss)
-                logger.step(epoch, step, global_step, loss, float(lr[global_step - 1]), time.time() - t0, t1 - t0)
+                logger.step(epoch, step, global_step, loss, current_lr(), time.time() - t0, t1 - t0)
                 if stop.poll() and step < spe:
                     save(epoch, step)
                     print_fn(f"stopped by {stop.name} at epoch {epoch} step {step}; state saved to "
@@ -222,16 +226,17 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
                     save(epoch, spe)  # the epoch's training is not lost to a bad validation video
                     raise
             logger.epoch(epoch, spe, losses, epoch_time, spe * effective // runtime.rank_size, data_wait,
-                         float(lr[global_step - 1]), val, overflows)
+                         current_lr(), val, overflows)
             kill_point("after_eval", epoch)
-            if plateau is not None and val is not None and plateau.step(val.loss, global_step):
+            if plateau is not None and val is not None and plateau.step(val.loss, train_step.global_step):
                 lr = _set_lr(train_step, plateau.apply(base_lr))
                 print_fn(f"plateau: validation loss {val.loss:.4f} has not improved for more than "
-                         f"{cfg.plateau_patience} epochs: learning rate {float(lr[global_step - 1]):.4g} -> "
-                         f"{float(lr[min(global_step, len(lr) - 1)]):.4g} from step {global_step + 1}")
+                         f"{cfg.plateau_patience} epochs: learning rate {current_lr():.4g} -> "
+                         f"{float(lr[min(train_step.global_step, len(lr) - 1)]):.4g} from step "
+                         f"{train_step.global_step + 1}")
             if val is not None and val.top1 > best:
                 best, best_epoch = val.top1, epoch
-                _save_best(run_dir, net, train_step.cell, lr[global_step - 1], epoch, val)
+                _save_best(run_dir, net, train_step.cell, current_lr(), epoch, val)
                 kill_point("after_best", epoch)
                 print_fn(f"new best video top-1 {100 * best:.1f}% at epoch {epoch}: saved {run_dir.best_ckpt}")
             # written last: it records the best so far, so a kill before it redoes this epoch entirely
