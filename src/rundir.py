@@ -186,6 +186,8 @@ class _Tee:
     def write(self, text):
         if self.stream is not None:
             self.stream.write(text)
+        if "\r" in text:
+            return len(text)  # progress bars redraw the console line; the log keeps whole lines only
         try:
             self.log.write(text)
             self.log.flush()
