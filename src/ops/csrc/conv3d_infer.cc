@@ -64,12 +64,16 @@ std::unique_ptr<InferPlan> make_plan(const Call &c, const memory::dims &wei) {
   dnnl::post_ops po;
   if (c.sum) po.append_sum(1.f);
   if (c.relu) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  // forward_training although nothing trains: with it oneDNN 3.10 picks the blocked JIT kernels the
+  // training op uses; forward_inference picks its brgemm kernels with channels-last layouts, which
+  // took 1.35x the time here (AVX2, r3d18 batch 8). Training only adds a workspace to primitives
+  // that need one; a convolution needs none.
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   attr.set_post_ops(po);
   memory::desc bias({wei[0]}, dt::f32, tag::a);
   dnnl::convolution_forward::primitive_desc pd(
-      rt.eng, dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any(c.src),
+      rt.eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any(c.src),
       any(wei), bias, any(c.dst), c.strides, c.dil, c.pad_l, c.pad_r, attr);
   auto plan = std::make_unique<InferPlan>();
   plan->prim = dnnl::convolution_forward(pd);
