@@ -91,6 +91,9 @@ class FusedConv3d(nn.Cell):
         # no bprop, so one func string per arity is safe (bprop reuse is per func string)
         symbol = "conv3d_infer_add" if self.residual else "conv3d_infer"
         self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, self._out_dtype, func_type="aot")
+        # PyNative caches inferred shapes per op and input shapes: two convs reading the same input
+        # (a bottleneck's conv1 and downsample) must differ in an attribute to get their own shapes
+        self.conv.add_prim_attr("weight_handle", self.handle)
 
     def _out_shape(self, x, p, *residual):
         spatial = [_out_len(n, k, s, pd, d) for n, k, s, pd, d in
