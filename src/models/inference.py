@@ -20,7 +20,7 @@ import numpy as np
 
 import mindspore.nn as nn
 import mindspore.ops as ops
-from mindspore import Tensor
+from mindspore import Parameter, Tensor
 from mindspore.common.initializer import initializer
 
 from src.errors import UserError
@@ -60,7 +60,11 @@ def fold_batch_norm(conv, bn):
 
 
 class NativeConvBias(nn.Cell):
-    """Fallback of FusedConv3d: nn.Conv3d with bias, then optionally ``+ residual`` and ReLU."""
+    """Fallback of FusedConv3d: nn.Conv3d, + bias, then optionally ``+ residual`` and ReLU.
+
+    The bias is a broadcast add rather than nn.Conv3d's own: with a bias attached, oneDNN's GEMM
+    convolution (the capped native path) ran slower than the unfused network in our runs.
+    """
 
     def __init__(self, weight, bias, stride, padding, relu=False, residual=False):
         super().__init__()
@@ -68,13 +72,13 @@ class NativeConvBias(nn.Cell):
         pad6 = tuple(int(v) for v in np.repeat(padding, 2))
         self.conv = nn.Conv3d(in_c, out_c, tuple(kernel), stride=stride,
                               pad_mode="pad" if any(padding) else "valid",
-                              padding=pad6 if any(padding) else 0, has_bias=True,
-                              weight_init=initializer(Tensor(weight), weight.shape),
-                              bias_init=initializer(Tensor(bias), bias.shape))
+                              padding=pad6 if any(padding) else 0, has_bias=False,
+                              weight_init=initializer(Tensor(weight), weight.shape))
+        self.bias = Parameter(Tensor(bias.reshape(1, out_c, 1, 1, 1)), name="bias", requires_grad=False)
         self.relu, self.residual = bool(relu), bool(residual)
 
     def construct(self, x, residual=None):
-        out = self.conv(x)
+        out = self.conv(x) + self.bias
         if self.residual:
             out = out + residual
         if self.relu:
