@@ -7,12 +7,12 @@ fast convolutions) and returns a cell with the same call (clips float32 [b, 3, T
   b' = beta - mean * g / sqrt(var + eps) (computed in float64), exactly the eval-mode BatchNorm;
 - with the fast op (``fast``) the ReLU and the residual add run inside the convolution's oneDNN
   primitive (post-ops), and weights are reordered to the kernel's layout once, not per call;
-- without it (``native``, or the op not built) the same folded weights run in nn.Conv3d with bias,
-  followed by MindSpore's add and ReLU.
+- without it (``native``, or the op not built) the same folded weights run in nn.Conv3d, followed
+  by MindSpore's bias add, residual add and ReLU.
 
 The weights are a snapshot taken here (and MindSpore GRAPH mode does not see weights loaded into a
 compiled network anyway): build the inference network after loading the checkpoint. Training keeps
-the unfused network.
+the unfused network; export keeps it too (a Custom op does not export to ONNX).
 """
 import logging
 
