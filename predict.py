@@ -23,7 +23,7 @@ def _main(argv):
         raise UserError("--video is required: a video file (.avi, .mp4, ...) or a folder of image_00001.jpg frames")
     check_one_model(cfg.ckpt_file, cfg.onnx_path, cfg.mindir_path)  # before touching a device
     exported = bool(cfg.onnx_path or cfg.mindir_path)  # exported models run via onnxruntime / on the CPU here
-    runtime = setup_runtime(cfg, device_target="CPU" if exported else None, conv_impl="native", distributed=False)
+    runtime = setup_runtime(cfg, device_target="CPU" if exported else None, distributed=False)
     names = read_labels(cfg.labels) if cfg.labels else None
     predict = make_predictor(cfg, runtime)
     from src.data.presets import ClipSpec, views_label

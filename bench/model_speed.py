@@ -1,88 +1,53 @@
-"""Whole-model speed, MindSpore vs PyTorch (tests/torch_reference.py), in one process, same threads.
+"""Whole-model speed, MindSpore vs PyTorch (both memory layouts) and ONNX Runtime, in one process.
 
-    .venv/bin/python bench/model_speed.py [--quick] [--threads N]
+    .venv/bin/python bench/model_speed.py [--quick] [--threads N] [--skip-capped] [--only TEXT]
 
-Runs alternate between the frameworks and medians are reported, because other processes may share
-the cores. Configurations: "fast" (the default, conv_impl auto -> our oneDNN op, uncapped) in this
-process; "capped" (native nn.Conv3d, oneDNN capped at AVX2) in a subprocess, since the cap must be
-set before MindSpore builds its first oneDNN kernel and it slows the fast op; "native" uncapped
-(oneDNN's reference kernel, 50-65x PyTorch's time, PORTING_NOTES §1) is skipped with that estimate.
-The last line is `train_speed_ratio_vs_torch=... infer_time_ratio_vs_torch=...` for the default.
+Workloads and step builders: bench/workloads.py. Runs alternate between all runners of a workload
+(round-robin) and medians are reported, because other processes may share the cores.
+- training: a GRAPH-mode step (forward, backward, SGD) of the model as trained, against PyTorch
+  eager in NCDHW and in channels_last_3d; the ratio (clips/s, higher is better) is against the
+  faster of the two layouts.
+- inference: the inference network (src/models/inference.py: BatchNorm folded, ReLU and residual
+  add fused into the oneDNN op) against ONNX Runtime running the same weights exported by our export
+  path (src/deploy/export.py) and against PyTorch (faster layout); time ratios, lower is better.
+  "MS unfused" is the eval-mode training network, for reference.
+Configurations: "fast" (conv_impl auto -> our oneDNN ops, uncapped) in this process; "capped"
+(native nn.Conv3d, oneDNN capped at AVX2; inference = the BN-folded native fallback) in a
+subprocess, since the cap must be set before MindSpore builds its first oneDNN kernel. "native"
+uncapped (oneDNN's reference kernel, ~50-65x PyTorch's time) is skipped.
+The last line: `train_speed_ratio_vs_torch=... infer_time_ratio_vs_torch=...
+infer_time_ratio_vs_onnxruntime=... infer_time_ratio_vs_onnxruntime_max=...` for "fast" (the first
+three on r3d18 training and r3d50 batch-1 inference, the last the worst inference workload).
 """
 import argparse
 import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import workloads as wl  # noqa: E402
 
-# (name, kind, depth, batch, clip C,T,H,W)
-WORKLOADS = [
-    ("r3d18 train", "train", 18, 8, (3, 16, 112, 112)),
-    ("r3d10 train", "train", 10, 8, (3, 8, 56, 56)),
-    ("r3d50 infer", "infer", 50, 1, (3, 16, 112, 112)),
-]
-N_CLASSES = 101
+REPS = {"train": 5, "infer": 9}
+QUICK_REPS = {"train": 3, "infer": 5}
 
 
-def ms_runner(kind, depth, batch, clip, conv_impl):
-    import numpy as np
-    import mindspore as ms
-    from mindspore import Tensor, nn
-    from src.models.resnet3d import generate_model
-
-    net = generate_model(depth, n_classes=N_CLASSES, conv_impl=conv_impl)
-    rng = np.random.default_rng(0)
-    x = Tensor(rng.standard_normal((batch, *clip)).astype(np.float32))
-    if kind == "infer":
-        net.set_train(False)
-        return lambda: net(x).asnumpy()
-    y = Tensor(rng.integers(0, N_CLASSES, batch).astype(np.int32))
-    loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
-    step = nn.TrainOneStepCell(nn.WithLossCell(net, loss),
-                               nn.SGD(net.trainable_params(), learning_rate=0.01, momentum=0.9))
-    step.set_train()
-    return lambda: step(x, y).asnumpy()
-
-
-def torch_runner(kind, depth, batch, clip):
-    import torch
-    from torch_reference import TorchResNet3D
-
-    net = TorchResNet3D(depth, n_classes=N_CLASSES)
-    x = torch.randn(batch, *clip)
-    if kind == "infer":
-        net.eval()
-
-        def infer():
-            with torch.no_grad():
-                return net(x)
-        return infer
-    net.train()
-    y = torch.randint(0, N_CLASSES, (batch,))
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-
-    def train():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    return train
-
-
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def runners(w, config, info, threads):
+    """{runner name: fn} for one workload."""
+    if w.kind == "train":
+        fns = {"ms": wl.ms_train_step(w, info.conv_impl)}
+        fns.update({f"torch {lay}": wl.torch_train_step(w, lay) for lay in wl.TORCH_LAYOUTS})
+        return fns
+    fused, net = wl.ms_infer(w, info.conv_impl, fused=True)
+    fns = {"ms": fused, "ms unfused": wl.ms_infer(w, info.conv_impl, fused=False)[0],
+           "ort": wl.ort_infer(w, net, threads)}
+    fns.update({f"torch {lay}": wl.torch_infer(w, lay) for lay in wl.TORCH_LAYOUTS})
+    return fns
 
 
 def measure(config, threads, reps, workloads):
-    """{workload: {"ms": median s, "torch": median s}} for one MindSpore configuration."""
-    import statistics
-
+    """{workload: {runner: median s, "kind", "batch"}} for one MindSpore configuration."""
     import torch
     from src.runtime import setup_context
 
@@ -92,59 +57,86 @@ def measure(config, threads, reps, workloads):
                          cpu_isa_cap="on" if config == "capped" else "auto")
     print(f"# {config}: {info.describe()}, {threads} threads", file=sys.stderr)
     out = {}
-    for name, kind, depth, batch, clip in workloads:
-        ms_fn = ms_runner(kind, depth, batch, clip, info.conv_impl)
-        th_fn = torch_runner(kind, depth, batch, clip)
-        ms_fn(), th_fn()  # compile / warm up
-        ms_fn(), th_fn()
-        ms_t, th_t = [], []
-        for _ in range(reps[kind]):
-            ms_t.append(timed(ms_fn))
-            th_t.append(timed(th_fn))
-        out[name] = {"ms": statistics.median(ms_t), "torch": statistics.median(th_t),
-                     "batch": batch, "kind": kind}
-        print(f"#   {name}: ms {out[name]['ms']:.3f}s torch {out[name]['torch']:.3f}s", file=sys.stderr)
+    for w in workloads:
+        fns = runners(w, config, info, threads)
+        wl.alternate(fns, 2)  # compile / warm up
+        med = wl.medians(wl.alternate(fns, reps[w.kind]))
+        out[w.name] = dict(med, kind=w.kind, batch=w.batch)
+        print(f"#   {w.name}: " + " ".join(f"{k} {v:.3f}s" for k, v in med.items()), file=sys.stderr)
     return out
+
+
+def best_torch(r):
+    layout = min(wl.TORCH_LAYOUTS, key=lambda lay: r[f"torch {lay}"])
+    return r[f"torch {layout}"], layout
+
+
+def print_table(results):
+    print(f"{'workload':<15} {'config':<7} {'MindSpore':>10} {'MS unfused':>10} {'PT NCDHW':>9} {'PT CL3D':>9} "
+          f"{'ONNX RT':>8} {'vs PT':>6} {'vs ORT':>6}")
+    print("(train: clips/s, ratio = MS/best PyTorch layout, higher is better; "
+          "infer: seconds, ratios = MS time / other time, lower is better)")
+    for name in next(iter(results.values())):
+        for config, res in results.items():
+            r = res[name]
+            th, _ = best_torch(r)
+            if r["kind"] == "train":
+                b = r["batch"]
+                print(f"{name:<15} {config:<7} {b / r['ms']:>6.2f}c/s {'':>10} {b / r['torch ncdhw']:>6.2f}c/s "
+                      f"{b / r['torch channels_last_3d']:>6.2f}c/s {'':>8} {th / r['ms']:>6.2f} {'':>6}")
+            else:
+                print(f"{name:<15} {config:<7} {r['ms']:>9.3f}s {r['ms unfused']:>9.3f}s {r['torch ncdhw']:>8.3f}s "
+                      f"{r['torch channels_last_3d']:>8.3f}s {r['ort']:>7.3f}s {r['ms'] / th:>6.2f} "
+                      f"{r['ms'] / r['ort']:>6.2f}")
+    print(f"{'(native)':<15} {'':<7} skipped: oneDNN reference kernel, ~50-65x PyTorch's time")
+
+
+def summary(fast):
+    """The last line, from the "fast" configuration."""
+    parts = []
+    train = fast.get("r3d18 train")
+    if train:
+        parts.append(f"train_speed_ratio_vs_torch={best_torch(train)[0] / train['ms']:.2f}")
+    infer = fast.get("r3d50 infer b1")
+    if infer:
+        parts.append(f"infer_time_ratio_vs_torch={infer['ms'] / best_torch(infer)[0]:.2f}")
+        parts.append(f"infer_time_ratio_vs_onnxruntime={infer['ms'] / infer['ort']:.2f}")
+    ort_ratios = [r["ms"] / r["ort"] for r in fast.values() if r["kind"] == "infer"]
+    if ort_ratios:
+        parts.append(f"infer_time_ratio_vs_onnxruntime_max={max(ort_ratios):.2f}")
+    return " ".join(parts)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--skip-capped", action="store_true")
+    parser.add_argument("--skip-capped", action="store_true", help="only the default (fast) configuration")
+    parser.add_argument("--only", default="", help="run the workloads whose name contains this text")
     parser.add_argument("--config", default=None, help=argparse.SUPPRESS)  # subprocess mode
     args = parser.parse_args(argv)
-    reps = {"train": 3, "infer": 5} if args.quick else {"train": 5, "infer": 9}
+    reps = QUICK_REPS if args.quick else REPS
+    chosen = [w for w in wl.SPEED_WORKLOADS if args.only in w.name]
+    if not chosen:
+        print(f"error: --only {args.only!r} matches no workload ({', '.join(w.name for w in wl.SPEED_WORKLOADS)})",
+              file=sys.stderr)
+        return 2
 
-    if args.config:  # child: one configuration, JSON on stdout
-        print(json.dumps(measure(args.config, args.threads, reps, WORKLOADS)))
+    if args.config:  # child: one configuration, JSON as the last stdout line
+        print(json.dumps(measure(args.config, args.threads, reps, chosen)))
         return 0
 
-    results = {"fast": measure("fast", args.threads, reps, WORKLOADS)}
+    results = {"fast": measure("fast", args.threads, reps, chosen)}
     if not args.skip_capped:
         env = dict(os.environ, GLOG_v="3", OMP_NUM_THREADS=str(args.threads))
-        cmd = [sys.executable, __file__, "--config", "capped", "--threads", str(args.threads)]
-        done = subprocess.run(cmd + (["--quick"] if args.quick else []), capture_output=True,
-                              text=True, env=env, cwd=ROOT)
+        cmd = [sys.executable, __file__, "--config", "capped", "--threads", str(args.threads),
+               "--only", args.only] + (["--quick"] if args.quick else [])
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=wl.ROOT)
         sys.stderr.write(done.stderr[-2000:] if done.returncode else "")
         if done.returncode == 0:
             results["capped"] = json.loads(done.stdout.strip().splitlines()[-1])
-
-    print(f"{'workload':<13} {'config':<8} {'MindSpore':>10} {'PyTorch':>9} {'ratio':>7}  (train: clips/s "
-          f"ratio MS/torch, higher is better; infer: time ratio MS/torch, lower is better)")
-    for name, _, _, _, _ in WORKLOADS:
-        for config, res in results.items():
-            r = res[name]
-            if r["kind"] == "train":
-                ms_v, th_v = r["batch"] / r["ms"], r["batch"] / r["torch"]
-                print(f"{name:<13} {config:<8} {ms_v:>7.2f}c/s {th_v:>6.2f}c/s {ms_v / th_v:>7.2f}")
-            else:
-                print(f"{name:<13} {config:<8} {r['ms']:>9.3f}s {r['torch']:>8.3f}s {r['ms'] / r['torch']:>7.2f}")
-        print(f"{name:<13} {'native':<8} {'skipped: oneDNN reference kernel, ~50-65x PyTorch time':>40}")
-    fast = results["fast"]
-    train = fast["r3d18 train"]
-    print(f"train_speed_ratio_vs_torch={train['torch'] / train['ms']:.2f} "
-          f"infer_time_ratio_vs_torch={fast['r3d50 infer']['ms'] / fast['r3d50 infer']['torch']:.2f}")
+    print_table(results)
+    print(summary(results["fast"]))
     return 0
 
 

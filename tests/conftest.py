@@ -1,4 +1,4 @@
-"""Shared fixtures. Every test runs on the CPU through src.context, like the entry scripts."""
+"""Shared fixtures. Every test runs on the CPU through src.runtime, like the entry scripts."""
 import os
 
 import pytest

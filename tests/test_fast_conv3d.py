@@ -1,5 +1,6 @@
 """The fast CPU 3-D convolution (src/ops): against a float64 PyTorch reference and MindSpore's native
-Conv3d, forward and both gradients, one op and whole networks, plus the fallback when it is absent."""
+Conv3d, forward and both gradients, one op and whole networks, plus the fallback when it is absent;
+and the fused inference op (conv + bias, residual add, ReLU) against the same reference."""
 import numpy as np
 import pytest
 import torch
@@ -216,3 +217,72 @@ def test_failed_build_warns_and_succeeds(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("WARNING") == 1 and "native convolutions" in err
     assert not (tmp_path / "lib.so").exists()
+
+
+# fused inference op (src/ops/fused_conv3d.py): conv + bias [+ residual] [+ relu] in one primitive
+FUSED_VARIANTS = {"bias": (False, False), "bias_relu": (True, False), "bias_add_relu": (True, True),
+                  "bias_add": (False, True)}
+
+
+def fused_case(name, variant, seed=5):
+    from src.ops.fused_conv3d import FusedConv3d
+
+    cin, cout, k, s, p, d, shape = CASES[name]
+    relu, residual = FUSED_VARIANTS[variant]
+    rng = np.random.default_rng(seed)
+    k3 = fc._triple(k)
+    w = rng.standard_normal((cout, cin, *k3)).astype(np.float32) / np.sqrt(cin * np.prod(k3))
+    b = rng.standard_normal(cout).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
+    conv = FusedConv3d(w, b, s, p, d, relu=relu, residual=residual)
+    ref = torch.nn.functional.conv3d(torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64),
+                                     torch.tensor(b, dtype=torch.float64), stride=s, padding=p, dilation=d)
+    res = rng.standard_normal(ref.shape).astype(np.float32) if residual else None
+    if residual:
+        ref = ref + torch.tensor(res, dtype=torch.float64)
+    if relu:
+        ref = torch.relu(ref)
+    return conv, x, res, ref.numpy()
+
+
+@needs_op
+@pytest.mark.parametrize("variant", list(FUSED_VARIANTS))
+@pytest.mark.parametrize("name", list(CASES))
+def test_fused_inference_op_matches_float64_reference(name, variant):
+    conv, x, res, ref = fused_case(name, variant)
+    got = (conv(Tensor(x), Tensor(res)) if res is not None else conv(Tensor(x))).asnumpy()
+    assert got.shape == ref.shape
+    assert rel(got, ref) < 5e-6, f"{name} {variant}: {rel(got, ref):.2e}"
+    if FUSED_VARIANTS[variant][0]:
+        assert got.min() == 0.0
+
+
+@needs_op
+def test_fused_inference_op_in_graph_mode_with_other_batch_sizes(graph_mode):
+    # a new input shape -> a new primitive; the weights' blocked copy is derived from the first one
+    conv, x, res, _ = fused_case("3x3x3_s2", "bias_add_relu")
+    conv(Tensor(x), Tensor(res)).asnumpy()
+    x4 = np.concatenate([x, x[::-1]])
+    res4 = np.concatenate([res, res[::-1]])
+    got = conv(Tensor(x4), Tensor(res4)).asnumpy()
+    assert rel(got[:2], conv(Tensor(x), Tensor(res)).asnumpy()) < 1e-6
+    assert rel(got[2:], got[1::-1]) < 1e-6
+
+
+def test_fused_inference_op_refuses_when_library_is_absent(monkeypatch, tmp_path):
+    from src.ops.fused_conv3d import FusedConv3d
+
+    monkeypatch.setenv(LIBRARY_ENV, str(tmp_path / "missing.so"))
+    with pytest.raises(RuntimeError, match="unavailable"):
+        FusedConv3d(np.zeros((4, 3, 1, 1, 1), np.float32), np.zeros(4, np.float32))
+
+
+def test_two_networks_on_one_input_shape_in_pynative():
+    """PyNative caches a Custom op's inferred output shape by its inputs' shapes: convolutions of another
+    geometry on the same input (another network's stem) must still get their own output shape."""
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 8, 32, 32)).astype(np.float32))
+    a = generate_model(50, widen_factor=0.125, n_classes=7, conv_impl="fast")
+    b = generate_model(10, widen_factor=0.25, n_classes=5, conv_impl="fast")
+    a.set_train(False)
+    b.set_train(False)
+    assert a(x).shape == (2, 7) and b(x).shape == (2, 5)

@@ -146,6 +146,9 @@ def checkpoint_network(cfg, ckpt_file, conv_impl="native"):
 
 
 def checkpoint_predictor(cfg, ckpt_file, conv_impl="native"):
+    """predict() of a checkpoint through its inference network (BatchNorm folded; on CPU with the fast op,
+    bias, residual add and ReLU fused into each convolution)."""
     from src.eval.loop import mindspore_predictor
+    from src.models.inference import inference_network
 
-    return mindspore_predictor(checkpoint_network(cfg, ckpt_file, conv_impl))
+    return mindspore_predictor(inference_network(checkpoint_network(cfg, ckpt_file, conv_impl), conv_impl))

@@ -1,9 +1,10 @@
 """Build the fast 3-D convolution library: ``python -m src.ops.build`` (run by ``make ops``).
 
-Compiles src/ops/csrc/conv3d_dnnl.cc against MindSpore's bundled oneDNN (mindspore/lib/libdnnl.so.3,
-linked with an rpath) using the oneDNN headers shipped in the torch wheel (needed at build time only;
-torch is located, not imported). Rebuilds only when the source or the flags change. A failed build
-prints one warning and exits 0: the model then runs native convolutions.
+Compiles src/ops/csrc/*.cc (training and inference entry points) into one library against
+MindSpore's bundled oneDNN (mindspore/lib/libdnnl.so.3, linked with an rpath) using the oneDNN
+headers shipped in the torch wheel (needed at build time only; torch is located, not imported).
+Rebuilds only when a source, header or flag changes. A failed build prints one warning and exits 0:
+the model then runs native convolutions.
 """
 import hashlib
 import importlib.util
@@ -12,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from src.ops.paths import SOURCE, default_library_path
+from src.ops.paths import HEADERS, SOURCES, default_library_path
 
 CXX = os.environ.get("CXX", "g++")
 FLAGS = ["-O3", "-fopenmp", "-std=c++17", "-shared", "-fPIC", "-Wall", "-Wl,--no-undefined"]
@@ -33,7 +34,7 @@ def build_command(output):
     if not (include / "oneapi" / "dnnl" / "dnnl.hpp").exists():
         raise RuntimeError(f"oneDNN headers not found under {include}")
     # link the exact file name: the wheel ships libdnnl.so.3 without a libdnnl.so symlink
-    return [CXX, *FLAGS, f"-I{include}", str(SOURCE), "-o", str(output),
+    return [CXX, *FLAGS, f"-I{include}", *map(str, SOURCES), "-o", str(output),
             f"-Wl,-rpath,{ms_lib}", str(ms_lib / "libdnnl.so.3")]
 
 
@@ -41,7 +42,8 @@ def build(output=None, force=False):
     """Compile if needed; return the library path. Raises RuntimeError on failure."""
     output = Path(output or default_library_path())
     cmd = build_command(output.with_suffix(".tmp.so"))
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(cmd).encode()).hexdigest()
+    text = b"".join(f.read_bytes() for f in (*SOURCES, *HEADERS))
+    digest = hashlib.sha256(text + " ".join(cmd).encode()).hexdigest()
     stamp = output.with_suffix(".sha256")
     if not force and output.exists() and stamp.exists() and stamp.read_text() == digest:
         return output

@@ -1,6 +1,6 @@
 """FastConv3d: a drop-in for the model's nn.Conv3d on CPU, running oneDNN's blocked JIT kernels.
 
-MindSpore's CPU Conv3D makes oneDNN use its reference kernel (PORTING_NOTES §1); this Cell calls
+MindSpore's CPU Conv3D makes oneDNN use its reference kernel (~1 GFLOP/s); this Cell calls
 our aot Custom op (src/ops/csrc/conv3d_dnnl.cc, built by `make setup`) on the same bundled oneDNN.
 It keeps nn.Conv3d's parameter name `weight`, shape (out, in, kd, kh, kw) and init, so checkpoints
 move freely between fast and native models. No bias, float32 only.
@@ -22,11 +22,11 @@ SYMBOLS = ("conv3d_fwd", "conv3d_fwd_nodx", "conv3d_bwd_data", "conv3d_bwd_weigh
 
 def status():
     """(available, reason). Loads the library but builds no oneDNN kernel, so the AVX2 cap of
-    src.context stays possible whatever the answer."""
+    src.runtime stays possible whatever the answer."""
     return _status(str(library_path()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _status(path):
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return False, f"fast conv op supports Linux x86_64 only, not {platform.system()} {platform.machine()}"
@@ -55,7 +55,7 @@ def _out_len(n, k, s, p, d):
     return -1 if n < 0 else (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backward_ops(path):
     """dx and dw ops, shared by every conv: their shapes follow from inputs alone."""
     f32 = ms.float32
@@ -103,6 +103,10 @@ class FastConv3d(nn.Cell):
         symbol = "conv3d_fwd" if self.input_grad else "conv3d_fwd_nodx"
         self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, lambda x, w, p: ms.float32,
                                func_type="aot", bprop=_make_bprop(path, self.input_grad))
+        # PyNative caches a Custom op's inferred output shape by its inputs' shapes: convolutions that read
+        # the same input with another geometry must differ in an attribute to get their own shapes
+        self.conv.add_prim_attr("geometry", f"{out_channels}x{in_channels}x{self.kernel_size}/{self.stride}/"
+                                            f"{self.padding}/{self.dilation}")
 
     def _out_shape(self, x, w, p):
         spatial = [_out_len(n, k, s, pd, d) for n, k, s, pd, d in

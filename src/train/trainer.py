@@ -221,7 +221,7 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
             val = None
             if eval_data is not None and due:
                 try:
-                    val = _evaluate(net, eval_data, cfg.ignore, runtime.rank_size)
+                    val = _evaluate(net, eval_data, cfg.ignore, runtime.rank_size, runtime.conv_impl)
                 except UserError:
                     save(epoch, spe)  # the epoch's training is not lost to a bad validation video
                     raise
@@ -284,10 +284,15 @@ def _say_schedule(state, cfg, spe, print_fn):
                  f"for {cfg.n_epochs} epochs; steps already done keep the rates they had")
 
 
-def _evaluate(net, eval_data, ignore, rank_size):
+def _evaluate(net, eval_data, ignore, rank_size, conv_impl):
+    """The validation result of ``net`` as it is now, through its inference network (a snapshot)."""
+    from src.models.inference import inference_network
+
     if rank_size > 1:
         share_batchnorm_statistics(net)
-    result, _ = run_evaluation(mindspore_predictor(net), eval_data, ignore, verbose=False, rank_size=rank_size)
+    net.set_train(False)
+    folded = inference_network(net, conv_impl)
+    result, _ = run_evaluation(mindspore_predictor(folded), eval_data, ignore, verbose=False, rank_size=rank_size)
     net.set_train(True)
     return result
 

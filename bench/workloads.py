@@ -1,0 +1,184 @@
+"""What the benchmarks run: model configurations, input shapes and one-step builders for MindSpore,
+PyTorch (tests/torch_reference.py, NCDHW or channels_last_3d) and ONNX Runtime (our own export).
+
+Every builder returns a no-argument callable running one training step or one inference call to
+completion (results copied to the host), so that the timing loop can alternate frameworks.
+"""
+import os
+import statistics
+import sys
+import tempfile
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for _p in (str(ROOT), str(ROOT / "tests")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+TORCH_LAYOUTS = ("ncdhw", "channels_last_3d")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str                 # "train" or "infer"
+    depth: int
+    batch: int
+    clip: tuple               # C, T, H, W
+    widen: float = 1.0
+    t_size: int = 7           # conv1_t_size
+    classes: int = 101
+
+    def model_kwargs(self):
+        return dict(widen_factor=self.widen, conv1_t_size=self.t_size, n_classes=self.classes)
+
+    def describe(self):
+        return (f"depth {self.depth}, widen {self.widen}, batch {self.batch}x{'x'.join(map(str, self.clip))}, "
+                f"{self.classes} classes")
+
+
+FULL = (3, 16, 112, 112)
+# bench/model_speed.py
+SPEED_WORKLOADS = (
+    Workload("r3d18 train", "train", 18, 8, FULL),
+    Workload("r3d10 train", "train", 10, 8, (3, 8, 56, 56)),
+    Workload("r3d18 infer b1", "infer", 18, 1, FULL),
+    Workload("r3d18 infer b8", "infer", 18, 8, FULL),
+    Workload("r3d50 infer b1", "infer", 50, 1, FULL),
+    Workload("r3d50 infer b8", "infer", 50, 8, FULL),
+)
+# bench/step_profile.py
+PROFILE_WORKLOADS = {
+    "r3d18": Workload("r3d18", "train", 18, 8, FULL),
+    "r3d18-small": Workload("r3d18-small", "train", 18, 8, (3, 8, 56, 56)),
+    "demo": Workload("demo", "train", 10, 16, (3, 8, 32, 32), widen=0.25, t_size=3, classes=8),
+}
+
+
+def inputs(w, seed=0):
+    """(clips float32 [batch, C, T, H, W], labels int32 [batch]) as numpy arrays."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((w.batch, *w.clip)).astype(np.float32),
+            rng.integers(0, w.classes, w.batch).astype(np.int32))
+
+
+def ms_model(w, conv_impl):
+    from src.models.resnet3d import generate_model
+
+    return generate_model(w.depth, conv_impl=conv_impl, **w.model_kwargs())
+
+
+def ms_train_step(w, conv_impl, nesterov=False):
+    """One MindSpore training step (GRAPH mode when the context says so): SGD momentum 0.9."""
+    from mindspore import Tensor, nn
+
+    net = ms_model(w, conv_impl)
+    x, y = (Tensor(a) for a in inputs(w))
+    loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+    opt = nn.SGD(net.trainable_params(), learning_rate=0.01, momentum=0.9, nesterov=nesterov)
+    step = nn.TrainOneStepCell(nn.WithLossCell(net, loss), opt)
+    step.set_train()
+    return lambda: step(x, y).asnumpy()
+
+
+def ms_infer(w, conv_impl, fused=True):
+    """MindSpore inference: the BN-folded inference network (``fused``) or the eval-mode model.
+    Returns (call, eval-mode model) so that other backends can reuse the same weights."""
+    from mindspore import Tensor
+
+    from src.models.inference import inference_network
+
+    net = ms_model(w, conv_impl)
+    net.set_train(False)
+    x = Tensor(inputs(w)[0])
+    runner = inference_network(net, conv_impl) if fused else net
+    return (lambda: runner(x).asnumpy()), net
+
+
+def torch_model(w, layout="ncdhw"):
+    import torch
+    from torch_reference import TorchResNet3D
+
+    net = TorchResNet3D(w.depth, n_classes=w.classes, widen_factor=w.widen, conv1_t_size=w.t_size)
+    return net.to(memory_format=torch.channels_last_3d) if layout == "channels_last_3d" else net
+
+
+def _torch_tensor(a, layout):
+    import torch
+
+    t = torch.from_numpy(a)
+    return t.to(memory_format=torch.channels_last_3d) if layout == "channels_last_3d" else t
+
+
+def torch_train_step(w, layout="ncdhw", nesterov=False):
+    import torch
+
+    net = torch_model(w, layout).train()
+    x_np, y_np = inputs(w)
+    x, y = _torch_tensor(x_np, layout), torch.from_numpy(y_np).long()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=nesterov)
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    return step
+
+
+def torch_infer(w, layout="ncdhw"):
+    import torch
+
+    net = torch_model(w, layout).eval()
+    x = _torch_tensor(inputs(w)[0], layout)
+
+    def infer():
+        with torch.no_grad():
+            return net(x)
+    return infer
+
+
+def ort_infer(w, ms_net, threads, workdir=None):
+    """ONNX Runtime on ``ms_net`` exported by our export path (src/deploy/export.py: explicit
+    padding, softmax head, parity-checked), ``threads`` intra-op threads."""
+    import onnxruntime as ort
+    from mindspore import Tensor
+
+    from src.deploy.export import export_network
+
+    native = ms_model(w, "native")  # export needs native convolutions; same Parameters' values
+    values = {p.name: p.asnumpy() for p in ms_net.get_parameters()}
+    for p in native.get_parameters():
+        p.set_data(Tensor(values[p.name]))
+    cfg = types.SimpleNamespace(file_format="ONNX", export_batch_size=w.batch, sample_duration=w.clip[1],
+                                sample_size=w.clip[2], n_input_channels=w.clip[0])
+    workdir = workdir or tempfile.mkdtemp(prefix="bench_onnx_")
+    path = os.path.join(workdir, f"{w.name.replace(' ', '_')}.onnx")
+    export_network(native, cfg, path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    x = inputs(w)[0]
+    name = session.get_inputs()[0].name
+    return lambda: session.run(None, {name: x})
+
+
+def alternate(fns, reps):
+    """{name: [wall seconds]} of ``reps`` rounds calling every fn once per round, in turn, so that
+    load from other processes hits all alike."""
+    times = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def medians(times):
+    return {k: statistics.median(v) for k, v in times.items()}

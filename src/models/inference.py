@@ -1,0 +1,195 @@
+"""Inference network of a trained ResNet3D: BatchNorm folded into the convolutions, activations fused.
+
+``inference_network(net, conv_impl)`` reads an eval-mode ResNet3D (src.models.resnet3d, native or
+fast convolutions) and returns a cell with the same call (clips float32 [b, 3, T, H, W] -> logits):
+
+- every conv + BatchNorm pair becomes one convolution with bias: w' = w * g / sqrt(var + eps),
+  b' = beta - mean * g / sqrt(var + eps) (computed in float64), exactly the eval-mode BatchNorm;
+- with the fast op (``fast``) the ReLU and the residual add run inside the convolution's oneDNN
+  primitive (post-ops), and weights are reordered to the kernel's layout once, not per call;
+- without it (``native``, or the op not built) the same folded weights run in nn.Conv3d, followed
+  by MindSpore's bias add, residual add and ReLU.
+
+The weights are a snapshot taken here (and MindSpore GRAPH mode does not see weights loaded into a
+compiled network anyway): build the inference network after loading the checkpoint. Training keeps
+the unfused network; export keeps it too (a Custom op does not export to ONNX).
+"""
+import logging
+
+import numpy as np
+
+import mindspore.nn as nn
+import mindspore.ops as ops
+from mindspore import Parameter, Tensor
+from mindspore.common.initializer import initializer
+
+from src.errors import UserError
+from src.models.resnet3d import BasicBlock, Bottleneck, MaxPool3dTorch, ResNet3D, ShortcutA
+
+log = logging.getLogger("resnet3d")
+
+
+def _triple(v):
+    return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * 3
+
+
+def conv_geometry(conv):
+    """(stride, padding) triples of a model convolution (FastConv3d or nn.Conv3d, symmetric pads)."""
+    if tuple(conv.dilation) != (1, 1, 1) or getattr(conv, "group", 1) != 1:
+        raise UserError("inference_network: dilated or grouped convolutions are not supported")
+    if not isinstance(conv, nn.Conv3d):
+        return _triple(conv.stride), _triple(conv.padding)
+    if conv.pad_mode == "valid":
+        return _triple(conv.stride), (0, 0, 0)
+    p6 = tuple(conv.padding) if isinstance(conv.padding, (tuple, list)) else (int(conv.padding),) * 6
+    if conv.pad_mode != "pad" or p6[0::2] != p6[1::2]:
+        raise UserError(f"inference_network: convolution padding {conv.pad_mode} {conv.padding} "
+                        f"is not symmetric")
+    return _triple(conv.stride), tuple(int(v) for v in p6[0::2])
+
+
+def fold_batch_norm(conv, bn):
+    """(weight, bias) float32 of conv followed by eval-mode ``bn`` (nn.BatchNorm3d), in float64."""
+    inner = bn.bn2d
+    gamma, beta = inner.gamma.asnumpy().astype(np.float64), inner.beta.asnumpy().astype(np.float64)
+    mean = inner.moving_mean.asnumpy().astype(np.float64)
+    var = inner.moving_variance.asnumpy().astype(np.float64)
+    scale = gamma / np.sqrt(var + float(inner.eps))
+    weight = conv.weight.asnumpy().astype(np.float64) * scale[:, None, None, None, None]
+    return weight.astype(np.float32), (beta - mean * scale).astype(np.float32)
+
+
+class NativeConvBias(nn.Cell):
+    """Fallback of FusedConv3d: nn.Conv3d, + bias, then optionally ``+ residual`` and ReLU.
+
+    The bias is a broadcast add rather than nn.Conv3d's own: with a bias attached, oneDNN's GEMM
+    convolution (the capped native path) ran slower than the unfused network in our runs.
+    """
+
+    def __init__(self, weight, bias, stride, padding, relu=False, residual=False):
+        super().__init__()
+        out_c, in_c, *kernel = weight.shape
+        pad6 = tuple(int(v) for v in np.repeat(padding, 2))
+        self.conv = nn.Conv3d(in_c, out_c, tuple(kernel), stride=stride,
+                              pad_mode="pad" if any(padding) else "valid",
+                              padding=pad6 if any(padding) else 0, has_bias=False,
+                              weight_init=initializer(Tensor(weight), weight.shape))
+        self.bias = Parameter(Tensor(bias.reshape(1, out_c, 1, 1, 1)), name="bias", requires_grad=False)
+        self.relu, self.residual = bool(relu), bool(residual)
+
+    def construct(self, x, residual=None):
+        out = self.conv(x) + self.bias
+        if self.residual:
+            out = out + residual
+        if self.relu:
+            out = ops.relu(out)
+        return out
+
+
+def _unit_factory(conv_impl):
+    if conv_impl == "fast":
+        from src.ops.fused_conv3d import FusedConv3d
+
+        return FusedConv3d
+    return NativeConvBias
+
+
+class FoldedBasicBlock(nn.Cell):
+    def __init__(self, block, unit, downsample):
+        super().__init__()
+        self.conv1 = unit(*fold_batch_norm(block.conv1, block.bn1), *conv_geometry(block.conv1), relu=True)
+        self.conv2 = unit(*fold_batch_norm(block.conv2, block.bn2), *conv_geometry(block.conv2),
+                          relu=True, residual=True)
+        self.downsample = downsample
+
+    def construct(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.conv2(self.conv1(x), identity)
+
+
+class FoldedBottleneck(nn.Cell):
+    def __init__(self, block, unit, downsample):
+        super().__init__()
+        self.conv1 = unit(*fold_batch_norm(block.conv1, block.bn1), *conv_geometry(block.conv1), relu=True)
+        self.conv2 = unit(*fold_batch_norm(block.conv2, block.bn2), *conv_geometry(block.conv2), relu=True)
+        self.conv3 = unit(*fold_batch_norm(block.conv3, block.bn3), *conv_geometry(block.conv3),
+                          relu=True, residual=True)
+        self.downsample = downsample
+
+    def construct(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.conv3(self.conv2(self.conv1(x)), identity)
+
+
+def _fold_downsample(downsample, unit):
+    if downsample is None or isinstance(downsample, ShortcutA):
+        return downsample  # type A has no parameters: reused as is
+    conv, bn = downsample[0], downsample[1]
+    return unit(*fold_batch_norm(conv, bn), *conv_geometry(conv))
+
+
+def _fold_block(block, unit):
+    downsample = _fold_downsample(block.downsample, unit)
+    if isinstance(block, Bottleneck):
+        return FoldedBottleneck(block, unit, downsample)
+    if isinstance(block, BasicBlock):
+        return FoldedBasicBlock(block, unit, downsample)
+    raise UserError(f"inference_network: unknown block type {type(block).__name__}")
+
+
+class InferenceResNet3D(nn.Cell):
+    """Eval-only ResNet3D with folded BatchNorm; built by :func:`inference_network`."""
+
+    def __init__(self, net, conv_impl):
+        super().__init__()
+        unit = _unit_factory(conv_impl)
+        self.conv_impl = conv_impl
+        self.conv1 = unit(*fold_batch_norm(net.conv1, net.bn1), *conv_geometry(net.conv1), relu=True)
+        self.no_max_pool = bool(net.no_max_pool)
+        self.maxpool = MaxPool3dTorch()
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            nn.SequentialCell([_fold_block(b, unit) for b in layer])
+            for layer in (net.layer1, net.layer2, net.layer3, net.layer4))
+        fc = net.fc
+        self.fc = nn.Dense(fc.in_channels, fc.out_channels,
+                           weight_init=initializer(Tensor(fc.weight.asnumpy()), fc.weight.shape),
+                           bias_init=initializer(Tensor(fc.bias.asnumpy()), fc.bias.shape))
+        self.set_train(False)
+
+    def construct(self, x):
+        x = self.conv1(x)
+        if not self.no_max_pool:
+            x = self.maxpool(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(x.mean(axis=(2, 3, 4)))
+
+
+def resolve_inference_impl(conv_impl):
+    """'fast' when the fused op is usable and wanted (``fast`` or ``auto``), else 'native'."""
+    if conv_impl not in ("auto", "fast", "native"):
+        raise UserError(f"conv_impl '{conv_impl}' is not one of auto, fast, native")
+    if conv_impl == "native":
+        return "native", "requested"
+    from src.ops.fused_conv3d import status
+
+    available, reason = status()
+    return ("fast", reason) if available else ("native", f"fused op unavailable: {reason}")
+
+
+def inference_network(net: ResNet3D, conv_impl: str = "auto") -> nn.Cell:
+    """Eval-only copy of trained ``net`` with BatchNorm folded into its convolutions.
+
+    ``conv_impl``: ``fast`` / ``auto`` -> fused oneDNN op (conv + bias + add + ReLU in one kernel),
+    falling back to ``native`` (nn.Conv3d with bias, then add and ReLU) when the op is not built.
+    Same call as ``net`` in eval mode: clips float32 [b, C, T, H, W] -> logits [b, n_classes].
+    """
+    if not isinstance(net, ResNet3D):
+        raise UserError(f"inference_network needs a ResNet3D, not {type(net).__name__}")
+    impl, reason = resolve_inference_impl(conv_impl)
+    folded = InferenceResNet3D(net, impl)
+    if impl == "fast":
+        log.info("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in "
+                 "the oneDNN op (%s)", reason)
+    else:
+        log.info("inference network: BatchNorm folded; native Conv3d with bias + ReLU (%s)", reason)
+    return folded

@@ -1,0 +1,114 @@
+"""FusedConv3d: inference-only y = [relu](conv(x, w) + b [+ residual]) in one oneDNN primitive.
+
+The weights (BatchNorm folded in by src.models.inference) are copied into the library once, under a
+handle; the library reorders them to the kernel's blocked layout on first use and keeps that copy,
+and it caches one primitive per geometry. The residual add and the ReLU are oneDNN post-ops
+(sum, eltwise relu). No bprop: this op is for eval-mode networks only. The weights are a snapshot:
+build a new cell after the weights change.
+"""
+import ctypes
+import functools
+import weakref
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import Tensor, nn, ops
+
+from src.ops.fast_conv3d import _out_len, _triple
+from src.ops.fast_conv3d import status as training_op_status
+from src.ops.paths import library_path
+
+SYMBOLS = ("conv3d_infer", "conv3d_infer_add", "conv3d_infer_prepare", "conv3d_infer_release")
+
+
+def status():
+    """(available, reason) for the fused inference op (a library built before it lacks its symbols)."""
+    available, reason = training_op_status()
+    if not available:
+        return available, reason
+    return _symbols_status(str(library_path()))
+
+
+@functools.cache
+def _symbols_status(path):
+    lib = ctypes.CDLL(path)
+    missing = [s for s in SYMBOLS if not hasattr(lib, s)]
+    if missing:
+        return False, f"{path} lacks {', '.join(missing)}: rebuild with 'make ops'"
+    return True, f"loaded {path}"
+
+
+@functools.cache
+def _library(path):
+    lib = ctypes.CDLL(path)  # the instance MindSpore's Custom op loads too (same path)
+    lib.conv3d_infer_prepare.restype = ctypes.c_int64
+    lib.conv3d_infer_prepare.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+    lib.conv3d_infer_release.restype = None
+    lib.conv3d_infer_release.argtypes = (ctypes.c_int64,)
+    lib.conv3d_infer_calls.restype = ctypes.c_long
+    lib.conv3d_infer_handles.restype = ctypes.c_long
+    return lib
+
+
+def infer_counts():
+    """{'calls', 'handles'}: fused-op calls so far and weight sets held (for tests)."""
+    lib = _library(str(library_path()))
+    return {"calls": lib.conv3d_infer_calls(), "handles": lib.conv3d_infer_handles()}
+
+
+class FusedConv3d(nn.Cell):
+    """Convolution + bias, then optionally ``+ residual`` and ReLU, from given float32 arrays.
+
+    ``weight`` (out, in, kd, kh, kw) and ``bias`` (out,) are copied; PyTorch-style symmetric
+    ``padding``. ``residual=True``: construct(x, residual) returns relu(conv(x) + bias + residual)
+    (with ``relu``), residual having the output's shape.
+    """
+
+    def __init__(self, weight, bias, stride=1, padding=0, dilation=1, relu=False, residual=False):
+        super().__init__()
+        available, reason = status()
+        if not available:
+            raise RuntimeError(f"FusedConv3d unavailable: {reason}")
+        weight = np.ascontiguousarray(weight, np.float32)
+        bias = np.ascontiguousarray(bias, np.float32)
+        if weight.ndim != 5 or bias.shape != weight.shape[:1]:
+            raise ValueError(f"weight {weight.shape} / bias {bias.shape}: want (out, in, kd, kh, kw) / (out,)")
+        self.out_channels, self.in_channels = weight.shape[:2]
+        self.kernel_size = tuple(int(k) for k in weight.shape[2:])
+        self.stride, self.padding, self.dilation = _triple(stride), _triple(padding), _triple(dilation)
+        self.relu, self.residual = bool(relu), bool(residual)
+        path = str(library_path())
+        lib = _library(path)
+        dims = np.array(weight.shape, np.int64)
+        handle = lib.conv3d_infer_prepare(weight.ctypes.data, dims.ctypes.data, bias.ctypes.data)
+        if handle <= 0:
+            raise RuntimeError("conv3d_infer_prepare failed (see the message above)")
+        self.handle = int(handle)
+        weakref.finalize(self, lib.conv3d_infer_release, self.handle)  # frees the library's copy
+        self.conv_params = Tensor(np.array(self.stride + self.padding + self.dilation
+                                           + (self.handle, int(self.relu)), np.int64))
+        # no bprop, so one func string per arity is safe (bprop reuse is per func string)
+        symbol = "conv3d_infer_add" if self.residual else "conv3d_infer"
+        self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, self._out_dtype, func_type="aot")
+        # PyNative caches inferred shapes per op and input shapes: two convs reading the same input
+        # (a bottleneck's conv1 and downsample) must differ in an attribute to get their own shapes
+        self.conv.add_prim_attr("weight_handle", self.handle)
+
+    def _out_shape(self, x, p, *residual):
+        spatial = [_out_len(n, k, s, pd, d) for n, k, s, pd, d in
+                   zip(x[2:], self.kernel_size, self.stride, self.padding, self.dilation)]
+        return [x[0], self.out_channels, *spatial]
+
+    @staticmethod
+    def _out_dtype(x, p, *residual):
+        return ms.float32
+
+    def construct(self, x, residual=None):
+        if self.residual:
+            return self.conv(x, self.conv_params, residual)
+        return self.conv(x, self.conv_params)
+
+    def extend_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, relu={self.relu}, residual={self.residual}")
