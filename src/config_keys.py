@@ -51,10 +51,6 @@ class Key:
     check: Callable[[Any], str | None] | None = None
     convert: Callable[[Any], Any] | None = None  # applied after the checks (e.g. "4" -> 4)
 
-    @property
-    def type(self):
-        return type(self.default)
-
 
 ORIGINAL_ONLY = "Kept from the original suite for compatibility"
 

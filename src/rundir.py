@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from src.atomic import make_dirs, write_text
+from src.atomic import make_dirs
 from src.errors import UserError
 
 BEST_CKPT = "best.ckpt"
@@ -121,9 +121,6 @@ class RunDir:
         if not os.access(self.path, os.W_OK):
             raise UserError(f"result folder {self.path} is not writable: choose another --result_path")
         return self
-
-    def write_text(self, name, text):
-        return write_text(self.path / name, text)
 
     def lock(self):
         """Take this folder for this process, or fail at once if another process has it."""

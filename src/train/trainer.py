@@ -25,10 +25,9 @@ from src.eval.loop import mindspore_predictor, run_evaluation
 from src.models.resnet3d import ModelSpec, build_model
 from src.rundir import RunDir
 from src.train.logger import TrainLogger
-from src.train.lr import lr_from_config
-from src.train.signals import StopRequest
-from src.train.lr import Plateau
+from src.train.lr import Plateau, lr_from_config
 from src.train.mix import mix_batch
+from src.train.signals import StopRequest
 from src.train.step import mixing, train_step_from_config
 from src.weights.checkpoint import load_pretrained, load_training_state, save_checkpoint
 
@@ -110,12 +109,20 @@ def kill_point(point, epoch):
 def train(cfg, runtime, on_epoch_end=None, print_fn=print):
     """Run the whole training described by ``cfg`` on ``runtime``. Returns a summary dict.
 
-    Raises :class:`Stopped` after a signal (position saved) and UserError for problems to fix.
+    Raises :class:`Stopped` after a signal (position saved) and UserError for problems to fix. The main rank
+    holds the result folder's lock until it returns (or its process ends).
     """
     run_dir = RunDir(cfg.result_path, cfg.dataset)
-    is_main = runtime.is_main
-    if is_main:
+    if runtime.is_main:
         run_dir.lock()
+    try:
+        return _train(cfg, runtime, run_dir, on_epoch_end, print_fn)
+    finally:
+        run_dir.unlock()
+
+
+def _train(cfg, runtime, run_dir, on_epoch_end, print_fn):
+    is_main = runtime.is_main
     resume_from = resolve_resume(run_dir, cfg.resume)
     if resume_from is None and is_main:
         check_fresh_folder(run_dir)
@@ -155,7 +162,7 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
             start_epoch, start_step = start_epoch + 1, 0
     global_step = (start_epoch - 1) * spe + start_step
     if cfg.lr_decay_mode == "plateau":
-        plateau = Plateau(cfg.plateau_patience, state=plateau_state if resume_from else None)
+        plateau = Plateau(cfg.plateau_patience, state=plateau_state)
         lr = _set_lr(train_step, plateau.apply(base_lr))
     if is_main:
         from src.config import save_config
@@ -171,13 +178,19 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
         """The rate of the last optimizer step (skipped overflow steps do not advance the schedule)."""
         return float(lr[max(train_step.global_step, 1) - 1])
 
-    def save(epoch, step):
-        check_finite_state(train_step.cell, f"epoch {epoch} step {step}", current_lr())
+    def save(epoch, step, checked=False):
+        if not checked:
+            check_finite_state(train_step.cell, f"epoch {epoch} step {step}", current_lr())
         if is_main:
             save_checkpoint(train_step.cell, run_dir.epoch_checkpoint(epoch, step), append_dict={
                 "epoch_num": epoch, "step_num": step, "best_top1": float(best), "best_epoch": best_epoch,
                 "lr_steps": len(lr), "config": result_config(cfg), "plateau": plateau.state() if plateau else ""})
             run_dir.rotate(cfg.keep_checkpoint_max)
+
+    def stopped(epoch, step):
+        print_fn(f"stopped by {stop.name} at epoch {epoch} step {step}; state saved to "
+                 f"{run_dir.epoch_checkpoint(epoch, step)}; resume with --resume=auto")
+        raise Stopped(stop.exit_code)
 
     soft_targets = mixing(cfg)
     stop = StopRequest(runtime.rank_size)
@@ -211,9 +224,7 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
                 logger.step(epoch, step, global_step, loss, current_lr(), time.time() - t0, t1 - t0)
                 if stop.poll() and step < spe:
                     save(epoch, step)
-                    print_fn(f"stopped by {stop.name} at epoch {epoch} step {step}; state saved to "
-                             f"{run_dir.epoch_checkpoint(epoch, step)}; resume with --resume=auto")
-                    raise Stopped(stop.exit_code)
+                    stopped(epoch, step)
                 if cfg.save_checkpoint_steps and global_step % cfg.save_checkpoint_steps == 0 and step < spe:
                     save(epoch, step)
             epoch_time = time.time() - epoch_start
@@ -234,18 +245,18 @@ def train(cfg, runtime, on_epoch_end=None, print_fn=print):
                          f"{cfg.plateau_patience} epochs: learning rate {current_lr():.4g} -> "
                          f"{float(lr[min(train_step.global_step, len(lr) - 1)]):.4g} from step "
                          f"{train_step.global_step + 1}")
-            if val is not None and val.top1 > best:
+            new_best = val is not None and val.top1 > best
+            if new_best:
+                check_finite_state(train_step.cell, f"epoch {epoch} (best)", current_lr())
                 best, best_epoch = val.top1, epoch
-                _save_best(run_dir, net, train_step.cell, current_lr(), epoch, val)
+                _save_best(run_dir, net, epoch, val)
                 kill_point("after_best", epoch)
                 print_fn(f"new best video top-1 {100 * best:.1f}% at epoch {epoch}: saved {run_dir.best_ckpt}")
             # written last: it records the best so far, so a kill before it redoes this epoch entirely
             if epoch % cfg.save_checkpoint_epochs == 0 or epoch == cfg.n_epochs or stop.flag:
-                save(epoch, spe)
+                save(epoch, spe, checked=new_best)
             if stop.flag:
-                print_fn(f"stopped by {stop.name} at epoch {epoch} step {spe}; state saved to "
-                         f"{run_dir.epoch_checkpoint(epoch, spe)}; resume with --resume=auto")
-                raise Stopped(stop.exit_code)
+                stopped(epoch, spe)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, train_step)
     return dict(steps_per_epoch=spe, global_step=global_step, best_top1=best, best_epoch=best_epoch,
@@ -314,10 +325,9 @@ def share_batchnorm_statistics(net):
         offset += size
 
 
-def _save_best(run_dir, net, train_step, lr, epoch, val):
+def _save_best(run_dir, net, epoch, val):
     from src.atomic import write_json
 
-    check_finite_state(train_step, f"epoch {epoch} (best)", float(lr))
     save_checkpoint(net, run_dir.best_ckpt)
     kill_point("between_best_files", epoch)
     metrics = dict(epoch=epoch, line=val.line(), **{k: v for k, v in val.to_dict().items()
