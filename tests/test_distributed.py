@@ -35,11 +35,18 @@ def run(script, *args, **env):
                           env=script_env(**env), cwd=ROOT, timeout=600)
 
 
+def _as_from_a_terminal():
+    # A shell started in the background by a non-interactive one (a CI runner, `make test &`) inherits SIGINT
+    # ignored, and bash cannot trap a signal that was ignored at its start: give the launcher the default
+    # disposition a terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(script, *args, **env):
     """The launcher in a session of its own (as from a terminal): its pid is its process group."""
     return subprocess.Popen(["bash", str(SCRIPTS / script), *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=script_env(**env), cwd=ROOT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_as_from_a_terminal)
 
 
 def msrun_args(dataset, result, *extra):
