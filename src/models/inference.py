@@ -146,7 +146,7 @@ class InferenceResNet3D(nn.Cell):
         self.conv_impl = conv_impl
         self.conv1 = unit(*fold_batch_norm(net.conv1, net.bn1), *conv_geometry(net.conv1), relu=True)
         self.no_max_pool = bool(net.no_max_pool)
-        self.maxpool = MaxPool3dTorch()
+        self.maxpool = MaxPool3dTorch(conv_impl, training=False)
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             nn.SequentialCell([_fold_block(b, unit) for b in layer])
             for layer in (net.layer1, net.layer2, net.layer3, net.layer4))

@@ -106,11 +106,19 @@ class MaxPool3dTorch(nn.Cell):
 
     (The original port used pad_mode 'same', which pads 0 before and 1 after: same shapes, other
     values, so converted upstream weights did not reproduce upstream logits.)
+
+    ``impl="fast"`` runs the fast-op library's max-pool (src/ops/fast_pool3d.py; ``training=False``
+    skips the indices a backward pass needs), else MindSpore's nn.MaxPool3d.
     """
 
-    def __init__(self):
+    def __init__(self, impl="native", training=True):
         super().__init__()
-        self.pool = nn.MaxPool3d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
+        if impl == "fast":
+            from src.ops.fast_pool3d import FastMaxPool3d
+
+            self.pool = FastMaxPool3d(3, 2, 1, training=training)
+        else:
+            self.pool = nn.MaxPool3d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
 
     def construct(self, x):
         return self.pool(x)
@@ -129,7 +137,7 @@ class ResNet3D(nn.Cell):
                           (conv1_t_stride, 2, 2), (conv1_t_size // 2, 3, 3))
         self.bn1 = batch_norm(self.in_planes)
         self.relu = nn.ReLU()
-        self.maxpool = MaxPool3dTorch()
+        self.maxpool = MaxPool3dTorch(conv_impl)
         make = partial(self._make_layer, block, resnet_shortcut=resnet_shortcut, conv=conv)
         self.layer1 = make(widths[0], layers[0])
         self.layer2 = make(widths[1], layers[1], stride=2)

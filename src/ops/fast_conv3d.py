@@ -17,7 +17,9 @@ from mindspore.common.initializer import HeNormal, initializer
 
 from src.ops.paths import LIBRARY_ENV, library_path
 
-SYMBOLS = ("conv3d_fwd", "conv3d_fwd_nodx", "conv3d_bwd_data", "conv3d_bwd_weights")
+# the training convolution and the max-pool (src/ops/fast_pool3d.py): the model uses both or neither
+SYMBOLS = ("conv3d_fwd", "conv3d_fwd_nodx", "conv3d_bwd_data", "conv3d_bwd_weights",
+           "maxpool3d_fwd", "maxpool3d_infer", "maxpool3d_bwd")
 
 
 def status():
