@@ -20,6 +20,9 @@ needs_op = pytest.mark.skipif(not AVAILABLE, reason=f"fast conv op unavailable: 
 # (in, out, kernel, stride, padding, dilation, input shape): odd sizes, strides 1/2, the stem
 CASES = {
     "stem": (3, 8, (7, 7, 7), (1, 2, 2), (3, 3, 3), 1, (2, 3, 9, 21, 23)),
+    # 32 output channels: the stem's own backward-weights kernel (src/ops/csrc/stem_bwd_weights.cc)
+    "stem_own_dw": (3, 32, (7, 7, 7), (1, 2, 2), (3, 3, 3), 1, (2, 3, 9, 21, 23)),
+    "stem_own_dw_t3": (3, 32, (3, 7, 7), (2, 2, 2), (1, 3, 3), 1, (3, 3, 7, 20, 17)),
     "3x3x3_s1": (5, 6, 3, 1, 1, 1, (2, 5, 5, 9, 7)),
     "3x3x3_s2": (8, 16, 3, 2, 1, 1, (2, 8, 5, 11, 13)),
     "1x1x1_s2": (6, 12, 1, 2, 0, 1, (1, 6, 5, 7, 9)),
@@ -75,7 +78,9 @@ def test_matches_float64_reference(name, mode, request):
     if mode == "graph":
         request.getfixturevalue("graph_mode")
     conv, x, dy, (s, p, d) = make_case(name)
+    before = fc.call_counts()["stem_bwd_weights"]
     got = run_ms(conv, x, dy)
+    assert fc.call_counts()["stem_bwd_weights"] - before == (1 if "own_dw" in name else 0)
     ref = run_torch64(x, conv.weight.asnumpy(), dy, s, p, d)
     for what, a, b in zip(("y", "dx", "dw"), got, ref):
         assert a.shape == b.shape, what
@@ -169,7 +174,8 @@ def test_training_step_fast_equals_native(graph_mode):
             counts = {k: v - before[k] for k, v in fc.call_counts().items()}
     n_convs = 12  # stem, 4 blocks x 2, 3 downsample
     # MindSpore prunes the unused input gradient of the stem: one fewer backward-data call
-    assert counts == {"fwd": n_convs, "bwd_data": n_convs - 1, "bwd_weights": n_convs}
+    # the stem's 16 output channels are too few for its own backward-weights kernel (needs 32)
+    assert counts == {"fwd": n_convs, "bwd_data": n_convs - 1, "bwd_weights": n_convs, "stem_bwd_weights": 0}
     # compare the SGD updates; BN gamma/beta gradients are sums with cancellation, so float32
     # summation order alone moves them by ~1e-5 (test_gradients.py judges against float64)
     errors = {name: rel(after_step["fast"][name] - start[name], value - start[name])

@@ -43,10 +43,12 @@ def _status(path):
 
 
 def call_counts():
-    """{'fwd', 'bwd_data', 'bwd_weights'}: kernel calls so far in this process (for tests)."""
+    """{'fwd', 'bwd_data', 'bwd_weights', 'stem_bwd_weights'}: kernel calls so far in this process (for
+    tests); the last counts the backward-weights calls that ran the stem's own kernel."""
     lib = ctypes.CDLL(str(library_path()))  # dlopen returns the instance MindSpore already loaded
     lib.conv3d_dnnl_calls.restype = ctypes.c_long
-    return {name: lib.conv3d_dnnl_calls(i) for i, name in enumerate(("fwd", "bwd_data", "bwd_weights"))}
+    names = ("fwd", "bwd_data", "bwd_weights", "stem_bwd_weights")
+    return {name: lib.conv3d_dnnl_calls(i) for i, name in enumerate(names)}
 
 
 def _triple(v):

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "dnnl_runtime.h"
+#include "stem_bwd_weights.h"
 
 namespace {
 
@@ -138,8 +139,9 @@ std::unique_ptr<Plan> make_plan(char kind, const Geometry &g) {
   return plan;
 }
 
-// Calls per kind (forward, backward data, backward weights): lets tests see which passes ran.
-std::atomic<long> g_calls[3];
+// Calls per kind (forward, backward data, backward weights, and of those the stem's own kernel):
+// lets tests see which passes ran.
+std::atomic<long> g_calls[4];
 
 void run(char kind, const Geometry &g, const std::vector<void *> &ptrs) {
   auto &rt = runtime();
@@ -210,7 +212,12 @@ int entry(char kind, int nparam, void **params, int *ndims, int64_t **shapes, co
     } else if (kind == 'd') {  // dy, w, p, x -> dx
       Geometry g = geometry(shapes, out, 1, 0, p);
       run('d', g, {params[0], params[1], params[out]});
-    } else {  // x, dy, p, w -> dw
+    } else if (stem_bwd_weights_applies(shapes[0], shapes[1], shapes[out], p)) {  // x, dy, p, w -> dw
+      g_calls[2]++;
+      g_calls[3]++;
+      stem_bwd_weights(shapes[0], shapes[1], shapes[out], p, static_cast<const float *>(params[0]),
+                       static_cast<const float *>(params[1]), static_cast<float *>(params[out]));
+    } else {
       Geometry g = geometry(shapes, 0, out, 1, p);
       run('w', g, {params[0], params[1], params[out]});
     }
@@ -234,5 +241,5 @@ int conv3d_fwd_nodx(AOT_ARGS) { return entry('f', AOT_PASS); }
 int conv3d_bwd_data(AOT_ARGS) { return entry('d', AOT_PASS); }
 int conv3d_bwd_weights(AOT_ARGS) { return entry('w', AOT_PASS); }
 int conv3d_dnnl_abi_version() { return 1; }
-long conv3d_dnnl_calls(int kind) { return (kind >= 0 && kind < 3) ? g_calls[kind].load() : -1; }
+long conv3d_dnnl_calls(int kind) { return (kind >= 0 && kind < 4) ? g_calls[kind].load() : -1; }
 }

@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <vector>
+#include <algorithm>
 
 namespace {
 
@@ -45,39 +47,61 @@ inline void window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t n, int64_
   if (e > n) e = n;
 }
 
+// One output row (od, oh) at a time: the window's candidates are visited in (d, h, w) order, each
+// as one branch-free select over the whole row of outputs, which the compiler vectorises.
 template <bool kIndex>
 void forward(const Shape &sh, const float *x, float *y, int32_t *idx) {
   const int64_t in_plane = sh.id * sh.ih * sh.iw, out_plane = sh.od * sh.oh * sh.ow;
-#pragma omp parallel for schedule(static)
-  for (int64_t pl = 0; pl < sh.planes; ++pl) {
-    const float *xp = x + pl * in_plane;
-    float *yp = y + pl * out_plane;
-    int32_t *ip = kIndex ? idx + pl * out_plane : nullptr;
-    for (int64_t od = 0; od < sh.od; ++od) {
-      int64_t d0, d1;
-      window(od, sh.k[0], sh.s[0], sh.p[0], sh.id, d0, d1);
-      for (int64_t oh = 0; oh < sh.oh; ++oh) {
-        int64_t h0, h1;
-        window(oh, sh.k[1], sh.s[1], sh.p[1], sh.ih, h0, h1);
-        for (int64_t ow = 0; ow < sh.ow; ++ow) {
-          int64_t w0, w1;
-          window(ow, sh.k[2], sh.s[2], sh.p[2], sh.iw, w0, w1);
-          int64_t best = (d0 * sh.ih + h0) * sh.iw + w0;
-          float m = -std::numeric_limits<float>::infinity();
+  // outputs whose window starts inside the input along w: [ow_lo, ow_hi) per kw, precomputed
+  std::vector<int64_t> lo(sh.k[2]), hi(sh.k[2]);
+  for (int64_t kw = 0; kw < sh.k[2]; ++kw) {
+    lo[kw] = sh.ow;
+    hi[kw] = 0;
+    for (int64_t ow = 0; ow < sh.ow; ++ow) {
+      const int64_t w = ow * sh.s[2] + kw - sh.p[2];
+      if (w >= 0 && w < sh.iw) {
+        lo[kw] = std::min(lo[kw], ow);
+        hi[kw] = ow + 1;
+      }
+    }
+  }
+#pragma omp parallel
+  {
+    std::vector<float> m(sh.ow);
+    std::vector<int32_t> best(sh.ow);
+#pragma omp for schedule(static)
+    for (int64_t pl = 0; pl < sh.planes; ++pl) {
+      const float *xp = x + pl * in_plane;
+      for (int64_t od = 0; od < sh.od; ++od) {
+        int64_t d0, d1;
+        window(od, sh.k[0], sh.s[0], sh.p[0], sh.id, d0, d1);
+        for (int64_t oh = 0; oh < sh.oh; ++oh) {
+          int64_t h0, h1;
+          window(oh, sh.k[1], sh.s[1], sh.p[1], sh.ih, h0, h1);
+          std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+          for (int64_t ow = 0; ow < sh.ow; ++ow)  // an all -inf window keeps its first valid index
+            best[ow] = static_cast<int32_t>((d0 * sh.ih + h0) * sh.iw + std::max<int64_t>(0, ow * sh.s[2] - sh.p[2]));
           for (int64_t d = d0; d < d1; ++d)
             for (int64_t h = h0; h < h1; ++h) {
               const int64_t row = (d * sh.ih + h) * sh.iw;
-              for (int64_t w = w0; w < w1; ++w) {
-                const float v = xp[row + w];
-                if (v > m || std::isnan(v)) {
-                  m = v;
-                  best = row + w;
+              for (int64_t kw = 0; kw < sh.k[2]; ++kw) {
+                const int64_t shift = kw - sh.p[2];
+                const float *src = xp + row + shift;
+                float *mp = m.data();
+                int32_t *bp = best.data();
+                const int32_t base = static_cast<int32_t>(row + shift);
+                const int64_t stride = sh.s[2];
+                for (int64_t ow = lo[kw]; ow < hi[kw]; ++ow) {
+                  const float v = src[ow * stride];
+                  const bool take = (v > mp[ow]) | (v != v);  // NaN wins, as in PyTorch
+                  mp[ow] = take ? v : mp[ow];
+                  bp[ow] = take ? base + static_cast<int32_t>(ow * stride) : bp[ow];
                 }
               }
             }
-          const int64_t o = (od * sh.oh + oh) * sh.ow + ow;
-          yp[o] = m;
-          if (kIndex) ip[o] = static_cast<int32_t>(best);
+          const int64_t o = (od * sh.oh + oh) * sh.ow;
+          std::copy(m.begin(), m.end(), y + pl * out_plane + o);
+          if (kIndex) std::copy(best.begin(), best.end(), idx + pl * out_plane + o);
         }
       }
     }
