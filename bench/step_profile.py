@@ -31,7 +31,8 @@ KINDS = ("conv", "bn fwd", "bn bwd", "relu", "maxpool", "add", "mean", "dense", 
 
 # MindSpore kernel type -> kind (forward and backward kernels together)
 MS_KINDS = {
-    "Custom": "conv", "Conv3D": "conv", "Conv3DBackpropInput": "conv", "Conv3DBackpropFilter": "conv",
+    "Custom": "conv",  # our Custom ops: the convolutions and the max-pool (the profiler names them alike)
+    "Conv3D": "conv", "Conv3DBackpropInput": "conv", "Conv3DBackpropFilter": "conv",
     "BatchNorm": "bn fwd", "BatchNormGrad": "bn bwd",
     "ReLU": "relu", "ReluGrad": "relu",
     "MaxPool3D": "maxpool", "MaxPool3DGrad": "maxpool", "MaxPool3DWithArgmax": "maxpool",

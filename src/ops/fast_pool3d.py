@@ -69,6 +69,9 @@ class FastMaxPool3d(nn.Cell):
         else:
             self.pool = ops.Custom(f"{path}:maxpool3d_infer", lambda x, p: _pooled(x, *geometry),
                                    lambda x, p: ms.float32, func_type="aot")
+        # PyNative caches a Custom op's inferred shape by its inputs' shapes (see FastConv3d): pools of
+        # other geometries on one input shape must differ in an attribute
+        self.pool.add_prim_attr("geometry", f"{self.kernel_size}/{self.stride}/{self.padding}")
 
     def construct(self, x):
         if self.training_op:

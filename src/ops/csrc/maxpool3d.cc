@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 #include <algorithm>
 
@@ -45,6 +46,17 @@ inline void window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t n, int64_
   e = b + k;
   if (b < 0) b = 0;
   if (e > n) e = n;
+}
+
+// m[ow], best[ow] <- src[ow * stride] (flat index base + ow * stride) where it beats m[ow].
+template <typename Stride>
+inline void update(const float *src, Stride stride, float *m, int32_t *best, int32_t base, int64_t lo, int64_t hi) {
+  for (int64_t ow = lo; ow < hi; ++ow) {
+    const float v = src[ow * stride];
+    const bool take = (v > m[ow]) | (v != v);  // NaN wins, as in PyTorch
+    m[ow] = take ? v : m[ow];
+    best[ow] = take ? base + static_cast<int32_t>(ow * stride) : best[ow];
+  }
 }
 
 // One output row (od, oh) at a time: the window's candidates are visited in (d, h, w) order, each
@@ -90,13 +102,10 @@ void forward(const Shape &sh, const float *x, float *y, int32_t *idx) {
                 float *mp = m.data();
                 int32_t *bp = best.data();
                 const int32_t base = static_cast<int32_t>(row + shift);
-                const int64_t stride = sh.s[2];
-                for (int64_t ow = lo[kw]; ow < hi[kw]; ++ow) {
-                  const float v = src[ow * stride];
-                  const bool take = (v > mp[ow]) | (v != v);  // NaN wins, as in PyTorch
-                  mp[ow] = take ? v : mp[ow];
-                  bp[ow] = take ? base + static_cast<int32_t>(ow * stride) : bp[ow];
-                }
+                if (sh.s[2] == 2)  // the model's pool: a constant stride lets the loop vectorise
+                  update(src, std::integral_constant<int64_t, 2>(), mp, bp, base, lo[kw], hi[kw]);
+                else
+                  update(src, sh.s[2], mp, bp, base, lo[kw], hi[kw]);
               }
             }
           const int64_t o = (od * sh.oh + oh) * sh.ow;
