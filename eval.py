@@ -2,6 +2,7 @@
 
 python eval.py --config_path=./ucf101_config.yaml --video_path=... --annotation_path=... \
     --result_path=... --inference_ckpt_path=best.ckpt
+python eval.py ... --onnx_path=resnet3d.onnx    # ONNX Runtime instead: the same as eval_onnx.py
 Prints the original's line, e.g. `clip: 88.8% top-1: 92.7%  top-5: 99.3%`, then the video counts; the
 output is also appended to result_path/<dataset>_eval.log.
 """
@@ -12,15 +13,21 @@ from src.config import load_config
 
 
 def _main(argv):
-    from src.eval.evaluate import evaluate_checkpoint
+    from src.errors import UserError
+    from src.eval.evaluate import evaluate_checkpoint, evaluate_onnx
     from src.rundir import RunDir
     from src.runtime import setup_runtime
 
     cfg = load_config(argv, prog="eval.py")
-    runtime = setup_runtime(cfg, distributed=False)
+    if cfg.onnx_path and cfg.inference_ckpt_path:
+        raise UserError("pass one model: --inference_ckpt_path=X.ckpt or --onnx_path=X.onnx (ONNX Runtime), not both")
+    runtime = None if cfg.onnx_path else setup_runtime(cfg, distributed=False)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
     with run_dir.tee(run_dir.eval_log, f"eval.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
-        evaluate_checkpoint(cfg, runtime)
+        if cfg.onnx_path:
+            evaluate_onnx(cfg)
+        else:
+            evaluate_checkpoint(cfg, runtime)
     return 0
 
 

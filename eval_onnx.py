@@ -11,12 +11,8 @@ from src.config import load_config
 
 def _main(argv):
     cfg = load_config(argv, prog="eval_onnx.py")
-    from src.deploy.backends import onnx_providers
     from src.eval.evaluate import evaluate_onnx
-    from src.runtime import setup_runtime
 
-    onnx_providers(cfg.device_target)  # CPU / GPU only: fail before any work
-    setup_runtime(cfg, device_target="CPU", distributed=False)  # MindSpore runs only the input pipeline here
     evaluate_onnx(cfg)
     return 0
 

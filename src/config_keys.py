@@ -86,7 +86,8 @@ KEYS = {
                              "Empty = train from scratch."),
     "inference_ckpt_path": Key("", "Checkpoint evaluated by eval.py (.ckpt), or a result folder (its best.ckpt, "
                                    "else its latest checkpoint)."),
-    "onnx_path": Key("", "ONNX model evaluated by eval_onnx.py (and run by predict.py)."),
+    "onnx_path": Key("", "ONNX model evaluated by eval_onnx.py, or by eval.py in place of a checkpoint (and "
+                         "run by predict.py)."),
     "resume": Key("", "Resume training from a checkpoint written by train.py (PATH), or 'auto' = the latest "
                       "one in result_path."),
     "resume_allow": Key([], "Keys whose change since the resumed checkpoint is accepted on purpose (e.g. "

@@ -76,6 +76,21 @@ def test_eval_onnx_errors(workspace, tmp_path, capsys):
     assert "CPU or GPU" in capsys.readouterr().err
 
 
+def test_eval_py_with_onnx_path_runs_onnx_runtime_as_eval_onnx_does(workspace, tmp_path, capsys):
+    ws = workspace
+    assert eval_onnx.main(ws["args"] + [f"--onnx_path={ws['onnx']}", f"--result_path={tmp_path / 'a'}"]) == 0
+    reference = capsys.readouterr().out.strip().splitlines()[1:]
+    assert eval_script.main(ws["args"] + [f"--onnx_path={ws['onnx']}", f"--result_path={tmp_path / 'b'}"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("evaluated 24 clips of 8 videos in ") and lines[1:] == reference
+    assert (_clip_scores(tmp_path / "a" / "ucf101_eval_onnx_clips.json")
+            == _clip_scores(tmp_path / "b" / "ucf101_eval_onnx_clips.json"))
+    assert reference[0] in (tmp_path / "b" / "ucf101_eval.log").read_text()  # eval.py's log, as for a checkpoint
+    assert eval_script.main(ws["args"] + [f"--onnx_path={ws['onnx']}", f"--inference_ckpt_path={ws['ckpt']}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: pass one model")
+
+
 def _run(args, cwd):
     env = {**os.environ, "PYTHON": sys.executable}
     return subprocess.run(["bash", str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True,

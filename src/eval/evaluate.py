@@ -51,9 +51,13 @@ def evaluate_checkpoint(cfg, runtime):
 
 
 def evaluate_onnx(cfg):
-    """eval_onnx.py: the same evaluation with onnxruntime running cfg.onnx_path."""
-    from src.deploy.backends import onnx_predictor
+    """eval_onnx.py (and eval.py --onnx_path): the same evaluation with onnxruntime running cfg.onnx_path.
+    MindSpore runs only the input pipeline, on the CPU."""
+    from src.deploy.backends import onnx_predictor, onnx_providers
+    from src.runtime import setup_runtime
 
+    onnx_providers(cfg.device_target)  # CPU / GPU only: fail before any work
+    setup_runtime(cfg, device_target="CPU", distributed=False)
     if not cfg.onnx_path:
         raise UserError("--onnx_path is required: the ONNX model to evaluate (python export.py --file_format=ONNX)")
     predict = onnx_predictor(cfg.onnx_path, cfg.device_target, clip_shape(cfg))
