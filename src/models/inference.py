@@ -25,12 +25,9 @@ from mindspore.common.initializer import initializer
 
 from src.errors import UserError
 from src.models.resnet3d import BasicBlock, Bottleneck, MaxPool3dTorch, ResNet3D, ShortcutA
+from src.ops.fast_conv3d import _triple
 
 log = logging.getLogger("resnet3d")
-
-
-def _triple(v):
-    return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * 3
 
 
 def conv_geometry(conv):
@@ -94,31 +91,23 @@ def _unit_factory(conv_impl):
     return NativeConvBias
 
 
-class FoldedBasicBlock(nn.Cell):
+class FoldedBlock(nn.Cell):
+    """A BasicBlock (conv1, conv2) or Bottleneck (conv1 to conv3) with BatchNorm folded: each unit is a
+    convolution + bias + ReLU, the last one adding the shortcut before its ReLU."""
+
     def __init__(self, block, unit, downsample):
         super().__init__()
-        self.conv1 = unit(*fold_batch_norm(block.conv1, block.bn1), *conv_geometry(block.conv1), relu=True)
-        self.conv2 = unit(*fold_batch_norm(block.conv2, block.bn2), *conv_geometry(block.conv2),
-                          relu=True, residual=True)
+        n = 3 if isinstance(block, Bottleneck) else 2
+        units = [unit(*fold_batch_norm(getattr(block, f"conv{i}"), getattr(block, f"bn{i}")),
+                      *conv_geometry(getattr(block, f"conv{i}")), relu=True, residual=i == n)
+                 for i in range(1, n + 1)]
+        self.body = nn.SequentialCell(units[:-1])
+        self.last = units[-1]
         self.downsample = downsample
 
     def construct(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        return self.conv2(self.conv1(x), identity)
-
-
-class FoldedBottleneck(nn.Cell):
-    def __init__(self, block, unit, downsample):
-        super().__init__()
-        self.conv1 = unit(*fold_batch_norm(block.conv1, block.bn1), *conv_geometry(block.conv1), relu=True)
-        self.conv2 = unit(*fold_batch_norm(block.conv2, block.bn2), *conv_geometry(block.conv2), relu=True)
-        self.conv3 = unit(*fold_batch_norm(block.conv3, block.bn3), *conv_geometry(block.conv3),
-                          relu=True, residual=True)
-        self.downsample = downsample
-
-    def construct(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.conv3(self.conv2(self.conv1(x)), identity)
+        return self.last(self.body(x), identity)
 
 
 def _fold_downsample(downsample, unit):
@@ -129,12 +118,9 @@ def _fold_downsample(downsample, unit):
 
 
 def _fold_block(block, unit):
-    downsample = _fold_downsample(block.downsample, unit)
-    if isinstance(block, Bottleneck):
-        return FoldedBottleneck(block, unit, downsample)
-    if isinstance(block, BasicBlock):
-        return FoldedBasicBlock(block, unit, downsample)
-    raise UserError(f"inference_network: unknown block type {type(block).__name__}")
+    if not isinstance(block, (BasicBlock, Bottleneck)):
+        raise UserError(f"inference_network: unknown block type {type(block).__name__}")
+    return FoldedBlock(block, unit, _fold_downsample(block.downsample, unit))
 
 
 class InferenceResNet3D(nn.Cell):

@@ -75,20 +75,19 @@ dnnl::primitive_attr attr_user_scratch() {
   return a;
 }
 
-// Activation layout per pass, measured on AVX2 (bench/investigations/onednn_passes.py): with channels-last
-// activations oneDNN runs its brgemm kernels forward and backward-data, and its GEMM backward-weights
-// (the only non-reference backward-weights for 3x3x3 kernels) is 1.3-1.7x faster than on plain
-// NCDHW; the blocked JIT forward stays best for the few-channel stem.
-memory::desc act(const memory::dims &d, char kind, const Geometry &g) {
-  if (kind != 'w') return any(d);
-  return memory::desc(d, dt::f32, tag::ndhwc);
+// Activation layout per pass, measured on AVX2 (bench/investigations/onednn_passes.py):
+// backward-weights on channels-last, where oneDNN's GEMM kernel (its only non-reference one for 3x3x3)
+// is 1.3-1.7x faster than on plain NCDHW; forward and backward-data on the blocked JIT kernels
+// (format any), which channels-last did not beat inside the network.
+memory::desc act(const memory::dims &d, char kind) {
+  return kind == 'w' ? memory::desc(d, dt::f32, tag::ndhwc) : any(d);
 }
 
 dnnl::convolution_forward::primitive_desc fwd_pd(char kind, const Geometry &g) {
   auto &rt = runtime();
   return dnnl::convolution_forward::primitive_desc(
-      rt.eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, act(g.src, kind, g),
-      any(g.wei), act(g.dst, kind, g), g.strides, g.dil, g.pad_l, g.pad_r, attr_user_scratch());
+      rt.eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, act(g.src, kind),
+      any(g.wei), act(g.dst, kind), g.strides, g.dil, g.pad_l, g.pad_r, attr_user_scratch());
 }
 
 Arg make_arg(int id, bool output, const memory::dims &dims, const memory::desc &prim) {
@@ -110,7 +109,7 @@ std::unique_ptr<Plan> make_plan(char kind, const Geometry &g) {
   auto &rt = runtime();
   auto plan = std::make_unique<Plan>();
   auto fpd = fwd_pd(kind, g);
-  auto src = act(g.src, kind, g), dst = act(g.dst, kind, g);
+  auto src = act(g.src, kind), dst = act(g.dst, kind);
   if (kind == 'f') {
     plan->prim = dnnl::convolution_forward(fpd);
     plan->args = {make_arg(DNNL_ARG_SRC, false, g.src, fpd.src_desc()),

@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "dnnl_runtime.h"
 #include "stem_bwd_weights.h"
