@@ -15,6 +15,7 @@ from src.config import load_config
 def _main(argv):
     from src.errors import UserError
     from src.eval.evaluate import evaluate_checkpoint, evaluate_onnx
+    from src.logs import log_file
     from src.rundir import RunDir
     from src.runtime import setup_runtime
 
@@ -23,7 +24,7 @@ def _main(argv):
         raise UserError("pass one model: --inference_ckpt_path=X.ckpt or --onnx_path=X.onnx (ONNX Runtime), not both")
     runtime = None if cfg.onnx_path else setup_runtime(cfg, distributed=False)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
-    with run_dir.tee(run_dir.eval_log, f"eval.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
+    with log_file(run_dir.eval_log, f"eval.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
         if cfg.onnx_path:
             evaluate_onnx(cfg)
         else:

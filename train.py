@@ -11,6 +11,7 @@ from src.config import load_config
 
 
 def _main(argv):
+    from src.logs import log_file
     from src.rundir import RunDir
     from src.runtime import setup_runtime
 
@@ -20,19 +21,20 @@ def _main(argv):
     if not runtime.is_main:  # rank 0 alone writes into the result folder
         return _train(cfg, runtime, run_dir)
     run_dir.make()
-    with run_dir.tee(run_dir.train_log, f"train.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
+    with log_file(run_dir.train_log, f"train.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
         return _train(cfg, runtime, run_dir)
 
 
 def _train(cfg, runtime, run_dir):
+    from src.logs import out
     from src.train.trainer import Stopped, train
 
     try:
-        summary = train(cfg, runtime)
+        summary = train(cfg, runtime, run_dir)
     except Stopped as stop:
         return stop.code
     if summary["best_top1"] >= 0:
-        print(f"best video top-1: {100 * summary['best_top1']:.1f}% ({run_dir.best_ckpt})")
+        out.info(f"best video top-1: {100 * summary['best_top1']:.1f}% ({run_dir.best_ckpt})")
     return 0
 
 

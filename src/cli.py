@@ -1,13 +1,13 @@
 """What every entry script does around its body: logging set-up, and user errors as one line + exit code 2."""
-import logging
 import sys
 
 from src.errors import UserError, wrapped_user_error
+from src.logs import setup_console
 
 
 def run_main(main_fn, argv=None):
     """Run an entry script's body; turn user errors into one ``error: ...`` line on stderr and exit code 2."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_console()
     try:
         return main_fn(argv)
     except UserError as err:

@@ -25,6 +25,10 @@ DEFAULT_CONFIG = REPO_ROOT / "ucf101_config.yaml"
 _PATH_SUFFIXES = ("_path", "_file", "_dir", "_url")
 # written into a saved config by save_config; accepted when such a file is read back
 _META_KEYS = ("config_path",)
+# Keys that an environment variable may set (the launch scripts set DEVICE_ID; the others are for benchmarks
+# and tests). The one precedence rule of every key: command line > environment > YAML file > default; a
+# lower-ranked source that disagrees with the value used is named in one log line.
+ENVIRONMENT = {"device_id": "DEVICE_ID", "conv_impl": "RESNET3D_CONV_IMPL", "cpu_isa_cap": "RESNET3D_CPU_ISA_CAP"}
 
 
 class ConfigError(UserError):
@@ -224,11 +228,30 @@ def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=Non
                               f"see {prog} --help for the keys of {config_path}")
         cfg[target] = parse_value(key, text, keys[target].default)
         explicit.add(target)
+    _apply_environment(cfg, explicit)
     _check(cfg, keys)
     _expand_paths(cfg)
     cfg["config_path"] = str(config_path)
     object.__setattr__(cfg, "explicit", frozenset(explicit))
     return cfg
+
+
+def _apply_environment(cfg, explicit):
+    """The environment's values for the keys of ENVIRONMENT, below the command line and above the YAML."""
+    for key, var in ENVIRONMENT.items():
+        text = os.environ.get(var, "")
+        if not text:
+            continue
+        try:
+            value = parse_value(key, text, KEYS[key].default)
+        except ConfigError:
+            raise ConfigError(f"{var}='{text}' in the environment is not a valid {key}: unset it or fix it") from None
+        if key in explicit:
+            if value != cfg[key]:
+                log.info("%s=%s from the command line (%s=%s in the environment ignored)", key, cfg[key], var, text)
+        elif value != cfg[key]:
+            log.info("%s=%s from %s in the environment (the config file's %s ignored)", key, value, var, cfg[key])
+            cfg[key] = value
 
 
 def save_config(cfg, path):

@@ -185,11 +185,36 @@ KEYS = {
                              check=at_least(1)),
 }
 
-# Keys that do not change what training computes: a resume may change them freely (n_epochs is handled
-# on its own: the schedule is recomputed for the new length).
-RESUME_NEUTRAL = frozenset({
-    "device_id", "is_modelarts", "data_url", "train_url", "mode", "conv_impl", "cpu_isa_cap", "video_path",
-    "annotation_path", "result_path", "inference_ckpt_path", "onnx_path", "resume", "resume_allow",
-    "num_workers", "eval_batch_size", "keep_checkpoint_max", "save_checkpoint_epochs", "save_checkpoint_steps",
-    "ckpt_file", "file_name", "file_format", "export_batch_size", "n_epochs", "pretrain_path",
-})
+# The sections of the configuration: what each key is about, and whether it changes what training computes.
+# A resumed run must keep every key of the result sections (src.engine.state.check_fingerprint); the others
+# (where it runs, how fast, where files go, how often it saves, what export writes) may change freely.
+SECTIONS = {
+    # the device kind and data parallelism change the numbers (precision, effective batch); the rest of the
+    # runtime only changes where and how fast
+    "placement": (True, ("device_target", "run_distribute")),
+    "runtime": (False, ("device_id", "is_modelarts", "data_url", "train_url", "mode", "conv_impl", "cpu_isa_cap",
+                        "num_workers", "eval_batch_size")),
+    "paths": (False, ("video_path", "annotation_path", "result_path", "pretrain_path", "inference_ckpt_path",
+                      "onnx_path", "resume", "resume_allow")),
+    "model": (True, ("model_depth", "resnet_shortcut", "conv1_t_size", "conv1_t_stride", "no_max_pool",
+                     "widen_factor", "n_input_channels", "n_classes", "n_pretrain_classes")),
+    "data": (True, ("dataset", "input_format", "sample_size", "sample_duration", "sample_t_stride", "train_crop",
+                    "h_flip", "colorjitter", "train_crop_min_scale", "train_crop_min_ratio", "train_t_crop")),
+    "evaluation": (True, ("inference_stride", "test_clips", "test_crops", "ignore", "eval_subset", "eval_interval",
+                          "eval_in_training")),
+    "optimisation": (True, ("seed", "start_ft", "amp_level", "loss_scale", "loss_scale_type",
+                            "drop_overflow_update", "label_smoothing", "mixup_alpha", "cutmix_alpha", "momentum",
+                            "nesterov", "weight_decay", "batch_size", "accumulation_steps")),
+    # n_epochs is the one schedule key a resume may change: the schedule is recomputed for the new length
+    "schedule": (True, ("lr_decay_mode", "lr_milestones", "plateau_patience", "warmup_epochs", "lr_init", "lr_max",
+                        "lr_end")),
+    "length": (False, ("n_epochs",)),
+    "checkpoints": (False, ("save_checkpoint_epochs", "save_checkpoint_steps", "keep_checkpoint_max")),
+    "export": (False, ("ckpt_file", "file_name", "file_format", "export_batch_size")),
+}
+SECTION_OF = {key: name for name, (_, keys) in SECTIONS.items() for key in keys}
+
+
+def result_keys() -> tuple:
+    """The keys that decide what training computes (recorded in every training checkpoint)."""
+    return tuple(k for k in KEYS if SECTIONS[SECTION_OF[k]][0])

@@ -13,12 +13,9 @@ second process off a folder in use: an OS-level lock, released on any exit, kill
 """
 import fcntl
 import json
-import logging
 import os
 import re
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from src.atomic import make_dirs
@@ -147,54 +144,3 @@ class RunDir:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-    @contextmanager
-    def tee(self, log_path, header):
-        """Copy everything printed (stdout, stderr, logging) to ``log_path``, appended after a header line."""
-        try:
-            make_dirs(Path(log_path).parent)
-            log = open(log_path, "a", encoding="utf-8")
-            log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {header}\n")
-            log.flush()
-        except (OSError, UserError) as err:  # the run's output still reaches the console
-            logging.getLogger("resnet3d").warning("warning: cannot write the log %s (%s)", log_path,
-                                                  getattr(err, "strerror", None) or err)
-            yield
-            return
-        streams = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _Tee(streams[0], log), _Tee(streams[1], log)
-        handler = logging.StreamHandler(_Tee(None, log))  # logging's console handler keeps the old stderr
-        logging.getLogger().addHandler(handler)
-        try:
-            yield
-        except UserError as err:  # the entry script prints it to the console; the log gets it too
-            log.write(f"error: {err}\n")
-            raise
-        finally:
-            logging.getLogger().removeHandler(handler)
-            sys.stdout, sys.stderr = streams
-            log.close()
-
-
-class _Tee:
-    def __init__(self, stream, log):
-        self.stream, self.log = stream, log
-
-    def write(self, text):
-        if self.stream is not None:
-            self.stream.write(text)
-        if "\r" in text:
-            return len(text)  # progress bars redraw the console line; the log keeps whole lines only
-        try:
-            self.log.write(text)
-            self.log.flush()
-        except OSError:
-            pass  # a full disk must not stop the run over its log copy: the console still has it
-        return len(text)
-
-    def flush(self):
-        if self.stream is not None:
-            self.stream.flush()
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)

@@ -17,8 +17,10 @@ from src.errors import UserError
 log = logging.getLogger("resnet3d")
 
 DNNL_CPU_ISA_AVX2 = 0x7
-ISA_CAP_ENV = "RESNET3D_CPU_ISA_CAP"      # auto | on | off: overrides the config key
-CONV_IMPL_ENV = "RESNET3D_CONV_IMPL"      # auto | fast | native: overrides the config key
+# auto | on | off and auto | fast | native: what "auto" means for callers of setup_context (tests,
+# benchmarks); entry scripts get them through the config's precedence rule (src.config.ENVIRONMENT)
+ISA_CAP_ENV = "RESNET3D_CPU_ISA_CAP"
+CONV_IMPL_ENV = "RESNET3D_CONV_IMPL"
 
 _state = {"isa_cap": None}
 
@@ -78,7 +80,8 @@ def cap_onednn_isa():
 
 def resolve_conv_impl(device_target, conv_impl):
     """Which 3-D convolution runs: 'fast' (our oneDNN op, CPU only) or 'native'."""
-    conv_impl = os.environ.get(CONV_IMPL_ENV, conv_impl) or "auto"
+    if conv_impl in ("auto", "", None):
+        conv_impl = os.environ.get(CONV_IMPL_ENV) or "auto"
     if conv_impl not in ("auto", "fast", "native"):
         raise UserError(f"conv_impl '{conv_impl}' is not one of auto, fast, native")
     if device_target != "CPU" or conv_impl == "native":
@@ -106,7 +109,9 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="aut
     impl = resolve_conv_impl(device_target, conv_impl)
     capped = False
     if device_target == "CPU":
-        cap = os.environ.get(ISA_CAP_ENV, str(cpu_isa_cap)).lower()
+        cap = str(cpu_isa_cap).lower()
+        if cap == "auto":
+            cap = os.environ.get(ISA_CAP_ENV, cap).lower()
         if cap in ("on", "true") or (cap == "auto" and impl == "native"):
             capped = cap_onednn_isa()
     try:
@@ -139,19 +144,6 @@ def _init_distributed():
     return get_rank(), rank_size
 
 
-def resolve_device_id(cfg):
-    """The device id, with its one precedence rule: an explicit --device_id, else the launch scripts'
-    DEVICE_ID environment variable, else the config file's value."""
-    env = os.environ.get("DEVICE_ID", "")
-    if env and not env.isdigit():
-        raise UserError(f"DEVICE_ID='{env}' in the environment is not a device number: unset it or fix it")
-    if "device_id" in cfg.explicit or not env:
-        if env and int(env) != cfg.device_id:
-            log.warning("device_id %d from --device_id (DEVICE_ID=%s in the environment ignored)", cfg.device_id, env)
-        return cfg.device_id
-    return int(env)
-
-
 def setup_runtime(cfg, device_target=None, conv_impl=None, distributed=None):
     """The one runtime set-up of an entry script, from its config.
 
@@ -160,7 +152,7 @@ def setup_runtime(cfg, device_target=None, conv_impl=None, distributed=None):
     ``distributed`` defaults to the config's run_distribute. ``num_workers: auto`` is resolved here, for
     this host, into the config.
     """
-    runtime = setup_context(device_target or cfg.device_target, cfg.mode, resolve_device_id(cfg),
+    runtime = setup_context(device_target or cfg.device_target, cfg.mode, cfg.device_id,
                             conv_impl or cfg.conv_impl, cfg.cpu_isa_cap, cfg.seed,
                             cfg.run_distribute if distributed is None else distributed)
     if cfg.num_workers == "auto":

@@ -5,10 +5,12 @@ import pytest
 
 os.environ.setdefault("GLOG_v", "3")  # keep MindSpore's C++ logging to errors
 
+from src.logs import setup_console  # noqa: E402
 from src.runtime import setup_context  # noqa: E402
 from toy import make_dataset, tiny_args as toy_args  # noqa: E402
 
 RUNTIME = setup_context("CPU", "PYNATIVE")
+setup_console()  # what every entry script does: result lines on stdout, diagnostics on stderr
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from src.models.resnet3d import ModelSpec, build_model
 from src.runtime import setup_runtime
 from conftest import TINY_ARGS
 from src.train.step import train_step_from_config
+from src.engine.fit import Callback
+from src.rundir import RunDir
 from src.train.trainer import train as run_training
 
 
@@ -27,8 +29,19 @@ def build_train_step(cfg, net, steps_per_epoch):
 
 
 def train(cfg, **kwargs):
-    """What train.py does: set up the runtime from the config, then train."""
-    return run_training(cfg, setup_runtime(cfg), **kwargs)
+    """What train.py does: set up the runtime from the config, then train into its result folder."""
+    return run_training(cfg, setup_runtime(cfg), RunDir(cfg.result_path, cfg.dataset), **kwargs)
+
+
+class KillAfterEpoch(Callback):
+    """Raises Killed at the end of one epoch, after every policy of the run (as a kill there would)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, loop, epoch):
+        if epoch == self.epoch:
+            raise Killed
 
 
 def _batch(n=4, classes=8, seed=0):
@@ -82,13 +95,9 @@ def test_kill_and_resume_gives_identical_weights(tiny_args, tmp_path, capsys):
     assert [p.split("/")[-1] for p in full["checkpoints"]] == [
         f"resnet3d-synthetic-{e}_3.ckpt" for e in (1, 2, 3)]
 
-    def kill_after_first_epoch(epoch, _):
-        if epoch == 1:
-            raise Killed
-
     killed_dir = tmp_path / "killed"
     with pytest.raises(Killed):
-        train(_cfg(tiny_args, *common, f"--result_path={killed_dir}"), on_epoch_end=kill_after_first_epoch)
+        train(_cfg(tiny_args, *common, f"--result_path={killed_dir}"), callbacks=[KillAfterEpoch(1)])
     resumed = train(_cfg(tiny_args, *common, f"--result_path={killed_dir}", "--resume=auto"))
     assert "resumed from" in capsys.readouterr().out
     assert resumed["global_step"] == full["global_step"] == 9
@@ -156,7 +165,7 @@ def test_plateau_schedule_and_mixup_resume_identically(tiny_args, tmp_path, caps
     killed = tmp_path / "killed"
     with pytest.raises(Killed):
         train(_cfg(tiny_args, *common, f"--result_path={killed}"),
-              on_epoch_end=lambda epoch, _: (_ for _ in ()).throw(Killed()) if epoch == 2 else None)
+              callbacks=[KillAfterEpoch(2)])
     resumed = train(_cfg(tiny_args, *common, f"--result_path={killed}", "--resume=auto"))
     a, b = _weights(full["checkpoints"][-1]), _weights(resumed["checkpoints"][-1])
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a) == 0.0

@@ -11,6 +11,7 @@ from src.data.datasets import create_eval_dataset
 from src.errors import UserError
 from src.eval.loop import run_evaluation
 from src.eval.outputs import save_eval_outputs
+from src.logs import out
 from src.rundir import RunDir
 
 log = logging.getLogger("resnet3d")
@@ -20,7 +21,7 @@ def evaluate(predict, cfg, tag):
     """Run ``predict`` over cfg's eval_subset; print the lines; save ``<dataset>_<tag>_*`` in result_path."""
     data = create_eval_dataset(cfg, subset=cfg.eval_subset)
     result, acc = run_evaluation(predict, data, ignore=cfg.ignore)
-    print(result.report(), flush=True)
+    out.info(result.report())
     if cfg.result_path:
         paths = save_eval_outputs(RunDir(cfg.result_path, cfg.dataset), tag, result, acc, data[1])
         log.info("per-clip / per-video results: %s", ", ".join(str(p) for p in paths))

@@ -8,6 +8,7 @@ import time
 
 from src.errors import UserError, wrapped_user_error
 from src.eval.metrics import VideoAccumulator, softmax
+from src.logs import out
 
 
 def mindspore_predictor(net):
@@ -57,7 +58,7 @@ def run_evaluation(predict, eval_data, ignore=True, verbose=True, rank_size=1):
         acc = gather(acc, rank_size)
     result = acc.compute(ignore=ignore, views=getattr(index, "views", ""))
     if verbose:
-        print(f"evaluated {result.n_clips} clips of {result.n_ground_truth} videos in {time.time() - start:.1f} s")
+        out.info(f"evaluated {result.n_clips} clips of {result.n_ground_truth} videos in {time.time() - start:.1f} s")
     return result, acc
 
 

@@ -4,6 +4,7 @@ import csv
 
 from src.atomic import atomic_output
 from src.errors import UserError
+from src.logs import out
 from src.rundir import CURVES_CSV, CURVES_PNG, EPOCHS_CSV
 STEP_FIELDS = ["epoch", "step", "global_step", "loss", "lr", "step_time_ms", "data_wait_ms"]
 EPOCH_FIELDS = ["epoch", "mean_loss", "epoch_time_s", "clips_per_s", "data_wait_ms", "overflow_steps", "val_clip",
@@ -14,10 +15,9 @@ class TrainLogger:
     """``resume_step`` = global steps already done: on resume the CSVs keep the rows up to there, and
     ``resumed_losses`` holds the losses of the interrupted epoch's finished steps."""
 
-    def __init__(self, run_dir, write=True, print_fn=print, resume_step=0, resume_epoch=0):
+    def __init__(self, run_dir, write=True, resume_step=0, resume_epoch=0):
         self.dir = run_dir.path
         self.write = write
-        self.print = print_fn
         self.resumed_losses = []
         if write:
             run_dir.make()
@@ -48,15 +48,19 @@ class TrainLogger:
                 raise UserError(f"cannot write {self.dir / name} ({err.strerror}): check free space and "
                                 f"permissions; resume with --resume=auto once fixed") from None
 
+    def say(self, line):
+        if self.write:  # the main rank's lines only
+            out.info(line)
+
     def step(self, epoch, step, global_step, loss, lr, step_time, data_wait):
-        self.print(f"epoch: {epoch} step: {step}, loss is {loss:.7g}")
+        self.say(f"epoch: {epoch} step: {step}, loss is {loss:.7g}")
         self._append(CURVES_CSV, STEP_FIELDS, dict(epoch=epoch, step=step, global_step=global_step, loss=f"{loss:.6g}",
                                                    lr=f"{lr:.6g}", step_time_ms=f"{step_time * 1e3:.2f}",
                                                    data_wait_ms=f"{data_wait * 1e3:.2f}"))
 
     def epoch(self, epoch, steps, losses, epoch_time, clips, data_wait, lr, val=None, overflows=0):
         per_step = epoch_time / max(steps, 1)
-        self.print(f"epoch time: {epoch_time * 1e3:.3f} ms, per step time: {per_step * 1e3:.3f} ms")
+        self.say(f"epoch time: {epoch_time * 1e3:.3f} ms, per step time: {per_step * 1e3:.3f} ms")
         mean_loss = sum(losses) / max(len(losses), 1)
         line = (f"epoch {epoch}: mean loss {mean_loss:.4f}, lr {lr:.6g}, {clips / max(epoch_time, 1e-9):.1f} clips/s, "
                 f"data wait {data_wait / max(steps, 1) * 1e3:.1f} ms/step "
@@ -65,7 +69,7 @@ class TrainLogger:
             line += f", {overflows} overflow step(s) skipped"
         if val is not None:
             line += f", val {val.line()}"
-        self.print(line)
+        self.say(line)
         self._append(EPOCHS_CSV, EPOCH_FIELDS, dict(
             epoch=epoch, mean_loss=f"{mean_loss:.6g}", epoch_time_s=f"{epoch_time:.3f}",
             clips_per_s=f"{clips / max(epoch_time, 1e-9):.2f}", data_wait_ms=f"{data_wait / max(steps, 1) * 1e3:.2f}",

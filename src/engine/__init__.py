@@ -1,0 +1,1 @@
+"""Running a network over batches: the training loop, its state and policies, evaluation and predictors."""
