@@ -7,10 +7,11 @@ runs the MINDIR on Ascend, on the same .bin clips and with the same result files
 
 The clip loop, the result-file naming and the manifest checks are those of src.deploy.infer310.
 
-MindSpore Lite reads MINDIRs of its own release and older ones only: Lite 2.0 refuses a MINDIR of MindSpore 2.10
-("can only support the maximum mind ir version: 1 ... mind ir version: 3" in its log) and its Python API then
-raises only "Common error code.". So the versions are compared before building: Lite's package version against
-the MindSpore version that the MINDIR itself records (ModelProto.model_version, written by MindSpore's exporter).
+MindSpore Lite cannot read a MINDIR of a later MindSpore release: Lite 2.0 refuses one of MindSpore 2.10 ("can
+only support the maximum mind ir version: 1 ... mind ir version: 3" in its log) and its Python API then raises only
+"Common error code." (docs/MINDSPORE_LITE.md). So the versions are compared before building: Lite's package
+version against the MindSpore version that the MINDIR itself records (ModelProto.model_version, written by
+MindSpore's exporter).
 """
 import argparse
 import re
