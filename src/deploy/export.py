@@ -127,4 +127,10 @@ def export_from_config(cfg):
     diff = export_network(net, cfg, path)
     print(f"exported {ckpt} -> {path} ({cfg.file_format}, input "
           f"{'x'.join(str(d) for d in input_shape(cfg))}, {cfg.n_classes} classes, softmax output)")
+    if cfg.file_format == "MINDIR":  # MindSpore's exporter records its version in the model; Lite needs the same
+        from src.deploy.lite import lite_release_for, mindir_versions
+
+        exporter, ir_version = mindir_versions(path)
+        print(f"{path} records MindSpore {exporter} (MINDIR version {ir_version}): serve it with MindSpore Lite "
+              f"{lite_release_for(exporter)}, the exporting MindSpore's release")
     return path, diff

@@ -3,11 +3,18 @@ runs the MINDIR on Ascend, on the same .bin clips and with the same result files
 
     python -m src.deploy.lite --mindir_path=M.mindir [--dataset_path=preprocess_Result/data]
         [--result_path=result_Files] [--time_path=time_Result] [--device_id=0]
-    python -m src.deploy.lite --check      # only: is MindSpore Lite's Python package importable?
+    python -m src.deploy.lite --check [--mindir_path=M.mindir]  # only: is Lite importable (and M's release)?
 
 The clip loop, the result-file naming and the manifest checks are those of src.deploy.infer310.
+
+MindSpore Lite cannot read a MINDIR of a later MindSpore release: Lite 2.0 refuses one of MindSpore 2.10 ("can
+only support the maximum mind ir version: 1 ... mind ir version: 3" in its log) and its Python API then raises only
+"Common error code." (docs/MINDSPORE_LITE.md). So the versions are compared before building: Lite's package
+version against the MindSpore version that the MINDIR itself records (ModelProto.model_version, written by
+MindSpore's exporter).
 """
 import argparse
+import re
 import time
 from importlib import metadata
 from pathlib import Path
@@ -36,10 +43,97 @@ def import_lite():
         version = _mindspore_version()
         raise UserError(
             f"MindSpore Lite's Python package is not installed ({err}): on the Ascend host install the "
-            f"mindspore_lite wheel of MindSpore Lite {version} for this Python (pip install mindspore-lite=={version}, "
-            f"or the .whl from the MindSpore Lite download page; wheels exist only for some Python versions), "
+            f"mindspore_lite wheel of MindSpore Lite {version} for this Python (the .whl from the MindSpore Lite "
+            f"download page; pip install mindspore-lite=={version} where an index serves it: PyPI's only one, 2.0.0, "
+            f"cannot read MINDIRs of later MindSpore releases; wheels exist only for some Python versions), "
             f"or use --backend=ascend310 (C++) or --backend=mindir-python") from None
     return mindspore_lite
+
+
+# top-level fields of MindSpore's ModelProto (mindspore/core/proto/mind_ir.proto)
+_MODEL_VERSION_FIELD = 5  # string: the version of the MindSpore that exported the model
+_MIND_IR_VERSION_FIELD = 13  # int: the MINDIR format version (3 for MindSpore 2.10)
+
+
+def _varint(stream) -> int | None:
+    value = shift = 0
+    while byte := stream.read(1):
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
+    return None
+
+
+def mindir_versions(path) -> tuple[str | None, int | None]:
+    """(exporting MindSpore version, mind_ir_version) as the MINDIR at ``path`` records them, read from its
+    top-level protobuf fields without MindSpore (which need not be installed beside Lite); None where the
+    file does not say (not a MINDIR, encrypted, or written by a tool that leaves the field empty)."""
+    found = {}
+    size = Path(path).stat().st_size
+    with open(path, "rb") as stream:
+        while len(found) < 2 and (key := _varint(stream)) is not None:
+            field, wire = key >> 3, key & 7
+            if wire == 0:  # varint
+                value = _varint(stream)
+                if field == _MIND_IR_VERSION_FIELD:
+                    found["ir"] = value
+            elif wire == 2:  # length-delimited: the graph and its weights are skipped, not read
+                length = _varint(stream)
+                if length is None or stream.tell() + length > size:
+                    break
+                if field == _MODEL_VERSION_FIELD:
+                    found["ms"] = stream.read(length).decode("utf-8", errors="replace")
+                else:
+                    stream.seek(length, 1)
+            elif wire in (1, 5):  # fixed 64 / 32 bits
+                stream.seek(8 if wire == 1 else 4, 1)
+            else:  # not protobuf that MindSpore writes
+                break
+    return found.get("ms"), found.get("ir")
+
+
+def release(version: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a version string such as 2.10.0 or 2.10.0rc1; None if it has none."""
+    match = re.match(r"(\d+)\.(\d+)", version or "")
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def lite_release_for(exporter: str | None) -> str:
+    """The MindSpore Lite release that reads a model exported by MindSpore ``exporter``: 2.10.0 -> 2.10.x."""
+    return "{}.{}.x".format(*release(exporter)) if release(exporter) else "<the exporting MindSpore's release>"
+
+
+def lite_version(mslite) -> str | None:
+    """The installed MindSpore Lite's version: its package's, else the module's (a Lite unpacked by hand)."""
+    try:
+        return metadata.version("mindspore-lite")
+    except metadata.PackageNotFoundError:
+        return getattr(mslite, "__version__", None)
+
+
+def check_lite_release(lite: str | None, path, exporter: str | None, ir_version: int | None) -> None:
+    """Refuses, before building, a Lite older than the MindSpore that exported ``path``: it cannot read the
+    model and would say only "Common error code."."""
+    if release(lite) and release(exporter) and release(lite) < release(exporter):
+        raise UserError(f"MindSpore Lite {lite} is older than MindSpore {exporter}, which exported {path} "
+                        f"(MINDIR version {ir_version}), and cannot read it: Lite must be the exporting MindSpore's "
+                        f"release, install MindSpore Lite {lite_release_for(exporter)} on the Ascend host (or "
+                        f"export the model with the MindSpore release of your Lite)")
+
+
+def build_failure(path, device_id: int, error: str, lite: str | None, exporter: str | None) -> str:
+    """The message for a failed Model.build_from_file: Lite's Python error does not say why, so name the
+    likely causes and how to tell them apart."""
+    lite_text = f"MindSpore Lite {lite or '(version unknown)'}"
+    model_text = f"MindSpore {exporter}" if exporter else "a MindSpore whose version the model does not record"
+    return (f"{lite_text} cannot build {path} on Ascend device {device_id} ({error.splitlines()[0][:200]}); "
+            f"Lite's log lines above say which of the likely causes it is: (1) Lite older than the MindSpore "
+            f"that exported the model (\"can only support the maximum mind ir version\"; here {lite_text}, model "
+            f"exported by {model_text}): Lite must be the exporting MindSpore's release, install MindSpore Lite "
+            f"{lite_release_for(exporter)}; (2) the device or the Ascend toolkit (\"Init ascend failed\", a library "
+            f"that cannot be opened, a device error): check --device_id={device_id} with npu-smi info and that the "
+            f"CANN environment is set (source set_env.sh of the Ascend toolkit)")
 
 
 def lite_predictor(mindir_path: str, device_id: int = 0) -> Callable[[np.ndarray], np.ndarray]:
@@ -49,6 +143,9 @@ def lite_predictor(mindir_path: str, device_id: int = 0) -> Callable[[np.ndarray
     if not path.is_file():
         raise UserError(f"MINDIR {path} not found (--mindir_path): export one with "
                         f"python export.py --file_format=MINDIR --batch_size=1")
+    lite = lite_version(mslite)
+    exporter, ir_version = mindir_versions(path)
+    check_lite_release(lite, path, exporter, ir_version)
     context = mslite.Context()
     context.target = ["ascend"]
     context.ascend.device_id = int(device_id)
@@ -56,8 +153,7 @@ def lite_predictor(mindir_path: str, device_id: int = 0) -> Callable[[np.ndarray
     try:
         model.build_from_file(str(path), mslite.ModelType.MINDIR, context)
     except RuntimeError as err:  # Lite reports a failed build as RuntimeError with its status text
-        raise UserError(f"MindSpore Lite cannot build {path} on Ascend device {device_id} "
-                        f"({str(err).splitlines()[0][:200]}): check the device id (npu-smi info)") from None
+        raise UserError(build_failure(path, device_id, str(err) or "no message", lite, exporter)) from None
     inputs = model.get_inputs()
     if len(inputs) != 1:
         raise UserError(f"expected a model with one input, {path} has {len(inputs)}")
@@ -100,11 +196,24 @@ def run_lite(mindir_path: str, data_dir: str, result_dir: str, device_id: int = 
     return count
 
 
+def _check_model(lite: str | None, mindir_path: str) -> None:
+    """--check --mindir_path: the version check of lite_predictor, without building."""
+    path = Path(mindir_path)
+    if not path.is_file():
+        raise UserError(f"MINDIR {path} not found (--mindir_path)")
+    exporter, ir_version = mindir_versions(path)
+    check_lite_release(lite, path, exporter, ir_version)
+    print(f"{path}: exported by MindSpore {exporter or '(version not recorded)'} (MINDIR version {ir_version}); "
+          f"Lite must be the exporting MindSpore's release ({lite_release_for(exporter)})")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m src.deploy.lite",
                                      description="Run a MINDIR on pre-processed .bin clips with MindSpore Lite "
                                                  "(Python API, Ascend).")
-    parser.add_argument("--check", action="store_true", help="only check that mindspore_lite can be imported")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that mindspore_lite can be imported (with --mindir_path: and that its "
+                             "release can read the MINDIR)")
     parser.add_argument("--mindir_path", help="exported MINDIR (export.py --file_format=MINDIR --batch_size=1)")
     parser.add_argument("--dataset_path", default=f"./preprocess_Result/{DATA_DIR}",
                         help="directory of .bin clips (preprocess_Result/data)")
@@ -120,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     def body(args_list):
         args = _parser().parse_args(args_list)
         if args.check:
-            lite = import_lite()
-            print(f"mindspore_lite {getattr(lite, '__version__', '(version unknown)')} found")
+            lite = lite_version(import_lite())
+            print(f"mindspore_lite {lite or '(version unknown)'} found")
+            if args.mindir_path:
+                _check_model(lite, args.mindir_path)
             return 0
         if not args.mindir_path:
             raise UserError("--mindir_path is required (the exported MINDIR)")
