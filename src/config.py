@@ -7,15 +7,17 @@ to the declared type here and nowhere else; unknown keys, values outside ``choic
 values are errors that name the key and how to fix it. Nothing happens at import time.
 """
 import difflib
+import functools
 import logging
 import os
 import sys
+from dataclasses import make_dataclass
 from pathlib import Path
 
 import yaml
 
 from src.atomic import atomic_output
-from src.config_keys import KEYS, Key
+from src.config_keys import KEYS, SECTIONS, Key
 from src.errors import UserError
 
 log = logging.getLogger("resnet3d")
@@ -252,6 +254,18 @@ def _apply_environment(cfg, explicit):
         elif value != cfg[key]:
             log.info("%s=%s from %s in the environment (the config file's %s ignored)", key, value, var, cfg[key])
             cfg[key] = value
+
+
+@functools.cache
+def _section_type(name):
+    fields = [(key, type(KEYS[key].default)) for key in SECTIONS[name][1]]
+    return make_dataclass(f"{name.capitalize()}Section", fields, frozen=True)
+
+
+def section(cfg, name):
+    """The keys of one section of ``cfg`` (src.config_keys.SECTIONS) as a frozen, typed object, for the
+    factories that need exactly those keys: ``create_schedule(section(cfg, "schedule"), ...)``."""
+    return _section_type(name)(**{key: cfg[key] for key in SECTIONS[name][1]})
 
 
 def save_config(cfg, path):

@@ -12,7 +12,8 @@ from src.config import load_config
 from src.models.resnet3d import ModelSpec, build_model
 from src.runtime import setup_runtime
 from conftest import TINY_ARGS
-from src.train.step import train_step_from_config
+from src.config import section
+from src.train.step import create_train_step
 from src.engine.fit import Callback
 from src.rundir import RunDir
 from src.train.trainer import train as run_training
@@ -23,9 +24,11 @@ def model_from_config(cfg):
 
 
 def build_train_step(cfg, net, steps_per_epoch):
-    from src.train.lr import lr_from_config
+    from src.train.lr import create_schedule
 
-    return train_step_from_config(cfg, net, lr_from_config(cfg, steps_per_epoch)), None
+    lr = create_schedule(section(cfg, "schedule"), n_epochs=cfg.n_epochs, steps_per_epoch=steps_per_epoch)
+    return create_train_step(net, lr, section(cfg, "optimisation"), device_target=cfg.device_target,
+                             n_classes=cfg.n_classes), None
 
 
 def train(cfg, **kwargs):

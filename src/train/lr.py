@@ -65,9 +65,10 @@ def get_lr(lr_init, lr_end, lr_max, warmup_epochs, total_epochs, steps_per_epoch
     return np.array(rates, dtype=np.float32)
 
 
-def lr_from_config(cfg, steps_per_epoch):
-    return get_lr(cfg.lr_init, cfg.lr_end, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs, steps_per_epoch,
-                  cfg.lr_decay_mode, cfg.lr_milestones or None)
+def create_schedule(schedule, *, n_epochs, steps_per_epoch):
+    """One rate per optimizer step for the config's schedule section (src.config.section(cfg, "schedule"))."""
+    return get_lr(schedule.lr_init, schedule.lr_end, schedule.lr_max, schedule.warmup_epochs, n_epochs,
+                  steps_per_epoch, schedule.lr_decay_mode, schedule.lr_milestones or None)
 
 
 class Plateau:

@@ -206,14 +206,16 @@ def build_train_step(net, lr, *, start_ft, device_target, n_classes, label_smoot
     return TrainStep(cell, run, opt, scale)
 
 
-def train_step_from_config(cfg, net, lr):
-    return build_train_step(net, lr, start_ft=cfg.start_ft, device_target=cfg.device_target,
-                            n_classes=cfg.n_classes, label_smoothing=cfg.label_smoothing, momentum=cfg.momentum,
-                            weight_decay=cfg.weight_decay, loss_scale=cfg.loss_scale,
-                            loss_scale_type=cfg.loss_scale_type, drop_overflow_update=cfg.drop_overflow_update,
-                            accumulation_steps=cfg.accumulation_steps, amp_level=cfg.amp_level,
-                            nesterov=cfg.nesterov, soft_targets=mixing(cfg))
+def create_train_step(net, lr, optim, *, device_target, n_classes):
+    """The TrainStep for the config's optimisation section (src.config.section(cfg, "optimisation"))."""
+    return build_train_step(net, lr, start_ft=optim.start_ft, device_target=device_target, n_classes=n_classes,
+                            label_smoothing=optim.label_smoothing, momentum=optim.momentum,
+                            weight_decay=optim.weight_decay, loss_scale=optim.loss_scale,
+                            loss_scale_type=optim.loss_scale_type, drop_overflow_update=optim.drop_overflow_update,
+                            accumulation_steps=optim.accumulation_steps, amp_level=optim.amp_level,
+                            nesterov=optim.nesterov, soft_targets=mixing(optim))
 
 
-def mixing(cfg):
-    return cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
+def mixing(optim):
+    """Whether batches are mixed (mixup / cutmix): the targets are then soft rows."""
+    return optim.mixup_alpha > 0 or optim.cutmix_alpha > 0

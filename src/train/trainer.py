@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from src.config import save_config, section
 from src.config_keys import result_keys
 from src.data.datasets import create_eval_dataset, create_train_dataset, steps_per_epoch, train_entries
 from src.data.presets import ClipSpec
@@ -21,10 +22,10 @@ from src.logs import out
 from src.eval.loop import mindspore_predictor, run_evaluation
 from src.models.resnet3d import ModelSpec, build_model
 from src.train.logger import TrainLogger
-from src.train.lr import Plateau, lr_from_config
+from src.train.lr import Plateau, create_schedule
 from src.train.mix import mix_batch
 from src.train.signals import StopRequest
-from src.train.step import mixing, train_step_from_config
+from src.train.step import create_train_step, mixing
 from src.weights.checkpoint import load_pretrained, load_training_state
 
 log = logging.getLogger("resnet3d")
@@ -89,14 +90,13 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     net = build_model(ModelSpec.from_config(cfg), conv_impl=runtime.conv_impl)
     if cfg.pretrain_path and resume_from is None:
         load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
-    base_lr = lr_from_config(cfg, spe)
-    train_step = train_step_from_config(cfg, net, base_lr)
+    base_lr = create_schedule(section(cfg, "schedule"), n_epochs=cfg.n_epochs, steps_per_epoch=spe)
+    train_step = create_train_step(net, base_lr, section(cfg, "optimisation"), device_target=cfg.device_target,
+                                   n_classes=cfg.n_classes)
     state = _initial_state(cfg, train_step, resume_from, spe)
     plateau = Plateau(cfg.plateau_patience, state=state.plateau or None) if cfg.lr_decay_mode == "plateau" else None
     lr = base_lr if plateau is None else _set_lr(train_step, plateau.apply(base_lr))
     if runtime.is_main:
-        from src.config import save_config
-
         save_config(cfg, run_dir.config)
     start_epoch, _ = state.next_position(spe)
     logger = TrainLogger(run_dir, write=runtime.is_main, resume_step=state.global_step(spe),
