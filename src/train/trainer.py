@@ -6,6 +6,7 @@ exact epoch / step / LR position; what makes it safe to kill at any moment is de
 """
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,36 @@ log = logging.getLogger("resnet3d")
 __all__ = ["Stopped", "train", "fingerprint"]
 
 
-def fingerprint(cfg) -> str:
-    """The keys that decide what training computes, as JSON (stored in every training checkpoint)."""
-    return json.dumps({k: cfg[k] for k in result_keys()}, sort_keys=True)
+def fingerprint(cfg, **effective) -> str:
+    """The keys that decide what training computes, as JSON (stored in every training checkpoint);
+    ``effective``: values that the run uses in place of the config's (start_ft without weights)."""
+    return json.dumps({k: effective.get(k, cfg[k]) for k in result_keys()}, sort_keys=True)
+
+
+def effective_start_ft(cfg) -> str:
+    """start_ft follows the weights: the config's value when fine-tuning pretrained weights; conv1 (the whole
+    network trains) without them, since frozen random modules would never learn. Said in one line."""
+    if cfg.pretrain_path:
+        if cfg.start_ft != "conv1":
+            out.info(f"start_ft={cfg.start_ft}: fine-tuning {cfg.pretrain_path}; the modules before {cfg.start_ft} "
+                     f"stay frozen")
+        return cfg.start_ft
+    if cfg.start_ft != "conv1" and "start_ft" in cfg.explicit:
+        raise UserError(f"--start_ft={cfg.start_ft} freezes the modules before {cfg.start_ft}, but there are no "
+                        f"pretrained weights (--pretrain_path is empty), so they would stay random: pass "
+                        f"--pretrain_path=<a .ckpt from pth_to_ckpt.py>, or --start_ft=conv1 to train every layer")
+    if cfg.start_ft != "conv1":
+        out.info(f"start_ft=conv1: no pretrained weights, so every layer trains (the config's start_ft="
+                 f"{cfg.start_ft} is for fine-tuning)")
+    return "conv1"
+
+
+def warn_if_lr_max_unreached(rates, lr_max, warmup_epochs, n_epochs) -> None:
+    """One warning when the schedule never reaches lr_max (a warm-up at least as long as the run)."""
+    if len(rates) and float(rates.max()) < lr_max * (1 - 1e-6):
+        log.warning("warning: the learning rate never reaches lr_max=%g (at most %.4g): warmup_epochs=%g with "
+                    "n_epochs=%d; lower --warmup_epochs or raise --n_epochs", lr_max, float(rates.max()),
+                    warmup_epochs, n_epochs)
 
 
 def check_fresh_folder(run_dir):
@@ -91,9 +119,10 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     if cfg.pretrain_path and resume_from is None:
         load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
     base_lr = create_schedule(section(cfg, "schedule"), n_epochs=cfg.n_epochs, steps_per_epoch=spe)
-    train_step = create_train_step(net, base_lr, section(cfg, "optimisation"), device_target=cfg.device_target,
-                                   n_classes=cfg.n_classes)
-    state = _initial_state(cfg, train_step, resume_from, spe)
+    warn_if_lr_max_unreached(base_lr, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs)
+    optim = replace(section(cfg, "optimisation"), start_ft=effective_start_ft(cfg))
+    train_step = create_train_step(net, base_lr, optim, device_target=cfg.device_target, n_classes=cfg.n_classes)
+    state = _initial_state(cfg, train_step, resume_from, spe, fingerprint(cfg, start_ft=optim.start_ft))
     plateau = Plateau(cfg.plateau_patience, state=state.plateau or None) if cfg.lr_decay_mode == "plateau" else None
     lr = base_lr if plateau is None else _set_lr(train_step, plateau.apply(base_lr))
     if runtime.is_main:
@@ -132,9 +161,9 @@ def _steps_per_epoch(cfg, n_videos, rank_size):
     return spe
 
 
-def _initial_state(cfg, train_step, resume_from, spe):
-    """A fresh TrainState, or the one the resumed checkpoint recorded (its weights and optimizer loaded)."""
-    current = fingerprint(cfg)
+def _initial_state(cfg, train_step, resume_from, spe, current):
+    """A fresh TrainState, or the one the resumed checkpoint recorded (its weights and optimizer loaded);
+    ``current``: this run's fingerprint."""
     if not resume_from:
         return TrainState(fingerprint=current)
     saved = load_training_state(train_step.cell, resume_from)
