@@ -54,6 +54,13 @@ class Config(dict):
     def __setattr__(self, name, value):
         self[name] = value
 
+    def replace(self, **values):
+        """A copy with ``values`` set (what a run derives, e.g. n_classes from the annotation); the
+        command-line record is kept."""
+        copy = Config({**self, **values})
+        object.__setattr__(copy, "explicit", self.explicit)
+        return copy
+
 
 def read_values(path):
     """The values document of a config file, as a dict (unchecked)."""

@@ -73,6 +73,19 @@ def check_n_classes(n_classes, class_names, source):
                         f"pass --n_classes={len(class_names)}")
 
 
+def classes_to_train(n_classes, given, class_names, source):
+    """Training: the head gets one output per class of the annotation. A command-line ``--n_classes``
+    (``given``) that disagrees is an error naming both; a config file's value is replaced, said once."""
+    n = len(class_names)
+    if given and n_classes != n:
+        relation = "smaller" if n_classes < n else "larger"
+        raise UserError(f"--n_classes={n_classes} is {relation} than the {n} classes of {source}: drop "
+                        f"--n_classes (the annotation's count is used) or pass --n_classes={n}")
+    if n_classes != n:
+        log.info("n_classes=%d: the classes of %s (the config file's %d replaced)", n, source, n_classes)
+    return n
+
+
 FRAME_CHANNELS = 3  # the pipeline makes RGB clips
 
 
@@ -166,7 +179,6 @@ def train_entries(cfg):
     """The training videos of cfg's annotation (and its class names), checked against the model's classes
     and input channels."""
     entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, "training", cfg.input_format)
-    check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
     check_input_channels(cfg.n_input_channels)
     return entries, class_names
 

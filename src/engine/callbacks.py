@@ -14,9 +14,9 @@ class CheckpointSaver(Callback):
     global steps; at most ``keep_max`` kept. ``write``: False on ranks other than the main one (they still
     check the state, so that every rank stops on a diverged one)."""
 
-    def __init__(self, run_dir, every_epochs, every_steps, keep_max, write=True):
+    def __init__(self, run_dir, every_epochs, every_steps, keep_max, write=True, extras=None):
         self.run_dir, self.every_epochs, self.every_steps = run_dir, every_epochs, every_steps
-        self.keep_max, self.write = keep_max, write
+        self.keep_max, self.write, self.extras = keep_max, write, extras or {}
         self.saved_at = None
 
     def save(self, loop: Loop, epoch: int, step: int, checked=False) -> None:
@@ -27,7 +27,7 @@ class CheckpointSaver(Callback):
         loop.state.epoch, loop.state.step, loop.state.lr_steps = epoch, step, len(loop.lr)
         if self.write:
             save_checkpoint(loop.train_step.cell, self.run_dir.epoch_checkpoint(epoch, step),
-                            append_dict=loop.state.checkpoint_fields())
+                            append_dict={**loop.state.checkpoint_fields(), **self.extras})
             self.run_dir.rotate(self.keep_max)
         self.saved_at = (epoch, step)
 
@@ -128,10 +128,11 @@ class ReduceOnPlateau(Callback):
 
 
 class KeepBest(Callback):
-    """best.ckpt (the network alone) and its metrics JSON whenever the video top-1 improves."""
+    """best.ckpt (the network and ``extras``, e.g. the model's settings) and its metrics JSON whenever the
+    video top-1 improves."""
 
-    def __init__(self, run_dir, write=True):
-        self.run_dir, self.write = run_dir, write
+    def __init__(self, run_dir, write=True, extras=None):
+        self.run_dir, self.write, self.extras = run_dir, write, extras or {}
 
     def on_epoch_end(self, loop, epoch):
         val = loop.stats.val
@@ -149,7 +150,7 @@ class KeepBest(Callback):
         from src.atomic import write_json
         from src.weights.checkpoint import save_checkpoint
 
-        save_checkpoint(net, self.run_dir.best_ckpt)
+        save_checkpoint(net, self.run_dir.best_ckpt, append_dict=self.extras or None)
         faults.point("between_best_files", epoch)
         metrics = dict(epoch=epoch, line=val.line(), **{k: v for k, v in val.to_dict().items()
                                                          if k != "video_predictions"})

@@ -13,7 +13,8 @@ import numpy as np
 
 from src.config import save_config, section
 from src.config_keys import result_keys
-from src.data.datasets import create_eval_dataset, create_train_dataset, steps_per_epoch, train_entries
+from src.data.datasets import (classes_to_train, create_eval_dataset, create_train_dataset, steps_per_epoch,
+                               train_entries)
 from src.data.presets import ClipSpec
 from src.engine import callbacks as cb
 from src.engine.fit import Loop, Stopped, fit
@@ -27,6 +28,7 @@ from src.train.lr import Plateau, create_schedule
 from src.train.mix import mix_batch
 from src.train.signals import StopRequest
 from src.train.step import create_train_step, mixing
+from src.weights import settings
 from src.weights.checkpoint import load_pretrained, load_training_state
 
 log = logging.getLogger("resnet3d")
@@ -108,7 +110,9 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     resume_from = resolve_resume(run_dir, cfg.resume)
     if resume_from is None and runtime.is_main:
         check_fresh_folder(run_dir)
-    entries, _ = train_entries(cfg)
+    entries, class_names = train_entries(cfg)
+    cfg = cfg.replace(n_classes=classes_to_train(cfg.n_classes, "n_classes" in cfg.explicit, class_names,
+                                                  cfg.annotation_path))
     spe = _steps_per_epoch(cfg, len(entries), runtime.rank_size)
     if cfg.lr_decay_mode == "plateau" and not cfg.eval_in_training:
         raise UserError("--lr_decay_mode=plateau follows the validation loss: pass --eval_in_training=True")
@@ -137,7 +141,8 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     loop = Loop(train_step=train_step, net=net, state=state, steps_per_epoch=spe, n_epochs=cfg.n_epochs,
                 batches=_batch_source(cfg, entries, runtime, spe), lr=lr, say=out.info)
     stop = StopRequest(runtime.rank_size)
-    policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size)
+    extras = {settings.KEY: settings.to_text(settings.from_config(cfg, class_names))}
+    policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size, extras)
     if plateau is not None:
         policies.insert(-3, cb.ReduceOnPlateau(plateau, base_lr, cfg.plateau_patience,
                                                lambda rates: _set_lr(train_step, rates)))
@@ -179,17 +184,17 @@ def _initial_state(cfg, train_step, resume_from, spe, current):
     return state
 
 
-def _policies(cfg, runtime, run_dir, stop, logger, eval_data, clips_per_epoch):
+def _policies(cfg, runtime, run_dir, stop, logger, eval_data, clips_per_epoch, extras):
     """The run's callbacks in the order they run at an epoch's end (the plateau callback, when there is one,
     goes before the last three)."""
     saver = cb.CheckpointSaver(run_dir, cfg.save_checkpoint_epochs, cfg.save_checkpoint_steps,
-                               cfg.keep_checkpoint_max, write=runtime.is_main)
+                               cfg.keep_checkpoint_max, write=runtime.is_main, extras=extras)
     policies = []
     if eval_data is not None:
         policies.append(cb.Evaluate(lambda net: _evaluate(net, eval_data, cfg.ignore, runtime), cfg.eval_interval,
                                     saver))
-    return policies + [cb.LogEpoch(logger, clips_per_epoch), cb.KillPoint("after_eval"), cb.KeepBest(run_dir),
-                       saver, cb.StopOnSignal(stop, saver)]
+    return policies + [cb.LogEpoch(logger, clips_per_epoch), cb.KillPoint("after_eval"),
+                       cb.KeepBest(run_dir, extras=extras), saver, cb.StopOnSignal(stop, saver)]
 
 
 def _batch_source(cfg, entries, runtime, spe):

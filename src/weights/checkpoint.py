@@ -23,7 +23,8 @@ _TRAINING_STATE = re.compile(r"^(moments|accum|accum_grads|moment1|moment2|stat)
                              r"step_num|epoch|step|best_.*|train_.*)$")
 HEAD = ("fc.weight", "fc.bias")
 # entries train.py appends to its checkpoints besides network and optimiser
-TRAINING_EXTRAS = ("epoch_num", "step_num", "best_top1", "best_epoch", "lr_steps", "config", "plateau")
+TRAINING_EXTRAS = ("epoch_num", "step_num", "best_top1", "best_epoch", "lr_steps", "config", "plateau",
+                   "model_settings")
 # recomputed from the config on resume (its length follows n_epochs), never restored
 RECOMPUTED = ("learning_rate",)
 
