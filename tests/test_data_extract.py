@@ -5,7 +5,7 @@ import pytest
 
 from src.data.extract import FAILURES_NAME, STAMP_NAME, extract_all, extract_video
 from src.data.frames import count_frames
-from src.data.video import moving_frames, write_video as write_any_video
+from src.data.synthetic import moving_frames, write_video as write_any_video
 from src.errors import UserError
 from src.generate_video_jpgs import main as generate_video_jpgs
 from data_fixtures import write_video

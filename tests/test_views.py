@@ -128,7 +128,7 @@ def test_multi_view_eval_agrees_through_eval_onnx_and_the_310_backend(models, tm
 def test_the_aggregated_score_is_the_mean_softmax_over_every_view(models, tmp_path):
     """Reference: each view through the network one by one, softmax, mean (NumPy), vs predict.py's score."""
     from src.config import load_config
-    from src.data.frames import open_video
+    from src.data.layout import open_video
     from src.deploy.backends import checkpoint_predictor
     from src.deploy.predict import predict_video
 

@@ -13,7 +13,8 @@ import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from src.data.video import SourceLocator, container_frame_count, count_decodable_frames
+from src.data.layout import SourceLocator
+from src.data.video import container_frame_count, count_decodable_frames
 from src.errors import UserError
 
 SPLITS = (1, 2, 3)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from src.data import presets
-from src.data.video import SourceLocator, open_source
+from src.data.layout import SourceLocator, open_source
 from src.errors import UserError
 
 log = logging.getLogger("resnet3d")
@@ -86,7 +86,7 @@ def load_annotation(annotation_path, video_path, subset, input_format="auto"):
     """Entries of one subset and the class names: ``(list of VideoEntry, class_names)``.
 
     As upstream: entries are kept in JSON order, unlabelled ones get label_index -1, and entries
-    whose frame folder (or video file, see src.data.video) is missing or empty are skipped — here
+    whose frame folder (or video file, see src.data.layout) is missing or empty are skipped — here
     with a warning saying how many.
     """
     subset = canonical_subset(subset)

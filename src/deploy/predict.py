@@ -36,7 +36,7 @@ def read_labels(path):
 
 def video_views(path, cfg):
     """(source, views) of the video at ``path``: the evaluation views (windows x crops) of its frames."""
-    from src.data.frames import open_video
+    from src.data.layout import open_video
     from src.data.presets import ClipSpec, eval_views
 
     spec = ClipSpec.from_config(cfg)
