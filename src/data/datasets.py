@@ -237,7 +237,7 @@ def create_eval_dataset(cfg, subset="validation", rank_id=0, rank_size=1):
     "video_index" int32 [b], "window_index" int32 [b]) in micro-batches of cfg.eval_batch_size
     (last one smaller); ``videos`` is an :class:`EvalVideos` (list of (video_id, label_index),
     ``.class_names``, ``.n_clips``). The annotation's classes must fit cfg.n_classes. ``rank_id`` /
-    ``rank_size``: this rank's share of the windows (src.eval.loop gathers the shares)."""
+    ``rank_size``: this rank's share of the windows (src.engine.evaluation gathers the shares)."""
     entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset, cfg.input_format)
     check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
     check_input_channels(cfg.n_input_channels)

@@ -6,10 +6,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import mindspore as ms
 import numpy as np
 
 from src.atomic import make_dirs
+from src.deploy.graph import WithSoftmax, explicit_padding
+from src.engine.predictors import checkpoint_network, mindir_predictor, onnx_predictor, resolve_checkpoint
 from src.errors import UserError
+from src.metrics import softmax
 
 log = logging.getLogger("resnet3d")
 
@@ -44,8 +48,6 @@ def random_clip(shape, seed=0):
 
 
 def exported_predictor(path, fmt):
-    from src.deploy.backends import mindir_predictor, onnx_predictor
-
     return onnx_predictor(path) if fmt == "ONNX" else mindir_predictor(path)
 
 
@@ -70,11 +72,6 @@ def export_network(net, cfg, path, check=True, seed=0):
     on a random clip; the final name is given only when the difference is <= TOLERANCE.
     Returns the max abs difference (None when not checked).
     """
-    import mindspore as ms
-
-    from src.deploy.graph import WithSoftmax, explicit_padding
-    from src.eval.metrics import softmax
-
     fmt = cfg.file_format
     shape = input_shape(cfg)
     clip = random_clip(shape, seed)
@@ -116,10 +113,6 @@ def export_network(net, cfg, path, check=True, seed=0):
 
 def export_from_config(cfg):
     """Load cfg.ckpt_file strictly into the native network and export it. Returns (path, diff)."""
-    from src.deploy.backends import checkpoint_network
-
-    from src.eval.evaluate import resolve_checkpoint
-
     check_format_supported(cfg)
     path = output_path(cfg)
     ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from src.cli import run_main
 from src.deploy.infer310 import DATA_DIR, run_on_clips
 from src.errors import UserError
 
@@ -115,8 +116,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from src.cli import run_main
-
     def body(args_list):
         args = _parser().parse_args(args_list)
         if args.check:

@@ -21,7 +21,8 @@ from src.config_keys import KEYS, RESUME_NEUTRAL
 from src.data.datasets import create_eval_dataset, create_train_dataset, steps_per_epoch, train_entries
 from src.data.presets import ClipSpec
 from src.errors import UserError
-from src.eval.loop import mindspore_predictor, run_evaluation
+from src.engine.evaluation import run_evaluation
+from src.engine.predictors import mindspore_predictor
 from src.models.resnet3d import ModelSpec, build_model
 from src.rundir import RunDir
 from src.train.logger import TrainLogger
