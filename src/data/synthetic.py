@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from src.atomic import atomic_output, remove_stale_temps
 from src.errors import UserError
 
 # (name, motion kind, direction); partners are each other's time reversal
@@ -110,12 +111,11 @@ def video_name(class_name, index):
 
 def _write_one(job):
     path, class_index, video_index, seed, frames, size = job
-    tmp = path.with_name(".tmp_" + path.name)
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 25, (size, size))
-    for frame in render_video(class_index, video_index, seed, frames, size):
-        writer.write(frame)
-    writer.release()
-    os.replace(tmp, path)
+    with atomic_output(path, mkdir=False) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 25, (size, size))
+        for frame in render_video(class_index, video_index, seed, frames, size):
+            writer.write(frame)
+        writer.release()
     return path
 
 
@@ -129,6 +129,7 @@ def generate(out, videos_per_class=200, test_videos_per_class=40, frames=16, siz
     total = videos_per_class + test_videos_per_class
     for ci, (name, _, _) in enumerate(CLASSES):
         (videos / name).mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(videos / name)  # videos of a killed earlier run
         for vi in range(total):
             stem = video_name(name, vi)
             jobs.append((videos / name / f"{stem}.avi", ci, vi, seed, frames, size))

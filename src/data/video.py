@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from src.atomic import atomic_output
 from src.errors import UserError
 
 # Forward gaps up to this many frames are decoded through instead of seeking: a seek restarts at
@@ -222,11 +223,9 @@ def pts_table(path) -> np.ndarray:
             cap.release()
         table = np.array(stamps, np.float64)
         try:  # best effort: an unwritable cache only costs a decode pass per process
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{key}.{os.getpid()}.tmp.npy")
-            np.save(tmp, table)
-            os.replace(tmp, cached)
-        except OSError:
+            with atomic_output(cached, fsync=False) as tmp:  # a lost table is made again
+                np.save(tmp, table)
+        except (OSError, UserError):
             pass
     _tables[key] = table
     return table

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.atomic import atomic_output, write_json
+from src.atomic import atomic_output, remove_stale_temps, write_json
 from src.data.datasets import check_n_classes, create_eval_dataset
 from src.errors import UserError
 from src.metrics import compute_accuracy
@@ -78,6 +78,7 @@ def run_on_clips(data_dir, result_dir, load_predictor):
     predict = load_predictor()
     result_dir = Path(result_dir)
     result_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(result_dir)  # result files of a killed earlier run
     for path in files:
         clip = np.fromfile(path, dtype=np.float32)
         if shape is not None:
@@ -85,7 +86,8 @@ def run_on_clips(data_dir, result_dir, load_predictor):
                 raise UserError(f"{path} holds {clip.size} floats, not {'x'.join(map(str, shape))}: "
                                 f"run preprocess.py again")
             clip = clip.reshape(shape)
-        with atomic_output(result_dir / result_name(path.stem), mkdir=False) as tmp:
+        # no flush per clip: it would cost more than the inference, and a re-run makes the files again
+        with atomic_output(result_dir / result_name(path.stem), mkdir=False, fsync=False) as tmp:
             np.ascontiguousarray(predict(clip), dtype=np.float32).tofile(tmp)
     return len(files)
 
