@@ -67,7 +67,7 @@ def test_replaced_video_is_extracted_again(tmp_path, capsys):
     summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
     assert (summary["done"], summary["skipped"], summary["frames"]) == (1, 0, 6)
     assert count_frames(target / "A" / "v") == 6 and (target / "A" / "v" / "image_00001.jpg").read_bytes() != first
-    assert sorted(p.name for p in (target / "A").iterdir()) == ["v"]  # no .old / .partial left
+    assert sorted(p.name for p in (target / "A").iterdir()) == ["v"]  # no temporary folder left
     # same size, new mtime (e.g. restored from a backup of another version): redone as well
     os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
     assert extract_all(videos, target, size=0, n_jobs=1, progress=False)["done"] == 1

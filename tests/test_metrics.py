@@ -1,4 +1,4 @@
-"""src/eval/metrics.py on hand-made outputs: clip / video top-1 / top-5, ignore, missing videos."""
+"""src/metrics.py on hand-made outputs: clip / video top-1 / top-5, ignore, missing videos."""
 import numpy as np
 import pytest
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from src.atomic import atomic_output, remove_stale_temps
+from src.atomic import atomic_output, remove_stale_temps, write_text
 from src.errors import UserError
 
 # (name, motion kind, direction); partners are each other's time reversal
@@ -136,12 +136,13 @@ def generate(out, videos_per_class=200, test_videos_per_class=40, frames=16, siz
             is_test = vi < test_videos_per_class  # test videos take the first groups, as UCF101
             (test if is_test else train).append(f"{name}/{stem}.avi" + ("" if is_test else f" {ci + 1}"))
             hmdb_lines.setdefault(name, []).append(f"{stem}.avi {2 if is_test else 1}")
-    (labels / "classInd.txt").write_text("".join(f"{i + 1} {c[0]}\n" for i, c in enumerate(CLASSES)))
-    (labels / "trainlist01.txt").write_text("".join(line + "\n" for line in train))
-    (labels / "testlist01.txt").write_text("".join(line + "\n" for line in test))
+    remove_stale_temps(labels)
+    write_text(labels / "classInd.txt", "".join(f"{i + 1} {c[0]}\n" for i, c in enumerate(CLASSES)))
+    write_text(labels / "trainlist01.txt", "".join(line + "\n" for line in train))
+    write_text(labels / "testlist01.txt", "".join(line + "\n" for line in test))
     if hmdb:
         for name, lines in hmdb_lines.items():
-            (labels / f"{name}_test_split1.txt").write_text("".join(line + "\n" for line in lines))
+            write_text(labels / f"{name}_test_split1.txt", "".join(line + "\n" for line in lines))
     n_jobs = n_jobs or os.cpu_count() or 1
     bar = _progress(len(jobs), progress)
     if n_jobs > 1:

@@ -38,6 +38,7 @@ def test_atomic_dir_swaps_a_complete_folder_in_and_keeps_the_old_one_on_failure(
 def test_a_write_error_is_one_user_error_line(tmp_path):
     with pytest.raises(UserError, match=r"^cannot write .*a\.txt \(.*\): check free space"):
         with atomic_output(tmp_path / "a.txt") as tmp:
+            tmp.write_text("half")
             raise OSError(28, "No space left on device")
     assert os.listdir(tmp_path) == []
 

@@ -46,7 +46,7 @@ def import_graph():
 
 def package_of(name):
     parts = name.split(".")
-    return ".".join(parts[:2])  # src.eval.loop -> src.eval; src.atomic -> src.atomic
+    return ".".join(parts[:2])  # src.eval.evaluate -> src.eval; src.atomic -> src.atomic
 
 
 def package_graph(graph):
