@@ -12,7 +12,7 @@ from src.config import load_config
 
 def _main(argv):
     cfg = load_config(argv, prog="extract_features.py", aliases={"subset": "eval_subset"})
-    from src.eval.features import extract_features
+    from src.deploy.features import extract_features
     from src.runtime import setup_runtime
 
     runtime = setup_runtime(cfg, distributed=False)

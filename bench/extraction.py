@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from src.data.extract import extract_all  # noqa: E402
 from src.data.frames import FrameFolder, count_frames, frame_name  # noqa: E402
 from src.data.presets import ClipSpec, eval_clip  # noqa: E402
-from src.data.video import moving_frames, write_video  # noqa: E402
+from src.data.synthetic import moving_frames, write_video  # noqa: E402
 
 N_FRAMES, HEIGHT, WIDTH, T = 175, 240, 320, 16
 

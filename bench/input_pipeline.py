@@ -34,7 +34,8 @@ from src.data import spatial  # noqa: E402
 from src.data.extract import extract_video  # noqa: E402
 from src.data.frames import FrameFolder  # noqa: E402
 from src.data.presets import ClipSpec, eval_clip  # noqa: E402
-from src.data.video import VideoFile, moving_frames, write_video  # noqa: E402
+from src.data.synthetic import moving_frames, write_video  # noqa: E402
+from src.data.video import VideoFile  # noqa: E402
 
 SIZE, T = 112, 16
 

@@ -5,7 +5,7 @@
 # Backends (INFER_BACKEND=... works too), all on the same .bin files with the same result files:
 #   ascend310      the C++ program ascend310_infer (MindSpore Lite C++ API; needs LITE_HOME and ASCEND_HOME)
 #   lite-python    MindSpore Lite's Python API (python -m src.deploy.lite; needs the mindspore_lite wheel)
-#   mindir-python  MindSpore's own Python API on the CPU (python -m src.deploy.infer310; no Ascend needed)
+#   mindir-python  MindSpore's own Python API on the CPU (python -m src.deploy.mindir_python; no Ascend needed)
 # Outputs in the current directory: preprocess_Result/, result_Files/, time_Result/, infer.log, acc.log.
 set -euo pipefail
 USAGE="bash run_infer_310.sh [MINDIR_PATH] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [NEED_PREPROCESS] [DEVICE_ID] [--backend=ascend310|lite-python|mindir-python] [--key=value ...]"
@@ -84,7 +84,7 @@ case "$BACKEND" in
     lite-python)
         RUN=("$PYTHON" -m src.deploy.lite "${IO_ARGS[@]}") ;;
     mindir-python)  # no timing file: a CPU run says nothing about a 310
-        RUN=("$PYTHON" -m src.deploy.infer310 --mindir_path="$MODEL" --dataset_path="$WORK/preprocess_Result/data"
+        RUN=("$PYTHON" -m src.deploy.mindir_python --mindir_path="$MODEL" --dataset_path="$WORK/preprocess_Result/data"
              --result_path="$WORK/result_Files" --device_id="$DEVICE_ID") ;;
 esac
 (cd "$WORK" && PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "${RUN[@]}" > "$WORK/infer.log" 2>&1) \

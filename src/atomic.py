@@ -1,34 +1,156 @@
-"""Writing files so that a reader never sees a half-written one: write to a hidden temporary name in the
-same folder, then rename (atomic on POSIX). On any failure the temporary file is removed, so a full disk or
-a kill leaves either the old file or none, never a truncated one that looks complete."""
+"""Writing files and folders so that a reader never sees a half-written one: write under a temporary name
+in the same folder, flush it to disk (fsync), then rename (atomic on POSIX). On any failure the temporary
+is removed, so a full disk or an error leaves either the old file or none, never a truncated one that looks
+complete; what a killed process leaves behind is hidden and ``remove_stale_temps`` knows it.
+
+Every temporary has the one name ``temp_path`` gives: ``.<stem>.tmp<pid><suffix>`` next to the target
+(hidden; the suffix kept, since some writers choose the format by it; the writer's pid, so two processes
+never share one and a cleanup can tell a live writer's from a dead one's).
+"""
 import json
 import os
-from contextlib import contextmanager
+import re
+import shutil
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from src.errors import UserError
 
+_TEMP_NAME = re.compile(r"\.(?P<stem>.*)\.tmp(?P<pid>[0-9]+)(?P<rest>.*)")
+
+
+def temp_path(path, tag="", pid=None):
+    """The temporary name of ``path``: ``.<stem>.tmp<pid><tag><suffix>`` in its folder (``tag``: a second
+    name for the same target, e.g. the old folder that atomic_dir moves aside)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.tmp{os.getpid() if pid is None else pid}{tag}{path.suffix}")
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder):
+    with suppress(OSError):  # makes the rename itself durable; some filesystems refuse it on a folder
+        _fsync(folder)
+
+
+def _cannot_write(path, err):
+    return UserError(f"cannot write {path} ({err.strerror or err}): check free space and permissions "
+                     f"of {Path(path).parent}")
+
+
+def commit(tmp, path, fsync=True):
+    """Give the finished file ``tmp`` its final name ``path`` (fsync first unless ``fsync`` is False)."""
+    try:
+        if fsync:
+            _fsync(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise _cannot_write(path, err) from None
+    if fsync:
+        _fsync_folder(Path(path).parent)
+
 
 @contextmanager
-def atomic_output(path, mkdir=True):
+def atomic_output(path, mkdir=True, fsync=True):
     """``with atomic_output(p) as tmp: write tmp`` -> ``p`` appears complete, or not at all.
 
-    The temporary name keeps the suffix (some writers choose the format by it) and holds the pid, so two
-    processes never share one.
+    ``fsync=False`` for files a re-run simply makes again, where a flush per file would cost more than
+    the work (one result file per clip).
     """
     path = Path(path)
     if mkdir:
         make_dirs(path.parent)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    tmp = temp_path(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        commit(tmp, path, fsync)
     except OSError as err:
-        raise UserError(f"cannot write {path} ({err.strerror or err}): check free space and permissions "
-                        f"of {path.parent}") from None
+        raise _cannot_write(path, err) from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextmanager
+def atomic_dir(path, fsync=True):
+    """``with atomic_dir(d) as tmp: fill the folder tmp`` -> the folder ``d`` appears complete (replacing
+    an old one), or is left as it was. What an earlier, killed writer of ``d`` left is removed first.
+    (The folder's entries are flushed, not each file's data: a re-run redoes what a power loss spoilt.)"""
+    path = Path(path)
+    make_dirs(path.parent)
+    remove_stale_temps(path.parent, path)
+    tmp, old = temp_path(path), temp_path(path, tag="old")
+    try:
+        tmp.mkdir()
+        yield tmp
+        if fsync:
+            _fsync_folder(tmp)
+        if path.exists():
+            os.rename(path, old)
+        os.rename(tmp, path)
+        if fsync:
+            _fsync_folder(path.parent)
+    except OSError as err:
+        raise _cannot_write(path, err) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def scratch_dir(path):
+    """A private, empty folder next to ``path`` under its temporary name, removed on exit: for writers
+    that must write into a folder of their own before the result is committed to ``path``."""
+    path = Path(path)
+    remove_stale_temps(path.parent, path)
+    work = temp_path(path, tag="work")
+    try:
+        work.mkdir()
+    except OSError as err:
+        raise _cannot_write(path, err) from None
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # no such process; a number no process can have
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temps(folder, target=None):
+    """Remove the temporaries (files and folders) that killed writers left in ``folder``: those of the one
+    pattern whose process is gone (for ``target``: only its own). Returns the removed paths."""
+    target = Path(target) if target is not None else None
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None or _alive(int(match["pid"])):
+            continue
+        if target is not None and (match["stem"] != target.stem or not match["rest"].endswith(target.suffix)):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+        removed.append(Path(entry.path))
+    return removed
 
 
 def make_dirs(folder):

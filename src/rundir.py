@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from src.atomic import make_dirs
+from src.atomic import make_dirs, remove_stale_temps
 from src.errors import UserError
 
 BEST_CKPT = "best.ckpt"
@@ -136,8 +136,7 @@ class RunDir:
         f.write(f"pid {os.getpid()} ({' '.join(Path(a).name for a in sys.argv[:1])})\n")
         f.flush()
         self._lock_file = f  # held until this process exits (or unlock)
-        for stale in self.path.glob(".*.tmp[0-9]*"):  # left by a process killed while writing
-            stale.unlink(missing_ok=True)
+        remove_stale_temps(self.path)  # left by a process killed while writing
         return self
 
     def unlock(self):

@@ -109,7 +109,7 @@ def test_ucf101_json_from_a_folder_of_videos(tmp_path, capsys, caplog):
     import shutil
     from pathlib import Path
 
-    from src.data.video import moving_frames, write_video
+    from src.data.synthetic import moving_frames, write_video
 
     _ucf_labels(tmp_path / "labels")
     videos = tmp_path / "videos"
@@ -136,7 +136,7 @@ def test_ucf101_json_from_a_folder_of_videos(tmp_path, capsys, caplog):
 
 def test_hmdb51_json_from_videos_with_odd_names(tmp_path, capsys):
     """HMDB51's file names (dots, brackets, &, #, !) as video files: the id is the stem."""
-    from src.data.video import moving_frames, write_video
+    from src.data.synthetic import moving_frames, write_video
 
     labels, videos = tmp_path / "labels", tmp_path / "videos"
     labels.mkdir()

@@ -57,7 +57,7 @@ def test_zero_byte_frame_and_garbage_middle_frames(tmp_path, capsys):
 
 def test_videos_are_checked_too(tmp_path, capsys, caplog):
     caplog.set_level("INFO", logger="resnet3d")
-    from src.data.video import moving_frames, write_video
+    from src.data.synthetic import moving_frames, write_video
 
     database = {}
     for i, (label, n) in enumerate((("A", 30), ("A", 30), ("B", 30))):

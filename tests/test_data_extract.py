@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from src.atomic import temp_path
 from src.data.extract import FAILURES_NAME, STAMP_NAME, extract_all, extract_video
 from src.data.frames import count_frames
-from src.data.video import moving_frames, write_video as write_any_video
+from src.data.synthetic import moving_frames, write_video as write_any_video
 from src.errors import UserError
 from src.generate_video_jpgs import main as generate_video_jpgs
 from data_fixtures import write_video
@@ -42,13 +43,14 @@ def test_rerun_skips_complete_and_redoes_partial(tmp_path, capsys):
     assert generate_video_jpgs(["--video_path", str(videos), "--target_path", str(target),
                                 "--size", "0", "--n_jobs", "1", "--no_progress"]) == 0
     assert count_frames(target / "flat") == 2  # a flat folder of videos works too
-    # simulate a crash in the middle of "two": only its partial folder remains
-    (target / "A" / "two").rename(target / "A" / ".two.partial")
-    (target / "A" / ".two.partial" / "image_00005.jpg").unlink()
+    # simulate a crash in the middle of "two": only the partial folder of a process now gone remains
+    partial = temp_path(target / "A" / "two", pid=2 ** 40)
+    (target / "A" / "two").rename(partial)
+    (partial / "image_00005.jpg").unlink()
     summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
     assert (summary["done"], summary["skipped"], summary["failed"], summary["frames"]) == (1, 2, 0, 5)
     assert count_frames(target / "A" / "two") == 5
-    assert not (target / "A" / ".two.partial").exists()
+    assert not partial.exists()
     # a folder without the stamp (another tool, an older run) is redone, not trusted
     (target / "A" / "one" / STAMP_NAME).unlink()
     summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
@@ -65,7 +67,7 @@ def test_replaced_video_is_extracted_again(tmp_path, capsys):
     summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
     assert (summary["done"], summary["skipped"], summary["frames"]) == (1, 0, 6)
     assert count_frames(target / "A" / "v") == 6 and (target / "A" / "v" / "image_00001.jpg").read_bytes() != first
-    assert sorted(p.name for p in (target / "A").iterdir()) == ["v"]  # no .old / .partial left
+    assert sorted(p.name for p in (target / "A").iterdir()) == ["v"]  # no temporary folder left
     # same size, new mtime (e.g. restored from a backup of another version): redone as well
     os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
     assert extract_all(videos, target, size=0, n_jobs=1, progress=False)["done"] == 1

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from src.data.frames import FrameFolder, count_frames, jpeg_size, open_video
+from src.data.frames import FrameFolder, count_frames, jpeg_size
+from src.data.layout import open_video
 from src.data.presets import ClipSpec, eval_clip, eval_windows
 from src.errors import UserError
 from data_fixtures import data_config, write_frames, write_video

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from src.data import spatial
-from src.data.frames import FrameFolder, open_video
-from src.data.video import (VideoFile, container_frame_count, count_decodable_frames, detect_input_format,
-                            moving_frames, open_source, write_video)
+from src.data.frames import FrameFolder
+from src.data.layout import detect_input_format, open_source, open_video
+from src.data.synthetic import moving_frames, write_video
+from src.data.video import VideoFile, container_frame_count, count_decodable_frames
 from src.errors import UserError
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -10,7 +10,7 @@ from src.deploy.export import export_network, random_clip
 from src.deploy.graph import explicit_padding
 from toy import make_checkpoint, tiny_args
 from src.errors import UserError
-from src.eval.metrics import softmax
+from src.metrics import softmax
 from src.models.resnet3d import ModelSpec, build_model
 
 # stems the exporter mis-wrote before explicit_padding (conv pads (t//2,3,3); padded max-pool)
@@ -49,9 +49,9 @@ def test_onnx_parity_for_every_stem(tmp_path, stem, capsys):
 
 def test_onnx_without_explicit_padding_is_caught_and_not_written(tmp_path, monkeypatch):
     """The exporter's own pads are wrong (max-pool SAME_UPPER, conv pads order): the check must refuse."""
-    import src.deploy.graph as graph
+    import src.deploy.export as export_module
 
-    monkeypatch.setattr(graph, "explicit_padding", lambda net: net)
+    monkeypatch.setattr(export_module, "explicit_padding", lambda net: net)
     cfg = _cfg(tmp_path, "ONNX", conv1_t_size=7)
     with pytest.raises(UserError, match="differs from the checkpoint"):
         export_network(_trained_net(cfg), cfg, tmp_path / "m.onnx")
@@ -90,7 +90,7 @@ def test_export_script_onnx_and_mindir(tmp_path, capsys):
 
 
 def test_exported_onnx_output_is_softmax(tmp_path):
-    from src.deploy.backends import onnx_predictor
+    from src.engine.predictors import onnx_predictor
 
     cfg = _cfg(tmp_path, "ONNX")
     net = _trained_net(cfg)

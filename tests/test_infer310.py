@@ -19,7 +19,8 @@ import export
 import postprocess
 import preprocess
 from src.deploy import lite
-from src.deploy.infer310 import main_mindir, read_manifest, result_name
+from src.deploy.infer310 import read_manifest, result_name
+from src.deploy.mindir_python import main as main_mindir
 from toy import make_checkpoint, make_dataset, tiny_args
 
 ROOT = Path(__file__).resolve().parent.parent

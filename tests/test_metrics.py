@@ -1,8 +1,8 @@
-"""src/eval/metrics.py on hand-made outputs: clip / video top-1 / top-5, ignore, missing videos."""
+"""src/metrics.py on hand-made outputs: clip / video top-1 / top-5, ignore, missing videos."""
 import numpy as np
 import pytest
 
-from src.eval.metrics import compute_accuracy, confusion_matrix, softmax
+from src.metrics import compute_accuracy, confusion_matrix, softmax
 
 
 def _probs(rows):
@@ -48,7 +48,7 @@ def test_confusion_matrix_counts_predicted_videos_only():
 
 
 def test_mean_class_accuracy_and_per_class_rows_by_hand():
-    from src.eval.metrics import per_class_rows
+    from src.metrics import per_class_rows
 
     # 5 videos: class 0 x3 (2 right, 1 predicted as 1), class 1 x1 (right), class 2 x1 (predicted as 0)
     probs = _probs([[.8, .1, .1], [.7, .2, .1], [.2, .7, .1], [.1, .8, .1], [.6, .1, .3]])

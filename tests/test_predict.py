@@ -100,7 +100,7 @@ def test_predict_wrong_labels_count(workspace, tmp_path, capsys):
 
 
 def test_video_windows_match_eval_preprocessing(workspace):
-    from src.data.frames import open_video
+    from src.data.layout import open_video
     from src.data.presets import ClipSpec, eval_clip, eval_windows
     from src.deploy.predict import video_views, view_batches
 

@@ -15,10 +15,10 @@ from src.generate_ucf101_json import main as ucf101_json
 
 @pytest.fixture(autouse=True)
 def _index_cache(tmp_path, monkeypatch):
-    from src.data import video
+    from src.data import layout
 
     monkeypatch.setenv("RESNET3D_VIDEO_INDEX", str(tmp_path / "index"))
-    video._announced.clear()  # the detected input format is printed once per process
+    layout._announced.clear()  # the detected input format is printed once per process
 
 
 @pytest.fixture(scope="module")

@@ -100,7 +100,7 @@ def test_multi_view_eval_agrees_through_eval_onnx_and_the_310_backend(models, tm
     import eval_onnx
     import postprocess
     import preprocess
-    from src.deploy.infer310 import main_mindir
+    from src.deploy.mindir_python import main as main_mindir
 
     root, args = models["root"], models["args"]
     assert eval_script.main(args + [f"--inference_ckpt_path={models['ckpt']}", f"--result_path={tmp_path / 'a'}"]) == 0
@@ -128,8 +128,8 @@ def test_multi_view_eval_agrees_through_eval_onnx_and_the_310_backend(models, tm
 def test_the_aggregated_score_is_the_mean_softmax_over_every_view(models, tmp_path):
     """Reference: each view through the network one by one, softmax, mean (NumPy), vs predict.py's score."""
     from src.config import load_config
-    from src.data.frames import open_video
-    from src.deploy.backends import checkpoint_predictor
+    from src.data.layout import open_video
+    from src.engine.predictors import checkpoint_predictor
     from src.deploy.predict import predict_video
 
     cfg = load_config(models["args"] + ["--eval_batch_size=4"])

@@ -6,14 +6,15 @@ count is an estimate; where they differ a warning says so). For every split the 
 printed; videos listed in a split but without frames are an error unless ``allow_missing`` (then
 they are left out of the JSON); videos on disk that no split lists are reported.
 """
-import json
 import multiprocessing
 import os
 import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from src.data.video import SourceLocator, container_frame_count, count_decodable_frames
+from src.atomic import remove_stale_temps, write_json
+from src.data.layout import SourceLocator
+from src.data.video import container_frame_count, count_decodable_frames
 from src.errors import UserError
 
 SPLITS = (1, 2, 3)
@@ -149,15 +150,6 @@ def build_database(items, counts):
     return database, missing, listed
 
 
-def write_json_atomic(path, data):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False)
-    os.replace(tmp, path)
-
-
 def _example(pairs):
     return ", ".join(str(p[0]) for p in pairs[:3]) + (" ..." if len(pairs) > 3 else "")
 
@@ -173,6 +165,7 @@ def generate(dataset, dir_path, video_path, dst_dir_path, allow_missing=False, i
     counted = {}
     classes = read_class_index(Path(dir_path) / "classInd.txt") if dataset == "ucf101" else None
     status, written = 0, 0
+    remove_stale_temps(dst_dir_path)  # JSON files of a killed earlier run
     for split in SPLITS:
         if dataset == "ucf101":
             items = read_ucf101_split(dir_path, split, classes)
@@ -203,7 +196,7 @@ def generate(dataset, dir_path, video_path, dst_dir_path, allow_missing=False, i
                   f"--allow_missing; {name} not written", file=sys.stderr)
             status = 1
             continue
-        write_json_atomic(Path(dst_dir_path) / name, {"labels": split_classes, "database": database})
+        write_json(Path(dst_dir_path) / name, {"labels": split_classes, "database": database}, ensure_ascii=False)
         written += 1
     if written == 0 and status == 0:
         raise UserError(f"no split files found in {dir_path}: expected "

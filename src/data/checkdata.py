@@ -15,7 +15,8 @@ import numpy as np
 
 from src.data.datasets import read_annotation_json
 from src.data.frames import frame_name
-from src.data.video import SourceLocator, VideoFile, count_decodable_frames
+from src.data.layout import SourceLocator
+from src.data.video import VideoFile, count_decodable_frames
 from src.errors import UserError
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from src.data import presets
-from src.data.video import SourceLocator, open_source
+from src.data.layout import SourceLocator, open_source
 from src.errors import UserError
 
 log = logging.getLogger("resnet3d")
@@ -99,7 +99,7 @@ def load_annotation(annotation_path, video_path, subset, input_format="auto"):
     """Entries of one subset and the class names: ``(list of VideoEntry, class_names)``.
 
     As upstream: entries are kept in JSON order, unlabelled ones get label_index -1, and entries
-    whose frame folder (or video file, see src.data.video) is missing or empty are skipped — here
+    whose frame folder (or video file, see src.data.layout) is missing or empty are skipped — here
     with a warning saying how many.
     """
     subset = canonical_subset(subset)
@@ -249,7 +249,7 @@ def create_eval_dataset(cfg, subset="validation", rank_id=0, rank_size=1):
     "video_index" int32 [b], "window_index" int32 [b]) in micro-batches of cfg.eval_batch_size
     (last one smaller); ``videos`` is an :class:`EvalVideos` (list of (video_id, label_index),
     ``.class_names``, ``.n_clips``). The annotation's classes must fit cfg.n_classes. ``rank_id`` /
-    ``rank_size``: this rank's share of the windows (src.eval.loop gathers the shares)."""
+    ``rank_size``: this rank's share of the windows (src.engine.evaluation gathers the shares)."""
     entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset, cfg.input_format)
     check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
     check_input_channels(cfg.n_input_channels)

@@ -1,7 +1,7 @@
 """Video files -> folders of JPEG frames (``<target>/<class>/<video stem>/image_00001.jpg`` ...).
 
 Decoding is in-process with OpenCV, parallel over videos. Crash-safe: each video is written into a
-hidden ``.<stem>.partial`` folder that is renamed only when complete. A finished folder holds a
+hidden temporary folder (src.atomic.atomic_dir) that is renamed only when complete. A finished folder holds a
 stamp (``.source.json``: the video's size and mtime, frames written) written before the rename;
 re-runs skip a folder whose stamp matches its video and redo any other (partial, replaced video,
 folder from another tool). Failed videos never leave a folder behind; they and the videos that
@@ -11,13 +11,13 @@ decode short (fewer frames than the container declares: a truncated file) are li
 import json
 import multiprocessing
 import os
-import shutil
 import sys
 from collections import namedtuple
 from pathlib import Path
 
 import cv2
 
+from src.atomic import atomic_dir, remove_stale_temps, write_text
 from src.data.frames import VIDEO_SUFFIXES, count_frames, frame_name
 from src.errors import UserError
 
@@ -90,48 +90,45 @@ def extract_video(video, out_dir, size=240, quality=DEFAULT_QUALITY):
         stamp = finished_stamp(out_dir, video)
         if stamp is not None:
             return Result("skipped", stamp["frames"], 0, stamp.get("declared", 0), bool(stamp.get("short")))
-    partial, old = (out_dir.parent / f".{out_dir.name}.{kind}" for kind in ("partial", "old"))
-    for leftover in (partial, old):
-        if leftover.exists():
-            shutil.rmtree(leftover)  # interrupted earlier run
-    partial.mkdir(parents=True)
     # one decoding thread per worker process (one per core): FFmpeg's own threads measured 2x slower
     cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
-    n, written, last_stamp = 0, 0, -1.0
     try:
         if not cap.isOpened():
             raise RuntimeError("cannot be opened (corrupt file, not a video, or missing codec)")
-        stamp = _stamp_of(video)
-        declared = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            last_stamp = cap.get(cv2.CAP_PROP_PTS)
-            ok, data = cv2.imencode(".jpg", _resize_shorter(frame, size), params)
-            if not ok:
-                raise RuntimeError(f"JPEG encoding of frame {n + 1} failed")
-            n += 1
-            with open(partial / frame_name(n), "wb") as f:
-                f.write(data)
-            written += data.size
-        if n == 0:
-            raise RuntimeError("no decodable frames (empty or corrupt video)")
-        short = is_short(n, declared, last_stamp)
-        stamp.update(frames=n, declared=declared, short=short)
-        (partial / STAMP_NAME).write_text(json.dumps(stamp), encoding="utf-8")
-        if out_dir.exists():
-            os.rename(out_dir, old)  # outdated: replaced video, or a folder without a stamp
-        os.rename(partial, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-        return Result("done", n, written, declared, short)
+        # replaces an outdated folder (replaced video, or a folder without a stamp) once complete
+        with atomic_dir(out_dir) as partial:
+            return _write_frames(cap, video, partial, size, quality)
     except Exception as err:  # noqa: BLE001 - any failure is reported per video, others go on
-        shutil.rmtree(partial, ignore_errors=True)
-        reason = str(err) if isinstance(err, RuntimeError) else f"{type(err).__name__}: {err}"
+        reason = str(err) if isinstance(err, (RuntimeError, UserError)) else f"{type(err).__name__}: {err}"
         return Result("failed", reason=reason)
     finally:
         cap.release()
+
+
+def _write_frames(cap, video, folder, size, quality):
+    """Every frame of the open capture as a JPEG in ``folder``, then the stamp; returns a done Result."""
+    n, written, last_stamp = 0, 0, -1.0
+    stamp = _stamp_of(video)
+    declared = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        last_stamp = cap.get(cv2.CAP_PROP_PTS)
+        ok, data = cv2.imencode(".jpg", _resize_shorter(frame, size), params)
+        if not ok:
+            raise RuntimeError(f"JPEG encoding of frame {n + 1} failed")
+        n += 1
+        with open(folder / frame_name(n), "wb") as f:
+            f.write(data)
+        written += data.size
+    if n == 0:
+        raise RuntimeError("no decodable frames (empty or corrupt video)")
+    short = is_short(n, declared, last_stamp)
+    stamp.update(frames=n, declared=declared, short=short)
+    (folder / STAMP_NAME).write_text(json.dumps(stamp), encoding="utf-8")
+    return Result("done", n, written, declared, short)
 
 
 def _job(args):
@@ -147,6 +144,7 @@ def extract_all(video_path, target_path, size=240, quality=DEFAULT_QUALITY, n_jo
     videos = find_videos(video_path)
     target = Path(target_path)
     target.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target)  # a failures list of a killed earlier run
     jobs = [(video, target / rel, size, quality) for video, rel in videos]
     for _, rel in videos:
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -173,9 +171,7 @@ def extract_all(video_path, target_path, size=240, quality=DEFAULT_QUALITY, n_jo
     failures_file = target / FAILURES_NAME
     listed = summary["failures"] + summary["short"]
     if listed:
-        tmp = failures_file.with_name(FAILURES_NAME + ".tmp")
-        tmp.write_text("".join(f"{v}\t{r}\n" for v, r in listed), encoding="utf-8")
-        os.replace(tmp, failures_file)
+        write_text(failures_file, "".join(f"{v}\t{r}\n" for v, r in listed))
     elif failures_file.exists():
         failures_file.unlink()  # stale list from an earlier run
     return summary

@@ -1,4 +1,4 @@
-"""Reading frames: a folder of extracted JPEGs (or a video file, through src.data.video).
+"""Reading frames from a folder of extracted JPEGs (src.data.video reads video files).
 
 Both sources give BGR uint8 frames (OpenCV order; the RGB swap happens in the single vectorised
 normalisation step) and report the factor by which they were shrunk while decoding.
@@ -102,16 +102,3 @@ class FrameFolder:
             frames.append(cache[number])
         return frames, reduce
 
-
-def open_video(path):
-    """A frame folder or a video file -> FrameFolder / VideoFile, or a UserError saying why not."""
-    path = Path(path)
-    if path.is_dir():
-        source = FrameFolder(path)
-        if len(source) == 0:
-            raise UserError(f"{path} holds no image_*.jpg frames: extract frames with generate_video_jpgs.py")
-        return source
-    if path.is_file():
-        from src.data.video import VideoFile  # imports this module
-        return VideoFile(path)
-    raise UserError(f"{path} does not exist: pass a video file ({', '.join(VIDEO_SUFFIXES)}) or a frame folder")

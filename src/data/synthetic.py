@@ -9,6 +9,9 @@ distributions for every class, so a single frame carries no class information (t
                                             --frames 16 --size 64 --seed 0 --hmdb]
 writes DIR/videos/<Class>/v_<Class>_gXX_cYY.avi and DIR/labels/{classInd,trainlist01,testlist01}.txt
 (and <class>_test_split1.txt with --hmdb).
+
+Also the video writers of the tests and benchmarks: ``write_video`` (any frames -> a video file) and
+``moving_frames`` (camera-pan-like content).
 """
 import argparse
 import math
@@ -19,6 +22,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from src.atomic import atomic_output, remove_stale_temps, write_text
+from src.errors import UserError
 
 # (name, motion kind, direction); partners are each other's time reversal
 CLASSES = [("MoveLeft", "move_x", -1), ("MoveRight", "move_x", 1), ("MoveUp", "move_y", -1),
@@ -105,12 +111,11 @@ def video_name(class_name, index):
 
 def _write_one(job):
     path, class_index, video_index, seed, frames, size = job
-    tmp = path.with_name(".tmp_" + path.name)
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 25, (size, size))
-    for frame in render_video(class_index, video_index, seed, frames, size):
-        writer.write(frame)
-    writer.release()
-    os.replace(tmp, path)
+    with atomic_output(path, mkdir=False) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 25, (size, size))
+        for frame in render_video(class_index, video_index, seed, frames, size):
+            writer.write(frame)
+        writer.release()
     return path
 
 
@@ -124,18 +129,20 @@ def generate(out, videos_per_class=200, test_videos_per_class=40, frames=16, siz
     total = videos_per_class + test_videos_per_class
     for ci, (name, _, _) in enumerate(CLASSES):
         (videos / name).mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(videos / name)  # videos of a killed earlier run
         for vi in range(total):
             stem = video_name(name, vi)
             jobs.append((videos / name / f"{stem}.avi", ci, vi, seed, frames, size))
             is_test = vi < test_videos_per_class  # test videos take the first groups, as UCF101
             (test if is_test else train).append(f"{name}/{stem}.avi" + ("" if is_test else f" {ci + 1}"))
             hmdb_lines.setdefault(name, []).append(f"{stem}.avi {2 if is_test else 1}")
-    (labels / "classInd.txt").write_text("".join(f"{i + 1} {c[0]}\n" for i, c in enumerate(CLASSES)))
-    (labels / "trainlist01.txt").write_text("".join(line + "\n" for line in train))
-    (labels / "testlist01.txt").write_text("".join(line + "\n" for line in test))
+    remove_stale_temps(labels)
+    write_text(labels / "classInd.txt", "".join(f"{i + 1} {c[0]}\n" for i, c in enumerate(CLASSES)))
+    write_text(labels / "trainlist01.txt", "".join(line + "\n" for line in train))
+    write_text(labels / "testlist01.txt", "".join(line + "\n" for line in test))
     if hmdb:
         for name, lines in hmdb_lines.items():
-            (labels / f"{name}_test_split1.txt").write_text("".join(line + "\n" for line in lines))
+            write_text(labels / f"{name}_test_split1.txt", "".join(line + "\n" for line in lines))
     n_jobs = n_jobs or os.cpu_count() or 1
     bar = _progress(len(jobs), progress)
     if n_jobs > 1:
@@ -171,6 +178,39 @@ def main(argv=None):
     print(f"synthetic dataset: {len(CLASSES)} classes, {n_train} training + {n_test} test videos "
           f"of {args.frames} frames {args.size}x{args.size} in {args.out}")
     return 0
+
+
+def write_video(path, frames, fourcc: str = "MJPG", fps: float = 25.0) -> Path:
+    """Write BGR uint8 ``frames`` (an iterable of equal-size arrays) with OpenCV; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    try:
+        for frame in frames:
+            if writer is None:
+                height, width = frame.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*fourcc), fps,
+                                         (width, height))
+                if not writer.isOpened():
+                    raise UserError(f"OpenCV cannot write {fourcc} video to {path}")
+            writer.write(frame)
+    finally:
+        if writer is not None:
+            writer.release()
+    return path
+
+
+def moving_frames(n_frames: int, height: int = 240, width: int = 320, seed: int = 0):
+    """Camera-pan-like test content: a textured scene shifting 2 px/frame, with sensor noise."""
+    rng = np.random.default_rng(seed)
+    scene_h, scene_w = height + n_frames + 8, width + 2 * n_frames + 8
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (scene_h, scene_w, 3)).astype(np.float32), (0, 0), 2.0)
+    light = cv2.resize(rng.uniform(30, 220, (6, 8, 3)).astype(np.float32), (scene_w, scene_h),
+                       interpolation=cv2.INTER_CUBIC)
+    scene = 0.5 * texture + 0.5 * light
+    for t in range(n_frames):
+        frame = scene[t:t + height, 2 * t:2 * t + width] + rng.normal(0, 3, (height, width, 3))
+        yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
 if __name__ == "__main__":

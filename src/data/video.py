@@ -8,30 +8,24 @@ those of a sequential decode. OpenCV was chosen over the FFmpeg inside MindSpore
 start of the file), and ``read_video_timestamps`` rejects MPEG-4 AVIs with packed B-frames.
 
 ``VideoFile`` has FrameFolder's interface (``len``, ``frame_size``, ``read``, 1-based frame numbers),
-so the spatial / temporal transforms work unchanged. ``open_source`` is the one place that turns a
-dataset path into a source. A video that cannot be opened, seeks wrong or decodes short raises one
-UserError naming the file, never a silently short clip.
+so the spatial / temporal transforms work unchanged (src.data.layout's ``open_source`` is the one
+place that turns a dataset path into a source). A video that cannot be opened, seeks wrong or decodes
+short raises one UserError naming the file, never a silently short clip.
 """
 import hashlib
-import logging
 import os
-import threading
 from pathlib import Path
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from src.data.frames import VIDEO_SUFFIXES, FrameFolder, count_frames
+from src.atomic import atomic_output
 from src.errors import UserError
 
-log = logging.getLogger("resnet3d")
-
-INPUT_FORMATS = ("auto", "frames", "video")
 # Forward gaps up to this many frames are decoded through instead of seeking: a seek restarts at
 # the key frame before the target, which costs more than a few frames of decoding.
 _SKIP_FORWARD = 24
-_CACHE_SIZE = 2  # open captures kept per thread: consecutive evaluation windows continue decoding
 
 
 def _open_capture(path: Path) -> "cv2.VideoCapture":
@@ -229,150 +223,9 @@ def pts_table(path) -> np.ndarray:
             cap.release()
         table = np.array(stamps, np.float64)
         try:  # best effort: an unwritable cache only costs a decode pass per process
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{key}.{os.getpid()}.tmp.npy")
-            np.save(tmp, table)
-            os.replace(tmp, cached)
-        except OSError:
+            with atomic_output(cached, fsync=False) as tmp:  # a lost table is made again
+                np.save(tmp, table)
+        except (OSError, UserError):
             pass
     _tables[key] = table
     return table
-
-
-# ---- dataset paths -> sources ----------------------------------------------------------------
-
-_local = threading.local()
-
-
-def open_source(path, n_frames: int | None = None):
-    """A frame folder -> FrameFolder; a video file -> VideoFile (the last few kept open per thread
-    and process, so consecutive windows of one video continue decoding instead of seeking)."""
-    path = Path(path)
-    if path.is_dir():
-        return FrameFolder(path, n_frames)
-    cache = getattr(_local, "cache", None)
-    if cache is None or _local.pid != os.getpid():  # a forked worker must not share the parent's files
-        cache, _local.cache, _local.pid = {}, {}, os.getpid()
-        cache = _local.cache
-    key = (str(path), n_frames)
-    source = cache.pop(key, None)
-    if source is None:
-        source = VideoFile(path, n_frames)
-        while len(cache) >= _CACHE_SIZE:
-            cache.pop(next(iter(cache))).close()
-    cache[key] = source  # most recently used last
-    return source
-
-
-def is_video_file(path) -> bool:
-    path = Path(path)
-    return path.suffix.lower() in VIDEO_SUFFIXES and not path.name.startswith(".")
-
-
-def detect_input_format(video_path, input_format: str = "auto") -> str:
-    """'frames' or 'video' for ``video_path`` (``<class>/<video>/`` folders or ``<class>/<video>.avi``)."""
-    if input_format not in INPUT_FORMATS:
-        raise UserError(f"--input_format {input_format} is unknown: use one of {', '.join(INPUT_FORMATS)}")
-    if input_format != "auto":
-        return input_format
-    root = Path(video_path)
-    if root.is_dir():
-        for class_dir in sorted(root.iterdir()):
-            if not class_dir.is_dir() or class_dir.name.startswith("."):
-                continue
-            for item in class_dir.iterdir():
-                if item.name.startswith("."):
-                    continue
-                if item.is_dir():
-                    return "frames"
-                if item.is_file() and is_video_file(item):
-                    return "video"
-    return "frames"
-
-
-_announced = set()
-
-
-def announce_input_format(video_path, input_format: str = "auto") -> str:
-    """detect_input_format, printing the detected format once per process and path."""
-    found = detect_input_format(video_path, input_format)
-    if input_format == "auto" and str(video_path) not in _announced:
-        _announced.add(str(video_path))
-        kind = "video files <class>/<video>.<ext>" if found == "video" else "frame folders <class>/<video>/"
-        log.info("input_format: %s (detected: %s holds %s)", found, video_path, kind)
-    return found
-
-
-class SourceLocator:
-    """(class folder, video id) -> the frame folder or video file under ``video_path``, or None."""
-
-    def __init__(self, video_path, input_format: str = "auto", announce: bool = True):
-        self.root = Path(video_path)
-        self.format = (announce_input_format if announce else detect_input_format)(video_path, input_format)
-        self._videos = {}
-
-    def __call__(self, label: str, video_id: str) -> Path | None:
-        if self.format == "frames":
-            folder = self.root / label / video_id
-            return folder if folder.is_dir() else None
-        if label not in self._videos:
-            class_dir = self.root / label
-            found = {}
-            if class_dir.is_dir():
-                for item in sorted(class_dir.iterdir()):
-                    if item.is_file() and is_video_file(item):
-                        found.setdefault(item.stem, item)
-            self._videos[label] = found
-        return self._videos[label].get(video_id)
-
-    def on_disk(self) -> set:
-        """{(class, video id)} of every frame folder or video file under the root."""
-        found = set()
-        for class_dir in self.root.iterdir():
-            if not class_dir.is_dir() or class_dir.name.startswith("."):
-                continue
-            for item in class_dir.iterdir():
-                if item.name.startswith("."):
-                    continue
-                if self.format == "frames" and item.is_dir():
-                    found.add((class_dir.name, item.name))
-                elif self.format == "video" and item.is_file() and is_video_file(item):
-                    found.add((class_dir.name, item.stem))
-        return found
-
-    def count(self, path: Path) -> int:
-        """Frames of one located entry (on disk, or decodable)."""
-        return count_frames(path) if self.format == "frames" else count_decodable_frames(path)
-
-
-def write_video(path, frames, fourcc: str = "MJPG", fps: float = 25.0) -> Path:
-    """Write BGR uint8 ``frames`` (an iterable of equal-size arrays) with OpenCV; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    try:
-        for frame in frames:
-            if writer is None:
-                height, width = frame.shape[:2]
-                writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*fourcc), fps,
-                                         (width, height))
-                if not writer.isOpened():
-                    raise UserError(f"OpenCV cannot write {fourcc} video to {path}")
-            writer.write(frame)
-    finally:
-        if writer is not None:
-            writer.release()
-    return path
-
-
-def moving_frames(n_frames: int, height: int = 240, width: int = 320, seed: int = 0):
-    """Camera-pan-like test content: a textured scene shifting 2 px/frame, with sensor noise."""
-    rng = np.random.default_rng(seed)
-    scene_h, scene_w = height + n_frames + 8, width + 2 * n_frames + 8
-    texture = cv2.GaussianBlur(rng.uniform(0, 255, (scene_h, scene_w, 3)).astype(np.float32), (0, 0), 2.0)
-    light = cv2.resize(rng.uniform(30, 220, (6, 8, 3)).astype(np.float32), (scene_w, scene_h),
-                       interpolation=cv2.INTER_CUBIC)
-    scene = 0.5 * texture + 0.5 * light
-    for t in range(n_frames):
-        frame = scene[t:t + height, 2 * t:2 * t + width] + rng.normal(0, 3, (height, width, 3))
-        yield np.clip(frame, 0, 255).astype(np.uint8)

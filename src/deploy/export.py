@@ -1,15 +1,16 @@
 """export.py's logic: checkpoint -> MINDIR / AIR / ONNX (network + softmax), written atomically and
 checked against the checkpoint's network before it gets its final name."""
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
+import mindspore as ms
 import numpy as np
 
-from src.atomic import make_dirs
+from src.atomic import commit, make_dirs, scratch_dir
+from src.deploy.graph import WithSoftmax, explicit_padding
+from src.engine.predictors import checkpoint_network, mindir_predictor, onnx_predictor, resolve_checkpoint
 from src.errors import UserError
+from src.metrics import softmax
 
 log = logging.getLogger("resnet3d")
 
@@ -44,8 +45,6 @@ def random_clip(shape, seed=0):
 
 
 def exported_predictor(path, fmt):
-    from src.deploy.backends import mindir_predictor, onnx_predictor
-
     return onnx_predictor(path) if fmt == "ONNX" else mindir_predictor(path)
 
 
@@ -70,11 +69,6 @@ def export_network(net, cfg, path, check=True, seed=0):
     on a random clip; the final name is given only when the difference is <= TOLERANCE.
     Returns the max abs difference (None when not checked).
     """
-    import mindspore as ms
-
-    from src.deploy.graph import WithSoftmax, explicit_padding
-    from src.eval.metrics import softmax
-
     fmt = cfg.file_format
     shape = input_shape(cfg)
     clip = random_clip(shape, seed)
@@ -88,10 +82,9 @@ def export_network(net, cfg, path, check=True, seed=0):
     path = Path(path)
     make_dirs(path.parent)
     # MindSpore's savers chmod the folder they write into (ONNX: 0700): write into a private folder of ours
-    work = Path(tempfile.mkdtemp(prefix=f".{path.stem}.export", dir=path.parent))
-    stem = work / path.stem
-    tmp = stem.with_name(stem.name + EXTENSIONS[fmt])
-    try:
+    with scratch_dir(path) as work:
+        stem = work / path.stem
+        tmp = stem.with_name(stem.name + EXTENSIONS[fmt])
         ms.export(graph, ms.Tensor(np.zeros(shape, np.float32)), file_name=str(stem), file_format=fmt)
         if not tmp.is_file():
             raise UserError(f"MindSpore wrote no {fmt} file for {path}: see the messages above")
@@ -105,21 +98,12 @@ def export_network(net, cfg, path, check=True, seed=0):
                                 f"(> {TOLERANCE:g}); nothing was written to {path}")
         if reference is None and fmt == "AIR":
             print("parity AIR: not checked (no AIR loader outside the Ascend toolkit); check the MINDIR export")
-        try:
-            os.replace(tmp, path)
-        except OSError as err:
-            raise UserError(f"cannot write {path} ({err.strerror}): check free space and permissions") from None
+        commit(tmp, path)
         return diff
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def export_from_config(cfg):
     """Load cfg.ckpt_file strictly into the native network and export it. Returns (path, diff)."""
-    from src.deploy.backends import checkpoint_network
-
-    from src.eval.evaluate import resolve_checkpoint
-
     check_format_supported(cfg)
     path = output_path(cfg)
     ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")

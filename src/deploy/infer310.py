@@ -3,17 +3,19 @@
 1. ``write_clips``: every evaluation window (the eval dataset, same preprocessing) -> one float32 .bin
    of shape [1,3,T,H,W] in ``<out>/data`` + ``<out>/manifest.json`` (video id, label, window per file);
 2. the C++ program (ascend310_infer, MindSpore Lite), src.deploy.lite (MindSpore Lite's Python API) or
-   ``run_mindir`` here (MindSpore on the CPU) runs the MINDIR on each .bin and writes
-   ``<result_dir>/<clip name>_0.bin`` (float32 probabilities);
-3. ``read_results``: manifest + result files -> src.eval.metrics accuracy (the eval line).
+   src.deploy.mindir_python (MindSpore on the CPU) runs the MINDIR on each .bin (``run_on_clips`` here is
+   the Python backends' loop) and writes ``<result_dir>/<clip name>_0.bin`` (float32 probabilities);
+3. ``read_results``: manifest + result files -> src.metrics accuracy (the eval line).
 """
 import json
 from pathlib import Path
 
 import numpy as np
 
-from src.atomic import atomic_output, write_json
+from src.atomic import atomic_output, remove_stale_temps, write_json
+from src.data.datasets import check_n_classes, create_eval_dataset
 from src.errors import UserError
+from src.metrics import compute_accuracy
 
 MANIFEST = "manifest.json"
 DATA_DIR = "data"
@@ -30,8 +32,6 @@ def result_name(name):
 
 def write_clips(cfg, out_dir):
     """Step 1. Returns the manifest dict."""
-    from src.data.datasets import create_eval_dataset
-
     out = Path(out_dir)
     data_dir = out / DATA_DIR
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +78,7 @@ def run_on_clips(data_dir, result_dir, load_predictor):
     predict = load_predictor()
     result_dir = Path(result_dir)
     result_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(result_dir)  # result files of a killed earlier run
     for path in files:
         clip = np.fromfile(path, dtype=np.float32)
         if shape is not None:
@@ -85,25 +86,14 @@ def run_on_clips(data_dir, result_dir, load_predictor):
                 raise UserError(f"{path} holds {clip.size} floats, not {'x'.join(map(str, shape))}: "
                                 f"run preprocess.py again")
             clip = clip.reshape(shape)
-        with atomic_output(result_dir / result_name(path.stem), mkdir=False) as tmp:
+        # no flush per clip: it would cost more than the inference, and a re-run makes the files again
+        with atomic_output(result_dir / result_name(path.stem), mkdir=False, fsync=False) as tmp:
             np.ascontiguousarray(predict(clip), dtype=np.float32).tofile(tmp)
     return len(files)
 
 
-def run_mindir(mindir_path, data_dir, result_dir):
-    """Step 2 with MindSpore's Python API (no Ascend needed): same inputs, same result files as main.cc."""
-    from src.deploy.backends import mindir_predictor
-
-    count = run_on_clips(data_dir, result_dir, lambda: mindir_predictor(mindir_path))
-    print(f"ran {mindir_path} on {count} clips -> {result_dir}")
-    return count
-
-
 def read_results(pre_dir, result_dir, n_classes, ignore=True):
     """Step 3: Accuracy over the result files listed by the manifest (``n_classes``: the model's outputs)."""
-    from src.data.datasets import check_n_classes
-    from src.eval.metrics import compute_accuracy
-
     manifest = read_manifest(pre_dir)
     check_n_classes(n_classes, manifest["class_names"], Path(pre_dir) / MANIFEST)
     probs, missing = [], []
@@ -124,33 +114,3 @@ def read_results(pre_dir, result_dir, n_classes, ignore=True):
     return compute_accuracy(np.stack(probs) if probs else np.zeros((0, n_classes), np.float32),
                             [c["label"] for c in clips], [c["video_index"] for c in clips],
                             [label for _, label in manifest["videos"]], ignore, manifest.get("views", ""))
-
-
-def main_mindir(argv=None):
-    """``python -m src.deploy.infer310 --mindir_path=M --dataset_path=DATA --result_path=OUT``:
-    the mindir-python backend, with the C++ program's options."""
-    import argparse
-
-    from src.cli import run_main
-    from src.runtime import setup_context
-
-    parser = argparse.ArgumentParser(prog="python -m src.deploy.infer310",
-                                     description="Run a MINDIR on pre-processed .bin clips (MindSpore Python API).")
-    parser.add_argument("--mindir_path", required=True)
-    parser.add_argument("--dataset_path", required=True, help="directory of .bin clips (preprocess_Result/data)")
-    parser.add_argument("--result_path", default="result_Files", help="directory for the result .bin files")
-    parser.add_argument("--device_id", type=int, default=0, help="accepted for the C++ program's interface")
-
-    def body(args_list):
-        args = parser.parse_args(args_list)
-        setup_context("CPU", "GRAPH", conv_impl="native")  # the MINDIR holds native convolutions
-        run_mindir(args.mindir_path, args.dataset_path, args.result_path)
-        return 0
-
-    return run_main(body, argv)
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main_mindir())

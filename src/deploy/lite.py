@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from src.atomic import write_text
+from src.cli import run_main
 from src.deploy.infer310 import DATA_DIR, run_on_clips
 from src.errors import UserError
 
@@ -190,8 +192,7 @@ def run_lite(mindir_path: str, data_dir: str, result_dir: str, device_id: int = 
     summary = (f"NN inference cost average time: {1000 * sum(elapsed) / count:.4f} ms of infer_count {count}")
     print(summary)
     if time_dir:
-        Path(time_dir).mkdir(parents=True, exist_ok=True)
-        (Path(time_dir) / TIMING_FILE).write_text(summary + "\n", encoding="utf-8")
+        write_text(Path(time_dir) / TIMING_FILE, summary + "\n")
     print(f"ran {mindir_path} (MindSpore Lite, Ascend device {device_id}) on {count} clips -> {result_dir}")
     return count
 
@@ -224,8 +225,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from src.cli import run_main
-
     def body(args_list):
         args = _parser().parse_args(args_list)
         if args.check:

@@ -1,14 +1,18 @@
 """predict.py's logic: top-5 classes of one video, from a checkpoint, an ONNX or a MINDIR model.
 
 Same windows and preprocessing as evaluation (src.data.presets); the video score is the mean of
-the windows' softmax outputs, as in src.eval.metrics.
+the windows' softmax outputs, as in src.metrics.
 """
 import json
 from pathlib import Path
 
 import numpy as np
 
+from src.data.layout import open_video
+from src.data.presets import ClipSpec, eval_clip, eval_views
+from src.engine.predictors import checkpoint_predictor, clip_shape, mindir_predictor, onnx_predictor, resolve_checkpoint
 from src.errors import UserError
+from src.metrics import topk_indices
 
 
 def read_labels(path):
@@ -36,9 +40,6 @@ def read_labels(path):
 
 def video_views(path, cfg):
     """(source, views) of the video at ``path``: the evaluation views (windows x crops) of its frames."""
-    from src.data.frames import open_video
-    from src.data.presets import ClipSpec, eval_views
-
     spec = ClipSpec.from_config(cfg)
     source = open_video(path)
     views = eval_views(len(source), spec)
@@ -49,8 +50,6 @@ def video_views(path, cfg):
 
 def view_batches(source, views, spec, batch):
     """float32 [b, 3, T, H, W] micro-batches of the views, made one batch at a time (memory stays bounded)."""
-    from src.data.presets import eval_clip
-
     for start in range(0, len(views), batch):
         yield np.stack([eval_clip(source, numbers, spec, crop) for numbers, crop in views[start:start + batch]])
 
@@ -65,19 +64,16 @@ def check_one_model(ckpt_file="", onnx_path="", mindir_path=""):
 
 def make_predictor(cfg, runtime):
     """predict() over the one model cfg names (checkpoint or result folder, ONNX, MINDIR)."""
-    from src.deploy import backends
-    from src.eval.evaluate import clip_shape, resolve_checkpoint
-
     if cfg.onnx_path:
-        return backends.onnx_predictor(cfg.onnx_path, "GPU" if cfg.device_target == "GPU" else "CPU", clip_shape(cfg))
+        return onnx_predictor(cfg.onnx_path, "GPU" if cfg.device_target == "GPU" else "CPU", clip_shape(cfg))
     if cfg.mindir_path:
-        return backends.mindir_predictor(cfg.mindir_path, clip_shape(cfg))
+        return mindir_predictor(cfg.mindir_path, clip_shape(cfg))
     ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
-    return backends.checkpoint_predictor(cfg, ckpt, runtime.conv_impl)
+    return checkpoint_predictor(cfg, ckpt, runtime.conv_impl)
 
 
 def predict_video(predict, path, cfg):
-    """(scores [n_classes], n_frames, n_views): mean softmax over the video's views (src.eval.metrics' rule)."""
+    """(scores [n_classes], n_frames, n_views): mean softmax over the video's views (src.metrics' rule)."""
     source, views, spec = video_views(path, cfg)
     total = None
     for clips in view_batches(source, views, spec, cfg.eval_batch_size):
@@ -87,8 +83,6 @@ def predict_video(predict, path, cfg):
 
 
 def format_top(scores, names, k=5):
-    from src.eval.metrics import topk_indices
-
     if names is not None and len(names) != len(scores):
         raise UserError(f"the labels list {len(names)} classes but the model outputs {len(scores)}: "
                         f"pass the labels of the dataset the model was trained on")

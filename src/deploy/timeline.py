@@ -2,12 +2,14 @@
 and its top-k classes (the mean softmax over the window's crops), as CSV; and a PNG of the top classes'
 probabilities over time. Views are decoded and run one micro-batch at a time."""
 import csv
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from src.atomic import atomic_output
 from src.deploy.predict import video_views, view_batches
-from src.eval.metrics import topk_indices
+from src.metrics import topk_indices
 
 DEFAULT_FOLDER_FPS = 25.0
 
@@ -16,11 +18,7 @@ def video_fps(path, fps=0.0):
     """Frames per second: ``fps`` when given, else the video file's, else DEFAULT_FOLDER_FPS (frame folders)."""
     if fps:
         return float(fps)
-    from pathlib import Path
-
     if Path(path).is_file():
-        import cv2
-
         cap = cv2.VideoCapture(str(path))
         rate = cap.get(cv2.CAP_PROP_FPS)
         cap.release()
@@ -42,8 +40,6 @@ def window_scores(predict, path, cfg):
 def write_timeline(windows, names, fps, csv_path, k=5):
     """The CSV (window, first/last frame, start/end seconds, top-k classes with probabilities) and its PNG
     next to it (``.png``); returns the two paths."""
-    from pathlib import Path
-
     csv_path = Path(csv_path)
     k = min(k, len(windows[0][1]))
     header = ["window", "first_frame", "last_frame", "start_s", "end_s"]

@@ -1,1 +1,1 @@
-"""Running a network over batches: the training loop, its state and policies, evaluation and predictors."""
+"""The engine: running a network (or any predictor) over batches, for training, evaluation and deployment."""

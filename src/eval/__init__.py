@@ -1,2 +1,2 @@
-"""Evaluation: the sliding-window loop (loop), clip/video accuracy (metrics), result files (outputs), and
-evaluating a checkpoint or an exported model on a dataset split (evaluate)."""
+"""Evaluation: evaluating a checkpoint or an exported model on a dataset split (evaluate) and the result
+files it leaves (outputs). The loop is src.engine.evaluation's, the metric src.metrics'."""

@@ -1,18 +1,20 @@
 """Evaluating a model on a dataset split: eval.py (a checkpoint) and eval_onnx.py (an ONNX model) differ
-only in the predictor; the dataset, the loop, the metric, the printed lines and the result files are one.
+only in the predictor (src.engine.predictors); the dataset, the loop (src.engine.evaluation), the metric,
+the printed lines and the result files are one.
 
 The accuracy lines are printed before any result file is written, so a full or read-only result folder
 cannot lose an evaluation.
 """
 import logging
-from pathlib import Path
 
 from src.data.datasets import create_eval_dataset
+from src.engine.evaluation import run_evaluation
+from src.engine.predictors import checkpoint_predictor, clip_shape, onnx_predictor, onnx_providers, resolve_checkpoint
 from src.errors import UserError
-from src.eval.loop import run_evaluation
 from src.eval.outputs import save_eval_outputs
 from src.logs import out
 from src.rundir import RunDir
+from src.runtime import setup_runtime
 
 log = logging.getLogger("resnet3d")
 
@@ -28,23 +30,8 @@ def evaluate(predict, cfg, tag):
     return result
 
 
-def resolve_checkpoint(path, dataset, option):
-    """A checkpoint file, or for a result folder its best.ckpt (else its latest training checkpoint)."""
-    if not path:
-        raise UserError(f"--{option} is empty: pass the checkpoint to use (e.g. result_path/best.ckpt)")
-    path = Path(path)
-    if path.is_dir():
-        return RunDir(path, dataset).checkpoint_to_evaluate()
-    if not path.is_file():
-        raise UserError(f"--{option}: checkpoint {path} not found: check the path (pth_to_ckpt.py converts "
-                        f"upstream .pth files)")
-    return path
-
-
 def evaluate_checkpoint(cfg, runtime):
     """eval.py: load cfg.inference_ckpt_path strictly and evaluate it."""
-    from src.deploy.backends import checkpoint_predictor
-
     ckpt = resolve_checkpoint(cfg.inference_ckpt_path, cfg.dataset, "inference_ckpt_path")
     predict = checkpoint_predictor(cfg, ckpt, runtime.conv_impl)
     log.info("evaluating %s (%s)", ckpt, runtime.describe())
@@ -54,17 +41,9 @@ def evaluate_checkpoint(cfg, runtime):
 def evaluate_onnx(cfg):
     """eval_onnx.py (and eval.py --onnx_path): the same evaluation with onnxruntime running cfg.onnx_path.
     MindSpore runs only the input pipeline, on the CPU."""
-    from src.deploy.backends import onnx_predictor, onnx_providers
-    from src.runtime import setup_runtime
-
     onnx_providers(cfg.device_target)  # CPU / GPU only: fail before any work
     setup_runtime(cfg, device_target="CPU", distributed=False)
     if not cfg.onnx_path:
         raise UserError("--onnx_path is required: the ONNX model to evaluate (python export.py --file_format=ONNX)")
     predict = onnx_predictor(cfg.onnx_path, cfg.device_target, clip_shape(cfg))
     return evaluate(predict, cfg, "eval_onnx")
-
-
-def clip_shape(cfg):
-    """(C, T, H, W) of the clips the data pipeline makes for cfg."""
-    return (cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size)

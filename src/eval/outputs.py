@@ -5,7 +5,7 @@ import csv
 import numpy as np
 
 from src.atomic import atomic_output, write_json
-from src.eval.metrics import confusion_matrix, per_class_rows
+from src.metrics import confusion_matrix, per_class_rows
 
 
 def save_eval_outputs(run_dir, tag, result, acc, index):

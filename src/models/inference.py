@@ -25,7 +25,7 @@ from mindspore.common.initializer import initializer
 
 from src.errors import UserError
 from src.models.resnet3d import BasicBlock, Bottleneck, MaxPool3dTorch, ResNet3D, ShortcutA
-from src.ops.fast_conv3d import _triple
+from src.ops.fast_conv3d import triple
 
 log = logging.getLogger("resnet3d")
 
@@ -35,14 +35,14 @@ def conv_geometry(conv):
     if tuple(conv.dilation) != (1, 1, 1) or getattr(conv, "group", 1) != 1:
         raise UserError("inference_network: dilated or grouped convolutions are not supported")
     if not isinstance(conv, nn.Conv3d):
-        return _triple(conv.stride), _triple(conv.padding)
+        return triple(conv.stride), triple(conv.padding)
     if conv.pad_mode == "valid":
-        return _triple(conv.stride), (0, 0, 0)
+        return triple(conv.stride), (0, 0, 0)
     p6 = tuple(conv.padding) if isinstance(conv.padding, (tuple, list)) else (int(conv.padding),) * 6
     if conv.pad_mode != "pad" or p6[0::2] != p6[1::2]:
         raise UserError(f"inference_network: convolution padding {conv.pad_mode} {conv.padding} "
                         f"is not symmetric")
-    return _triple(conv.stride), tuple(int(v) for v in p6[0::2])
+    return triple(conv.stride), tuple(int(v) for v in p6[0::2])
 
 
 def fold_batch_norm(conv, bn):

@@ -51,7 +51,8 @@ def call_counts():
     return {name: lib.conv3d_dnnl_calls(i) for i, name in enumerate(names)}
 
 
-def _triple(v):
+def triple(v):
+    """An int or a 3-sequence as a (D, H, W) tuple of ints (a kernel size, stride or padding)."""
     return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * 3
 
 
@@ -95,8 +96,8 @@ class FastConv3d(nn.Cell):
         available, reason = status()
         if not available:
             raise RuntimeError(f"FastConv3d unavailable: {reason}")
-        self.kernel_size = _triple(kernel_size)
-        self.stride, self.padding, self.dilation = _triple(stride), _triple(padding), _triple(dilation)
+        self.kernel_size = triple(kernel_size)
+        self.stride, self.padding, self.dilation = triple(stride), triple(padding), triple(dilation)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.input_grad = bool(input_grad)
         self.weight = Parameter(initializer(HeNormal(mode="fan_out", nonlinearity="relu"),

@@ -14,7 +14,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from src.ops.fast_conv3d import _out_len, _triple, status
+from src.ops.fast_conv3d import _out_len, status, triple
 from src.ops.paths import library_path
 
 
@@ -54,7 +54,7 @@ class FastMaxPool3d(nn.Cell):
         available, reason = status()
         if not available:
             raise RuntimeError(f"FastMaxPool3d unavailable: {reason}")
-        self.kernel_size, self.stride, self.padding = _triple(kernel_size), _triple(stride), _triple(padding)
+        self.kernel_size, self.stride, self.padding = triple(kernel_size), triple(stride), triple(padding)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"padding {self.padding} must be at most half the kernel {self.kernel_size}")
         self.training_op = bool(training)

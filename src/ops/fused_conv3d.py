@@ -15,7 +15,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from src.ops.fast_conv3d import _out_len, _triple
+from src.ops.fast_conv3d import _out_len, triple
 from src.ops.fast_conv3d import status as training_op_status
 from src.ops.paths import library_path
 
@@ -76,7 +76,7 @@ class FusedConv3d(nn.Cell):
             raise ValueError(f"weight {weight.shape} / bias {bias.shape}: want (out, in, kd, kh, kw) / (out,)")
         self.out_channels, self.in_channels = weight.shape[:2]
         self.kernel_size = tuple(int(k) for k in weight.shape[2:])
-        self.stride, self.padding, self.dilation = _triple(stride), _triple(padding), _triple(dilation)
+        self.stride, self.padding, self.dilation = triple(stride), triple(padding), triple(dilation)
         self.relu, self.residual = bool(relu), bool(residual)
         path = str(library_path())
         lib = _library(path)

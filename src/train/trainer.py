@@ -21,7 +21,8 @@ from src.engine.fit import Loop, Stopped, fit
 from src.engine.state import TrainState, check_fingerprint
 from src.errors import UserError
 from src.logs import out
-from src.eval.loop import mindspore_predictor, run_evaluation
+from src.engine.evaluation import run_evaluation
+from src.engine.predictors import mindspore_predictor
 from src.models.resnet3d import ModelSpec, build_model
 from src.train.logger import TrainLogger
 from src.train.lr import Plateau, create_schedule

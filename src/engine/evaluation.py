@@ -1,26 +1,19 @@
-"""The evaluation loop shared by eval.py, eval_onnx.py and in-training evaluation: every window of every
-video through one predictor, aggregated by src.eval.metrics.
+"""The evaluation loop shared by eval.py, eval_onnx.py, extract_features.py and in-training evaluation:
+every window of every video through one predictor, the ranks' shares gathered, aggregated by src.metrics.
 
-Any backend is a ``predict(clips: float32 [b,3,T,H,W]) -> probabilities [b, n_classes]`` function; the
-dataset, the aggregation and the metric are the same for all of them.
+Any backend is a ``predict(clips: float32 [b,3,T,H,W]) -> probabilities [b, n_classes]`` function
+(src.engine.predictors); the dataset, the aggregation and the metric are the same for all of them.
 """
 import time
 
+import mindspore as ms
+import numpy as np
+from mindspore import ops
+from tqdm import tqdm
+
 from src.errors import UserError, wrapped_user_error
-from src.eval.metrics import VideoAccumulator, softmax
+from src.metrics import VideoAccumulator
 from src.logs import out
-
-
-def mindspore_predictor(net):
-    """predict() over a MindSpore network that outputs logits (softmax applied here)."""
-    import mindspore as ms
-
-    net.set_train(False)
-
-    def predict(clips):
-        return softmax(net(ms.Tensor(clips)).asnumpy())
-
-    return predict
 
 
 def run_evaluation(predict, eval_data, ignore=True, verbose=True, rank_size=1):
@@ -37,8 +30,6 @@ def run_evaluation(predict, eval_data, ignore=True, verbose=True, rank_size=1):
     total = dataset.get_dataset_size()
     bar = None
     if verbose:
-        from tqdm import tqdm
-
         bar = tqdm(total=total, desc="eval", unit="batch", leave=False)
     start = time.time()
     try:
@@ -65,10 +56,6 @@ def run_evaluation(predict, eval_data, ignore=True, verbose=True, rank_size=1):
 def gather(acc, rank_size):
     """The accumulators of all ranks as one, rows in single-process order (video, then window), so the
     aggregation sums in the same order and gives the same bits."""
-    import mindspore as ms
-    import numpy as np
-    from mindspore import ops
-
     probs, labels, vidx, widx = acc.arrays()
     local = np.concatenate([probs, np.stack([labels, vidx, widx], 1).astype(np.float32)], 1)
     counts = ops.AllGather()(ms.Tensor(np.array([[len(local)]], np.float32))).asnumpy().astype(int).ravel()
@@ -78,8 +65,8 @@ def gather(acc, rank_size):
     rows = ops.AllGather()(ms.Tensor(padded)).asnumpy().reshape(rank_size, counts.max(), width)
     every = np.concatenate([rows[r, :counts[r]] for r in range(rank_size)])
     every = every[np.lexsort((every[:, -1], every[:, -2]))]
-    out = VideoAccumulator(acc.video_labels)
+    merged = VideoAccumulator(acc.video_labels)
     n_classes = probs.shape[1] if len(probs) else width - 3
-    out.add(every[:, :n_classes], every[:, -3].astype(np.int64), every[:, -2].astype(np.int64),
+    merged.add(every[:, :n_classes], every[:, -3].astype(np.int64), every[:, -2].astype(np.int64),
             every[:, -1].astype(np.int64))
-    return out
+    return merged

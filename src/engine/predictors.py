@@ -1,15 +1,54 @@
-"""Inference backends as ``predict(clips float32 [b,3,T,H,W]) -> probabilities [b, n_classes]``.
+"""The predictors: ``predict(clips float32 [b,3,T,H,W]) -> probabilities [b, n_classes]`` over a MindSpore
+network, a checkpoint (through its inference network), an ONNX model (ONNX Runtime) or a MINDIR (MindSpore
+on the host). eval, deploy, predict and in-training evaluation all take theirs from here; MindSpore Lite's
+(Ascend only) is src.deploy.lite's.
 
-Exported graphs already end in softmax; the checkpoint backend applies it (src.eval.loop).
+Exported graphs already end in softmax; the network and checkpoint predictors apply it.
 """
 import logging
 from pathlib import Path
 
+import mindspore as ms
+import mindspore.nn as nn
 import numpy as np
+from mindspore.train import mind_ir_pb2
 
 from src.errors import UserError
+from src.metrics import softmax
+from src.models.inference import inference_network
+from src.models.resnet3d import ModelSpec, build_model
+from src.rundir import RunDir
+from src.weights.checkpoint import load_strict
 
 log = logging.getLogger("resnet3d")
+
+
+def mindspore_predictor(net):
+    """predict() over a MindSpore network that outputs logits (softmax applied here)."""
+    net.set_train(False)
+
+    def predict(clips):
+        return softmax(net(ms.Tensor(clips)).asnumpy())
+
+    return predict
+
+
+def resolve_checkpoint(path, dataset, option):
+    """A checkpoint file, or for a result folder its best.ckpt (else its latest training checkpoint)."""
+    if not path:
+        raise UserError(f"--{option} is empty: pass the checkpoint to use (e.g. result_path/best.ckpt)")
+    path = Path(path)
+    if path.is_dir():
+        return RunDir(path, dataset).checkpoint_to_evaluate()
+    if not path.is_file():
+        raise UserError(f"--{option}: checkpoint {path} not found: check the path (pth_to_ckpt.py converts "
+                        f"upstream .pth files)")
+    return path
+
+
+def clip_shape(cfg):
+    """(C, T, H, W) of the clips the data pipeline makes for cfg."""
+    return (cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size)
 
 
 def _require_file(path, what, hint):
@@ -21,7 +60,7 @@ def _require_file(path, what, hint):
 
 def onnx_providers(device_target="CPU"):
     """onnxruntime providers for a device_target: CPU always, CUDA first for GPU when available."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # optional (ONNX users only), and slow to import: loaded when asked for
 
     if device_target not in ("CPU", "GPU"):
         raise UserError(f"ONNX models run on CPU or GPU (onnxruntime), not {device_target}: "
@@ -35,7 +74,7 @@ def onnx_providers(device_target="CPU"):
 
 def onnx_session(path, device_target="CPU"):
     """An onnxruntime session for ``device_target`` (see onnx_providers)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # optional: see onnx_providers
 
     providers = onnx_providers(device_target)
     path = _require_file(path, "ONNX model", "export one with python export.py --file_format=ONNX")
@@ -97,9 +136,6 @@ def onnx_predictor(path, device_target="CPU", clip_shape=None):
 
 def load_mindir(path):
     """A MINDIR as a callable nn.GraphCell."""
-    import mindspore as ms
-    import mindspore.nn as nn
-
     path = _require_file(path, "MINDIR model", "export one with python export.py --file_format=MINDIR")
     try:
         return nn.GraphCell(ms.load(str(path)))
@@ -109,8 +145,6 @@ def load_mindir(path):
 
 def mindir_input_shape(path):
     """Input shape a MINDIR was exported with (its graph's first input), or None if unreadable."""
-    from mindspore.train import mind_ir_pb2
-
     model = mind_ir_pb2.ModelProto()
     try:
         model.ParseFromString(Path(path).read_bytes())
@@ -120,8 +154,7 @@ def mindir_input_shape(path):
 
 
 def mindir_predictor(path, clip_shape=None):
-    import mindspore as ms
-
+    """predict() over a MINDIR run by MindSpore in this process; ``clip_shape`` as for onnx_predictor."""
     cell = load_mindir(path)
     shape = mindir_input_shape(path)
     if clip_shape is not None:
@@ -136,9 +169,6 @@ def mindir_predictor(path, clip_shape=None):
 
 def checkpoint_network(cfg, ckpt_file, conv_impl="native"):
     """The network of cfg's model keys with every parameter strictly loaded from ``ckpt_file``."""
-    from src.models.resnet3d import ModelSpec, build_model
-    from src.weights.checkpoint import load_strict
-
     net = build_model(ModelSpec.from_config(cfg), conv_impl=conv_impl)
     load_strict(net, ckpt_file)
     net.set_train(False)
@@ -148,7 +178,4 @@ def checkpoint_network(cfg, ckpt_file, conv_impl="native"):
 def checkpoint_predictor(cfg, ckpt_file, conv_impl="native"):
     """predict() of a checkpoint through its inference network (BatchNorm folded; on CPU with the fast op,
     bias, residual add and ReLU fused into each convolution)."""
-    from src.eval.loop import mindspore_predictor
-    from src.models.inference import inference_network
-
     return mindspore_predictor(inference_network(checkpoint_network(cfg, ckpt_file, conv_impl), conv_impl))

@@ -6,14 +6,18 @@ Writes ``<dataset>_<subset>_features.npy`` (float32 [videos, features]) and ``<d
 import csv
 import logging
 
+import mindspore as ms
+import mindspore.nn as nn
 import numpy as np
 
 from src.atomic import atomic_output
 from src.data.datasets import canonical_subset, create_eval_dataset
+from src.engine.evaluation import run_evaluation
+from src.engine.predictors import resolve_checkpoint
 from src.errors import UserError
-from src.eval.loop import run_evaluation
 from src.models.resnet3d import ModelSpec, build_model
 from src.rundir import RunDir
+from src.weights.checkpoint import load_pretrained, load_strict
 
 log = logging.getLogger("resnet3d")
 
@@ -21,11 +25,6 @@ log = logging.getLogger("resnet3d")
 def feature_network(cfg, runtime):
     """The network without its head: a checkpoint loaded strictly (ckpt_file), or pretrained weights whose
     head may have any number of classes (pretrain_path)."""
-    import mindspore.nn as nn
-
-    from src.eval.evaluate import resolve_checkpoint
-    from src.weights.checkpoint import load_pretrained, load_strict
-
     if bool(cfg.ckpt_file) == bool(cfg.pretrain_path):
         raise UserError("pass exactly one of --ckpt_file (a checkpoint of this model, or a result folder) and "
                         "--pretrain_path (pretrained weights with any head)")
@@ -41,8 +40,6 @@ def feature_network(cfg, runtime):
 
 def extract_features(cfg, runtime):
     """Write the features and their index; return (features array, index rows)."""
-    import mindspore as ms
-
     net = feature_network(cfg, runtime)
     data = create_eval_dataset(cfg, subset=cfg.eval_subset)
     _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), data, ignore=cfg.ignore)
