@@ -144,7 +144,8 @@ def torch_infer(w, layout="ncdhw"):
 
 def ort_infer(w, ms_net, threads, workdir=None):
     """ONNX Runtime on ``ms_net`` exported by our export path (src/deploy/export.py: explicit
-    padding, softmax head, parity-checked), ``threads`` intra-op threads."""
+    padding, softmax head, parity-checked), ``threads`` intra-op threads. The .onnx file is kept in
+    ``workdir`` when given, else written to a temporary folder removed once the session is built."""
     import onnxruntime as ort
     from mindspore import Tensor
 
@@ -156,13 +157,14 @@ def ort_infer(w, ms_net, threads, workdir=None):
         p.set_data(Tensor(values[p.name]))
     cfg = types.SimpleNamespace(file_format="ONNX", export_batch_size=w.batch, sample_duration=w.clip[1],
                                 sample_size=w.clip[2], n_input_channels=w.clip[0])
-    workdir = workdir or tempfile.mkdtemp(prefix="bench_onnx_")
-    path = os.path.join(workdir, f"{w.name.replace(' ', '_')}.onnx")
-    export_network(native, cfg, path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    # the session holds the model once created: a temporary file (130-190 MB) goes with its folder
+    with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
+        path = os.path.join(workdir or tmp, f"{w.name.replace(' ', '_')}.onnx")
+        export_network(native, cfg, path)
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     x = inputs(w)[0]
     name = session.get_inputs()[0].name
     return lambda: session.run(None, {name: x})

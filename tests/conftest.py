@@ -13,6 +13,15 @@ RUNTIME = setup_context("CPU", "PYNATIVE")
 setup_console()  # what every entry script does: result lines on stdout, diagnostics on stderr
 
 
+def pytest_sessionstart(session):
+    """Under CI=true a missing, stale or refused fast-op library stops the run: its tests would skip."""
+    from src.ops import ci_problem
+
+    problem = ci_problem()
+    if problem:
+        pytest.exit(f"error: {problem}", returncode=1)
+
+
 @pytest.fixture
 def graph_mode():
     """Run one test in GRAPH_MODE, then return to PyNative."""

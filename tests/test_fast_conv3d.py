@@ -217,7 +217,9 @@ def test_fallback_when_library_is_not_loadable(monkeypatch, tmp_path):
 def test_failed_build_warns_and_succeeds(monkeypatch, tmp_path, capsys):
     from src.ops import build
 
-    monkeypatch.setattr(build, "CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.delenv("CI", raising=False)  # CI=true makes a failed build an error (tests/unit/test_ops_build.py)
+    monkeypatch.delenv("STRICT", raising=False)
     monkeypatch.setattr(build, "default_library_path", lambda: tmp_path / "lib.so")
     assert build.main([]) == 0
     err = capsys.readouterr().err

@@ -7,6 +7,7 @@ move freely between fast and native models. No bias, float32 only.
 """
 import ctypes
 import functools
+import logging
 import platform
 
 import numpy as np
@@ -15,7 +16,10 @@ import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import HeNormal, initializer
 
+from src.ops.build import FALLBACK_COST, dotted, loaded_dnnl_version, unpack
 from src.ops.paths import LIBRARY_ENV, library_path
+
+log = logging.getLogger(__name__)
 
 # the training convolution and the max-pool (src/ops/fast_pool3d.py): the model uses both or neither
 SYMBOLS = ("conv3d_fwd", "conv3d_fwd_nodx", "conv3d_bwd_data", "conv3d_bwd_weights",
@@ -37,9 +41,15 @@ def _status(path):
     except OSError as err:
         return False, f"cannot load {path} ({err}); set {LIBRARY_ENV} or run 'make setup'"
     missing = [s for s in SYMBOLS if not hasattr(lib, s)]
-    if missing:
-        return False, f"{path} lacks {', '.join(missing)}: rebuild with 'make setup'"
-    return True, f"loaded {path}"
+    if missing or not hasattr(lib, "conv3d_dnnl_linked_version"):
+        return False, f"{path} lacks {', '.join(missing or ['its oneDNN version'])}: rebuild with 'make setup'"
+    built_for, loaded = unpack(lib.conv3d_dnnl_linked_version()), loaded_dnnl_version(lib)
+    if built_for != loaded:
+        reason = (f"{path} was built for oneDNN {dotted(built_for)} but this process runs oneDNN {dotted(loaded)} "
+                  f"(MindSpore upgraded?): rebuild with 'make ops'")
+        log.warning("fast CPU op refused: %s; %s", reason, FALLBACK_COST)  # once: _status is cached
+        return False, reason
+    return True, f"loaded {path} (oneDNN {dotted(loaded)})"
 
 
 def call_counts():

@@ -3,8 +3,7 @@
 // MindSpore's own Conv3D hands oneDNN fixed plain layouts, so oneDNN falls back to its reference
 // kernel. Here the same bundled oneDNN (mindspore/lib/libdnnl.so.3, v3.10, THREADPOOL runtime) gets
 // format_tag::any, picks its blocked JIT kernels, and we reorder plain NCDHW/OIDHW tensors in and
-// out, as PyTorch does. Built against newer (3.12) headers: only format_tag::any and stride-described
-// plain descriptors are used, nothing added after 3.10.
+// out, as PyTorch does. Built against the oneDNN 3.9 headers (src/ops/build.py says why).
 //
 // Every entry point has MindSpore's aot signature. The last input is an int64[9] tensor:
 // stride(3), padding(3), dilation(3) -- a tensor rather than attributes, so one symbol serves
@@ -14,7 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -141,15 +139,13 @@ std::unique_ptr<Plan> make_plan(char kind, const Geometry &g) {
 // Calls per kind (forward, backward data, backward weights, and of those the stem's own kernel):
 // lets tests see which passes ran.
 std::atomic<long> g_calls[4];
+PlanCache<Plan> g_plans;  // guarded by runtime().mu
 
 void run(char kind, const Geometry &g, const std::vector<void *> &ptrs) {
   auto &rt = runtime();
   g_calls[kind == 'f' ? 0 : kind == 'd' ? 1 : 2]++;
-  static std::map<std::string, std::unique_ptr<Plan>> cache;
   std::lock_guard<std::mutex> lock(rt.mu);
-  auto &slot = cache[key_of(kind, g)];
-  if (!slot) slot = make_plan(kind, g);
-  Plan &plan = *slot;
+  Plan &plan = g_plans.get(key_of(kind, g), [&] { return make_plan(kind, g); });
 
   size_t total = align_up(plan.scratch.get_size());
   for (auto &a : plan.args)
@@ -240,5 +236,13 @@ int conv3d_fwd_nodx(AOT_ARGS) { return entry('f', AOT_PASS); }
 int conv3d_bwd_data(AOT_ARGS) { return entry('d', AOT_PASS); }
 int conv3d_bwd_weights(AOT_ARGS) { return entry('w', AOT_PASS); }
 int conv3d_dnnl_abi_version() { return 1; }
+// The oneDNN release this library was linked with (major*10000+minor*100+patch): the loader refuses
+// the library in a process whose oneDNN reports another one.
+int conv3d_dnnl_linked_version() { return CONV3D_LINKED_DNNL; }
+long conv3d_plan_cache_capacity() { return long(kPlanCacheCapacity); }
+long conv3d_plan_cache_entries() {
+  std::lock_guard<std::mutex> lock(runtime().mu);
+  return long(g_plans.size());
+}
 long conv3d_dnnl_calls(int kind) { return (kind >= 0 && kind < 4) ? g_calls[kind].load() : -1; }
 }

@@ -97,6 +97,8 @@ std::unique_ptr<InferPlan> make_plan(const Call &c, const memory::dims &wei) {
   return plan;
 }
 
+PlanCache<InferPlan> g_infer_plans;  // guarded by runtime().mu
+
 // The plain copy is dropped once a blocked one exists; a later layout is reordered from that one.
 memory &weights_for(Weights &w, const memory::desc &want) {
   for (auto &entry : w.blocked)
@@ -114,14 +116,11 @@ memory &weights_for(Weights &w, const memory::desc &want) {
 void run(const Call &c, void *x, void *residual, void *y) {
   auto &rt = runtime();
   g_infer_calls++;
-  static std::map<std::string, std::unique_ptr<InferPlan>> cache;
   std::lock_guard<std::mutex> lock(rt.mu);
   auto wit = registry().find(c.handle);
   if (wit == registry().end()) throw std::runtime_error("unknown weight handle " + std::to_string(c.handle));
   Weights &w = *wit->second;
-  auto &slot = cache[key_of(c, w.dims)];
-  if (!slot) slot = make_plan(c, w.dims);
-  InferPlan &plan = *slot;
+  InferPlan &plan = g_infer_plans.get(key_of(c, w.dims), [&] { return make_plan(c, w.dims); });
   memory &wei = weights_for(w, plan.wei_prim);
 
   size_t total = align_up(plan.scratch.get_size());
@@ -233,6 +232,10 @@ void conv3d_infer_release(int64_t handle) {
 }
 
 long conv3d_infer_calls() { return g_infer_calls.load(); }
+long conv3d_infer_plan_cache_entries() {
+  std::lock_guard<std::mutex> lock(runtime().mu);
+  return long(g_infer_plans.size());
+}
 long conv3d_infer_handles() {
   std::lock_guard<std::mutex> lock(runtime().mu);
   return long(registry().size());
