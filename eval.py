@@ -13,8 +13,10 @@ from src.config import load_config
 
 
 def _main(argv):
+    from src.engine.predictors import resolve_checkpoint
     from src.errors import UserError
     from src.eval.evaluate import evaluate_checkpoint, evaluate_onnx
+    from src.weights.settings import adopt
     from src.logs import log_file
     from src.rundir import RunDir
     from src.runtime import setup_runtime
@@ -22,6 +24,9 @@ def _main(argv):
     cfg = load_config(argv, prog="eval.py")
     if cfg.onnx_path and cfg.inference_ckpt_path:
         raise UserError("pass one model: --inference_ckpt_path=X.ckpt or --onnx_path=X.onnx (ONNX Runtime), not both")
+    # the model's own settings (architecture, clip, classes, views) replace the config file's
+    model = cfg.onnx_path or resolve_checkpoint(cfg.inference_ckpt_path, cfg.dataset, "inference_ckpt_path")
+    cfg, _ = adopt(cfg, model)
     runtime = None if cfg.onnx_path else setup_runtime(cfg, distributed=False)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
     with log_file(run_dir.eval_log, f"eval.py {' '.join(sys.argv[1:] if argv is None else argv)}"):

@@ -12,6 +12,10 @@ from src.config import load_config
 def _main(argv):
     cfg = load_config(argv, prog="eval_onnx.py")
     from src.eval.evaluate import evaluate_onnx
+    from src.weights.settings import adopt
+
+    if cfg.onnx_path:  # the model's own settings (input shape, classes, views) replace the config file's
+        cfg, _ = adopt(cfg, cfg.onnx_path)
 
     evaluate_onnx(cfg)
     return 0

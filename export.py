@@ -11,12 +11,17 @@ from src.config import load_config
 def _main(argv):
     cfg = load_config(argv, aliases={"batch_size": "export_batch_size"}, prog="export.py")
     from src.deploy.export import check_format_supported, export_from_config
+    from src.engine.predictors import resolve_checkpoint
     from src.runtime import setup_runtime
+    from src.weights.settings import adopt
+
+    # the checkpoint's own settings (architecture, clip size and length, classes) replace the config file's
+    cfg, settings = adopt(cfg, resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file"))
 
     check_format_supported(cfg)  # before touching a device: AIR needs Ascend
     # the exported graph always holds native convolutions (the fast op does not export)
     setup_runtime(cfg, conv_impl="native", distributed=False)
-    export_from_config(cfg)
+    export_from_config(cfg, settings)
     return 0
 
 

@@ -13,7 +13,12 @@ from src.config import load_config
 def _main(argv):
     cfg = load_config(argv, prog="extract_features.py", aliases={"subset": "eval_subset"})
     from src.deploy.features import extract_features
+    from src.engine.predictors import resolve_checkpoint
     from src.runtime import setup_runtime
+    from src.weights.settings import adopt
+
+    if cfg.ckpt_file:  # the model's own settings replace the config file's
+        cfg, _ = adopt(cfg, resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file"))
 
     runtime = setup_runtime(cfg, distributed=False)
     extract_features(cfg, runtime)

@@ -22,9 +22,15 @@ def _main(argv):
     if not cfg.video:
         raise UserError("--video is required: a video file (.avi, .mp4, ...) or a folder of image_00001.jpg frames")
     check_one_model(cfg.ckpt_file, cfg.onnx_path, cfg.mindir_path)  # before touching a device
+    from src.engine.predictors import resolve_checkpoint
+    from src.weights.settings import adopt, class_names
+
+    # the model's own settings (architecture, clip size and length, views, class names) replace the config's
+    model = cfg.onnx_path or cfg.mindir_path or resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
+    cfg, settings = adopt(cfg, model)
     exported = bool(cfg.onnx_path or cfg.mindir_path)  # exported models run via onnxruntime / on the CPU here
     runtime = setup_runtime(cfg, device_target="CPU" if exported else None, distributed=False)
-    names = read_labels(cfg.labels) if cfg.labels else None
+    names = read_labels(cfg.labels) if cfg.labels else class_names(settings)
     predict = make_predictor(cfg, runtime)
     from src.data.presets import ClipSpec, views_label
 

@@ -56,7 +56,8 @@ ORIGINAL_ONLY = "Kept from the original suite for compatibility"
 
 KEYS = {
     # device and run
-    "device_target": Key("Ascend", "Target device: CPU, GPU or Ascend.", ("CPU", "GPU", "Ascend")),
+    "device_target": Key("auto", "Target device: CPU, GPU, Ascend, or auto (Ascend where an NPU works, else GPU, "
+                                 "else CPU; one line says which and why).", ("auto", "CPU", "GPU", "Ascend")),
     "device_id": Key(0, "Device id on this host (Ascend/GPU). Precedence: --device_id on the command line, "
                         "else the DEVICE_ID environment variable (set by the launch scripts), else this value.",
                      check=at_least(0)),

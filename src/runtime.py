@@ -7,6 +7,7 @@ On CPU, MindSpore 2.10's bundled oneDNN picks its reference kernel for 3-D convo
 own fast convolution op runs (it slows that op), so it is applied only when native convolutions run.
 """
 import ctypes
+import glob
 import logging
 import os
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="aut
     """
     import mindspore as ms
 
+    device_target = _set_device(device_target, device_id)
     impl = resolve_conv_impl(device_target, conv_impl)
     capped = False
     if device_target == "CPU":
@@ -114,15 +116,6 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="aut
             cap = os.environ.get(ISA_CAP_ENV, cap).lower()
         if cap in ("on", "true") or (cap == "auto" and impl == "native"):
             capped = cap_onednn_isa()
-    try:
-        if device_target == "CPU":
-            ms.set_device(device_target)
-        else:
-            ms.set_device(device_target, device_id)
-    except (RuntimeError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"device_target={device_target} is not usable here ({reason}); "
-                        f"pass --device_target=CPU to run on the CPU") from None
     ms.set_context(mode=ms.GRAPH_MODE if mode == "GRAPH" else ms.PYNATIVE_MODE)
     if seed is not None:
         ms.set_seed(seed)
@@ -130,6 +123,53 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="aut
     info = Runtime(device_target, mode, impl, capped, device_id, rank_id, rank_size)
     log.info("runtime: %s", info.describe())
     return info
+
+
+def device_candidates():
+    """What device_target=auto tries, in order, with why: an Ascend NPU, an NVIDIA GPU (their device files),
+    and the CPU, which is always there."""
+    found = []
+    npus = glob.glob("/dev/davinci[0-9]*")
+    if npus:
+        found.append(("Ascend", f"{len(npus)} Ascend NPU(s) under /dev/davinci*"))
+    gpus = glob.glob("/dev/nvidia[0-9]*")
+    if gpus:
+        found.append(("GPU", f"{len(gpus)} NVIDIA GPU(s) under /dev/nvidia*"))
+    return found + [("CPU", "no Ascend NPU (/dev/davinci*) or NVIDIA GPU (/dev/nvidia*) usable here")]
+
+
+def _try_set_device(device_target, device_id):
+    """None when MindSpore accepted the device, else the reason it gave."""
+    import mindspore as ms
+
+    try:
+        if device_target == "CPU":
+            ms.set_device(device_target)
+        else:
+            ms.set_device(device_target, device_id)
+    except (RuntimeError, ValueError) as err:
+        return str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
+    return None
+
+
+def _set_device(device_target, device_id):
+    """Set MindSpore's device; ``auto`` takes the first usable of device_candidates() and says which and why.
+    An explicit device that does not work is an error."""
+    if device_target != "auto":
+        reason = _try_set_device(device_target, device_id)
+        if reason is not None:
+            raise UserError(f"device_target={device_target} is not usable here ({reason}); pass "
+                            f"--device_target=CPU (or auto) to run on the CPU")
+        return device_target
+    failed = []
+    for candidate, why in device_candidates():
+        reason = _try_set_device(candidate, device_id)
+        if reason is None:
+            note = f"; {'; '.join(failed)}" if failed else ""
+            log.info("device_target=auto: %s (%s%s)", candidate, why, note)
+            return candidate
+        failed.append(f"{candidate} not usable: {reason}")
+    raise UserError(f"device_target=auto: no device is usable ({'; '.join(failed)})")
 
 
 def _init_distributed():

@@ -10,6 +10,8 @@ from src.atomic import commit, make_dirs, scratch_dir
 from src.deploy.graph import WithSoftmax, explicit_padding
 from src.engine.predictors import checkpoint_network, mindir_predictor, onnx_predictor, resolve_checkpoint
 from src.errors import UserError
+from src.runtime import device_candidates
+from src.weights import settings
 from src.metrics import softmax
 
 log = logging.getLogger("resnet3d")
@@ -33,10 +35,13 @@ def output_path(cfg):
 
 def check_format_supported(cfg):
     """AIR is written by the Ascend backend only: say so before building anything."""
-    if cfg.file_format == "AIR" and cfg.device_target != "Ascend":
+    device = cfg.device_target
+    if device == "auto":
+        device = device_candidates()[0][0]  # what auto will pick, without touching a device
+    if cfg.file_format == "AIR" and device != "Ascend":
         raise UserError(f"AIR export needs an Ascend device (--device_target=Ascend on a machine with the "
-                        f"Ascend toolkit); device_target is {cfg.device_target}. Export MINDIR instead: it "
-                        f"runs on Ascend 310 too (scripts/run_infer_310.sh)")
+                        f"Ascend toolkit); device_target is {cfg.device_target} ({device} here). Export MINDIR "
+                        f"instead: it runs on Ascend 310 too (scripts/run_infer_310.sh)")
 
 
 def random_clip(shape, seed=0):
@@ -62,7 +67,7 @@ def parity(reference, path, fmt, clip):
     return float(np.abs(got - reference).max())
 
 
-def export_network(net, cfg, path, check=True, seed=0):
+def export_network(net, cfg, path, check=True, seed=0, model_settings=None):
     """Export trained ``net`` (logits, native convs) as network + softmax to ``path``.
 
     The file is written under a temporary name; MINDIR / ONNX are re-loaded and compared with ``net``
@@ -98,17 +103,24 @@ def export_network(net, cfg, path, check=True, seed=0):
                                 f"(> {TOLERANCE:g}); nothing was written to {path}")
         if reference is None and fmt == "AIR":
             print("parity AIR: not checked (no AIR loader outside the Ascend toolkit); check the MINDIR export")
+        if model_settings and fmt == "ONNX":
+            settings.write_onnx_settings(tmp, model_settings)
+        elif model_settings:
+            settings.write_sidecar(path, model_settings)  # before the model: a model never lacks its settings
         commit(tmp, path)
         return diff
 
 
-def export_from_config(cfg):
-    """Load cfg.ckpt_file strictly into the native network and export it. Returns (path, diff)."""
+def export_from_config(cfg, ckpt_settings=None):
+    """Load cfg.ckpt_file strictly into the native network and export it, with the model's settings (from
+    the checkpoint's ``ckpt_settings`` and cfg) in the ONNX metadata or beside a MINDIR / AIR file.
+    Returns (path, diff)."""
     check_format_supported(cfg)
     path = output_path(cfg)
     ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
     net = checkpoint_network(cfg, ckpt)
-    diff = export_network(net, cfg, path)
+    model_settings = settings.from_config(cfg, settings.class_names(ckpt_settings))
+    diff = export_network(net, cfg, path, model_settings=model_settings)
     print(f"exported {ckpt} -> {path} ({cfg.file_format}, input "
           f"{'x'.join(str(d) for d in input_shape(cfg))}, {cfg.n_classes} classes, softmax output)")
     if cfg.file_format == "MINDIR":  # MindSpore's exporter records its version in the model; Lite needs the same

@@ -10,7 +10,8 @@ import numpy as np
 
 from src.data.layout import open_video
 from src.data.presets import ClipSpec, eval_clip, eval_views
-from src.engine.predictors import checkpoint_predictor, clip_shape, mindir_predictor, onnx_predictor, resolve_checkpoint
+from src.engine.predictors import (checkpoint_predictor, clip_shape, mindir_predictor, onnx_device, onnx_predictor,
+                                   resolve_checkpoint)
 from src.errors import UserError
 from src.metrics import topk_indices
 
@@ -65,7 +66,8 @@ def check_one_model(ckpt_file="", onnx_path="", mindir_path=""):
 def make_predictor(cfg, runtime):
     """predict() over the one model cfg names (checkpoint or result folder, ONNX, MINDIR)."""
     if cfg.onnx_path:
-        return onnx_predictor(cfg.onnx_path, "GPU" if cfg.device_target == "GPU" else "CPU", clip_shape(cfg))
+        device = onnx_device(cfg.device_target, "device_target" in cfg.explicit)
+        return onnx_predictor(cfg.onnx_path, device, clip_shape(cfg))
     if cfg.mindir_path:
         return mindir_predictor(cfg.mindir_path, clip_shape(cfg))
     ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")

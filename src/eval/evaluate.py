@@ -9,7 +9,8 @@ import logging
 
 from src.data.datasets import create_eval_dataset
 from src.engine.evaluation import run_evaluation
-from src.engine.predictors import checkpoint_predictor, clip_shape, onnx_predictor, onnx_providers, resolve_checkpoint
+from src.engine.predictors import (checkpoint_predictor, clip_shape, onnx_device, onnx_predictor, onnx_providers,
+                                   resolve_checkpoint)
 from src.errors import UserError
 from src.eval.outputs import save_eval_outputs
 from src.logs import out
@@ -41,9 +42,10 @@ def evaluate_checkpoint(cfg, runtime):
 def evaluate_onnx(cfg):
     """eval_onnx.py (and eval.py --onnx_path): the same evaluation with onnxruntime running cfg.onnx_path.
     MindSpore runs only the input pipeline, on the CPU."""
-    onnx_providers(cfg.device_target)  # CPU / GPU only: fail before any work
+    device = onnx_device(cfg.device_target, "device_target" in cfg.explicit)  # fail before any work
+    onnx_providers(device)
     setup_runtime(cfg, device_target="CPU", distributed=False)
     if not cfg.onnx_path:
         raise UserError("--onnx_path is required: the ONNX model to evaluate (python export.py --file_format=ONNX)")
-    predict = onnx_predictor(cfg.onnx_path, cfg.device_target, clip_shape(cfg))
+    predict = onnx_predictor(cfg.onnx_path, device, clip_shape(cfg))
     return evaluate(predict, cfg, "eval_onnx")

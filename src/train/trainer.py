@@ -126,7 +126,8 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     base_lr = create_schedule(section(cfg, "schedule"), n_epochs=cfg.n_epochs, steps_per_epoch=spe)
     warn_if_lr_max_unreached(base_lr, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs)
     optim = replace(section(cfg, "optimisation"), start_ft=effective_start_ft(cfg))
-    train_step = create_train_step(net, base_lr, optim, device_target=cfg.device_target, n_classes=cfg.n_classes)
+    train_step = create_train_step(net, base_lr, optim, device_target=runtime.device_target,
+                                   n_classes=cfg.n_classes)
     state = _initial_state(cfg, train_step, resume_from, spe, fingerprint(cfg, start_ft=optim.start_ft))
     plateau = Plateau(cfg.plateau_patience, state=state.plateau or None) if cfg.lr_decay_mode == "plateau" else None
     lr = base_lr if plateau is None else _set_lr(train_step, plateau.apply(base_lr))

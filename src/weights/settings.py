@@ -23,8 +23,8 @@ VERSION = 1
 MODEL_KEYS = ("model_depth", "resnet_shortcut", "conv1_t_size", "conv1_t_stride", "no_max_pool", "widen_factor",
               "n_input_channels", "n_classes")
 INPUT_KEYS = ("sample_size", "sample_duration", "sample_t_stride")
-# how it was evaluated in training: the default, but another protocol may be asked for
-VIEW_KEYS = ("inference_stride", "test_clips", "test_crops")
+# how it was evaluated in training, and the dataset name that names result files: defaults only
+VIEW_KEYS = ("inference_stride", "test_clips", "test_crops", "dataset")
 
 
 def from_config(cfg, class_names=None, model_keys=None) -> dict:
@@ -35,7 +35,7 @@ def from_config(cfg, class_names=None, model_keys=None) -> dict:
     keys = model_keys or (*MODEL_KEYS, *INPUT_KEYS, *VIEW_KEYS)
     settings = {"version": VERSION, **{k: cfg[k] for k in keys if k in cfg}}
     if model_keys is None:
-        settings.update(dataset=cfg["dataset"], mean=[float(v) for v in MEAN], std=[float(v) for v in STD])
+        settings.update(mean=[float(v) for v in MEAN], std=[float(v) for v in STD])
     if class_names is not None:
         settings["class_names"] = list(class_names)
     return settings
@@ -76,26 +76,72 @@ def read_sidecar(model_path) -> dict | None:
     return from_text(path.read_text(encoding="utf-8"), path) if path.is_file() else None
 
 
-def apply_settings(cfg, settings: dict | None, source) -> dict:
-    """Put a model's settings into ``cfg`` (in place) and return the keys that changed. A command-line value
-    (``cfg.explicit``) of a model or input key that differs from the model's is an error naming both."""
+def apply_settings(cfg, settings: dict | None, source):
+    """``cfg`` with a model's settings in place of the config file's (a copy; said in one line). A command-line
+    value (``cfg.explicit``) of a model or input key that differs from the model's is an error naming both."""
     if not settings:
-        return {}
+        return cfg
     conflicts = [k for k in (*MODEL_KEYS, *INPUT_KEYS) if k in settings and k in cfg.explicit
                  and cfg[k] != settings[k]]
     if conflicts:
         listed = ", ".join(f"--{k}={cfg[k]} but the model has {settings[k]!r}" for k in conflicts)
         raise UserError(f"{source} was trained with other settings ({listed}): drop those options (the model's "
                         f"are used), or pass the model that has them")
-    changed = {}
-    for key in (*MODEL_KEYS, *INPUT_KEYS, *VIEW_KEYS):
-        if key in settings and key in cfg and key not in cfg.explicit and cfg[key] != settings[key]:
-            changed[key] = (cfg[key], settings[key])
-            cfg[key] = settings[key]
+    changed = {key: settings[key] for key in (*MODEL_KEYS, *INPUT_KEYS, *VIEW_KEYS)
+               if key in settings and key in cfg and key not in cfg.explicit and cfg[key] != settings[key]}
     if changed:
-        log.info("settings from %s: %s", source, ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items()))
-    return changed
+        log.info("settings from %s: %s", source, ", ".join(f"{k}={v!r}" for k, v in changed.items()))
+    return cfg.replace(**changed)
 
 
 def class_names(settings: dict | None):
     return (settings or {}).get("class_names")
+
+
+def read_model_settings(path) -> dict | None:
+    """The settings a model file carries: a checkpoint's entry, an ONNX model's metadata (else what its input
+    and output shapes say), a MINDIR / AIR file's ``<file>.json``. None when it carries none."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return _onnx_settings(path)
+    if suffix in (".mindir", ".air"):
+        return read_sidecar(path)
+    from src.weights.checkpoint import read_checkpoint
+
+    return read_from_checkpoint(read_checkpoint(path), path)
+
+
+def _onnx_settings(path) -> dict | None:
+    import onnx  # optional, slow to import: ONNX users only
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not an ONNX file: the ONNX Runtime session says so, with the reason
+        return None
+    meta = {p.key: p.value for p in model.metadata_props}
+    if KEY in meta:
+        return from_text(meta[KEY], path)
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    out = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    if len(dims) != 5 or not all(dims[1:]) or len(out) != 2 or not out[1]:
+        return None
+    return {"version": VERSION, "n_input_channels": dims[1], "sample_duration": dims[2], "sample_size": dims[3],
+            "n_classes": out[1]}
+
+
+def write_onnx_settings(path, settings: dict) -> None:
+    """Record ``settings`` in an ONNX file's metadata (in place: the caller writes under a temporary name)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = KEY, to_text(settings)
+    onnx.save(model, str(path))
+
+
+def adopt(cfg, model_path):
+    """(``cfg`` with the settings of ``model_path`` applied (see apply_settings), those settings or None)."""
+    settings = read_model_settings(model_path)
+    return apply_settings(cfg, settings, model_path), settings
