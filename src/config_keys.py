@@ -5,6 +5,7 @@ help texts and choices live here, so ``--help``, the README's reference table an
 drift apart. Defaults are the original suite's UCF101 values (a test keeps ``ucf101_config.yaml`` equal to
 them), so a YAML that omits a key gets the original's value.
 """
+import re
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
@@ -43,6 +44,12 @@ def no_space(value) -> str | None:
     return "must not contain spaces (the Ascend tools split on them)" if " " in value else None
 
 
+def file_name_part(value) -> str | None:
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(value)):
+        return None
+    return "must be a name of letters, digits, '_' and '-' (it names files), e.g. mydata"
+
+
 @dataclass(frozen=True)
 class Key:
     default: Any
@@ -74,8 +81,8 @@ KEYS = {
                                "fast kernels. auto = cap when native convolutions run; on; off.",
                        ("auto", "on", "off")),
     "seed": Key(1, "Random seed of weights initialisation, shuffling and augmentation."),
-    "dataset": Key("ucf101", "Dataset name, used in checkpoint, log and result file names.",
-                   ("ucf101", "hmdb51", "synthetic")),
+    "dataset": Key("ucf101", "Dataset name (ucf101, hmdb51, or your own: letters, digits, '_', '-'), used in "
+                             "checkpoint, log and result file names.", check=file_name_part),
     # paths
     "video_path": Key("", "Directory of extracted frames <class>/<video>/image_00001.jpg, or of videos "
                           "<class>/<video>.avi (.mp4/.mkv/.webm)."),

@@ -24,7 +24,7 @@ OFFICIAL_COUNTS = {("ucf101", 1): (9537, 3783), ("ucf101", 2): (9586, 3734), ("u
 FULL_CLASSES = {"ucf101": 101, "hmdb51": 51}
 
 
-def _lines(path):
+def read_lines(path):
     with open(path, encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
             if line.strip():
@@ -36,7 +36,7 @@ def read_class_index(path):
     if not Path(path).is_file():
         raise UserError(f"{path} not found: --dir_path must hold the UCF101 split files (classInd.txt ...)")
     names = {}
-    for number, line in _lines(path):
+    for number, line in read_lines(path):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
             raise UserError(f"{path}:{number}: expected '<index> <ClassName>', got '{line}'")
@@ -53,7 +53,7 @@ def read_ucf101_split(dir_path, split, classes):
         return None
     items = []
     for path, subset in ((train, "training"), (test, "validation")):
-        for number, line in _lines(path):
+        for number, line in read_lines(path):
             parts = line.split()
             name = PurePosixPath(parts[0].replace("\\", "/"))
             allowed = (2,) if subset == "training" else (1, 2)  # test lines may carry the index too
@@ -85,7 +85,7 @@ def read_hmdb51_split(dir_path, split):
     for path in files:
         label = _HMDB_FILE.match(path.name).group("label")
         classes.append(label)
-        for number, line in _lines(path):
+        for number, line in read_lines(path):
             parts = line.rsplit(None, 1)
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise UserError(f"{path}:{number}: expected '<video>.avi <0|1|2>', got '{line}'")

@@ -1,0 +1,108 @@
+"""Plain ``relative/path label`` lists (the format MMAction2 users have) -> the same upstream annotation JSON
+as the UCF101 / HMDB51 split files give.
+
+One list per subset (``--train_list``, ``--val_list``), one video per line: a path relative to
+``--video_path`` (a video file or a folder of image_00001.jpg frames) and its label, an integer index (into
+``--class_names``, a file with one class name per line) or the class name itself. Frames are counted as for
+the official splits; a listed video that cannot be found or decoded is an error (or left out with
+``--allow_missing``).
+"""
+import sys
+from pathlib import Path
+
+from src.atomic import write_json
+from src.data.annotations import build_database, count_sources, read_lines
+from src.data.frames import count_frames
+from src.data.video import count_decodable_frames
+from src.errors import UserError
+
+
+class ListLocator:
+    """Where each listed video is (what count_sources asks of a locator)."""
+
+    def __init__(self, paths: dict, fmt: str):
+        self.paths, self.format = paths, fmt
+
+    def __call__(self, label, video_id):
+        path = self.paths.get((label, video_id))
+        return path if path is not None and path.exists() else None
+
+    def count(self, path):
+        return count_frames(path) if self.format == "frames" else count_decodable_frames(path)
+
+
+def read_class_names(path):
+    if not Path(path).is_file():
+        raise UserError(f"--class_names {path} not found: a text file with one class name per line")
+    return [line.strip() for _, line in read_lines(path)]
+
+
+def read_list(path, subset, names):
+    """[(video_id, label, subset, where, relative path)] of one list file; ``names``: class names or None."""
+    if not Path(path).is_file():
+        raise UserError(f"list file {path} not found: one '<relative/path> <label>' line per video")
+    items = []
+    for number, line in read_lines(path):
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2:
+            raise UserError(f"{path}:{number}: expected '<relative/path> <label>', got '{line}'")
+        rel, label = parts
+        if label.isdigit():
+            if names is None:
+                raise UserError(f"{path}:{number}: label {label} is an index: pass --class_names with one class "
+                                f"name per line (line 1 = index 0)")
+            if int(label) >= len(names):
+                raise UserError(f"{path}:{number}: label {label} is outside the {len(names)} classes of "
+                                f"--class_names")
+            label = names[int(label)]
+        video_id = str(Path(rel).with_suffix("")) if Path(rel).suffix else rel.rstrip("/")
+        items.append((video_id, label, subset, f"{path}:{number}", rel))
+    return items
+
+
+def generate_from_lists(train_list, val_list, video_path, dst_json, class_names=None, allow_missing=False,
+                        n_jobs=None):
+    """Write one annotation JSON from the two lists; print the counts; return the exit code."""
+    names = read_class_names(class_names) if class_names else None
+    items = read_list(train_list, "training", names) + read_list(val_list, "validation", names)
+    if names is None:  # labels given as names: classes in sorted order
+        names = sorted({label for _, label, _, _, _ in items})
+    root = Path(video_path)
+    paths = {(label, video_id): root / rel for video_id, label, _, _, rel in items}
+    fmt = "frames" if any(p.is_dir() for p in paths.values()) else "video"
+    counts = count_sources([i[:4] for i in items], ListLocator(paths, fmt), n_jobs)
+    database, missing, _ = build_database([i[:4] for i in items], counts)
+    for video_id, value in database.items():
+        value["video_path"] = str(paths[(value["annotations"]["label"], video_id)].resolve())
+    per_subset = {s: sum(1 for v in database.values() if v["subset"] == s) for s in ("training", "validation")}
+    print(f"{Path(dst_json).name}: {len(names)} classes, {per_subset['training']} training, "
+          f"{per_subset['validation']} validation, {len(missing)} listed but missing under {video_path}")
+    if missing and not allow_missing:
+        print(f"error: {len(missing)} listed videos cannot be found or decoded under {video_path} (e.g. "
+              f"{missing[0][0]}, listed at {missing[0][1]}): fix the paths or pass --allow_missing; "
+              f"{dst_json} not written", file=sys.stderr)
+        return 1
+    write_json(dst_json, {"labels": names, "database": database}, ensure_ascii=False)
+    return 0
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write an annotation JSON from '<relative/path> <label>' lists.")
+    parser.add_argument("--train_list", required=True, help="training list: '<relative/path> <label>' per line")
+    parser.add_argument("--val_list", required=True, help="validation list, same format")
+    parser.add_argument("--video_path", required=True, help="folder the list paths are relative to")
+    parser.add_argument("--class_names", default="", help="class names, one per line (needed for index labels)")
+    parser.add_argument("--dst_json", required=True, help="the annotation JSON to write")
+    parser.add_argument("--n_jobs", type=int, default=0, help="processes counting video frames (0 = all cores)")
+    parser.add_argument("--allow_missing", action="store_true", help="leave videos that cannot be found out")
+    args = parser.parse_args(argv)
+    return generate_from_lists(args.train_list, args.val_list, args.video_path, args.dst_json, args.class_names,
+                               args.allow_missing, args.n_jobs or None)
+
+
+if __name__ == "__main__":
+    from src.cli import run_main
+
+    sys.exit(run_main(main))
