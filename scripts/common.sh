@@ -13,10 +13,7 @@ usage() {
     exit 1
 }
 
-fail() {
-    echo "error: $*" >&2
-    exit 1
-}
+fail() { echo "error: $*" >&2; exit 1; }
 
 abspath() { realpath -m -- "$1"; }
 
@@ -60,8 +57,4 @@ check_device_num() { [[ "$1" =~ ^[1-9][0-9]*$ ]] || fail "DEVICE_NUM '$1' is not
 
 # launch MODULE ARGS...: the launcher src/launch/MODULE.py replaces the script (same pid: signals reach it);
 # it stops the ranks on SIGTERM / SIGINT and names a rank that dies
-launch() {
-    local module="$1"
-    shift
-    PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m "src.launch.$module" "$@"
-}
+launch() { PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m "src.launch.$1" "${@:2}"; }
