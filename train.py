@@ -43,4 +43,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from src.train.signals import deliver_sigint_to_python
+
+    deliver_sigint_to_python()  # before mindspore is imported: Ctrl-C reads SIGINT, not SIGTERM
     sys.exit(main())

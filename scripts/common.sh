@@ -13,10 +13,7 @@ usage() {
     exit 1
 }
 
-fail() {
-    echo "error: $*" >&2
-    exit 1
-}
+fail() { echo "error: $*" >&2; exit 1; }
 
 abspath() { realpath -m -- "$1"; }
 
@@ -55,32 +52,9 @@ check_data_paths() {
     check_file ANNOTATION_PATH "$ANNOTATION_PATH"
 }
 
-# --- stopping processes (the distributed launchers) ---
-# alive PID: the process exists and is not a zombie (an orphan's zombie may linger until PID 1 reaps it)
-alive() {
-    local state
-    state="$(sed -n 's/^.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" || return 1
-    [[ -n "$state" && "$state" != Z ]]
-}
+# --- the distributed launchers ---
+check_device_num() { [[ "$1" =~ ^[1-9][0-9]*$ ]] || fail "DEVICE_NUM '$1' is not a positive number"; }
 
-# wait_gone SECONDS PID...: wait until none of the PIDs is alive; non-zero if some still are at the end
-wait_gone() {
-    local deadline=$((SECONDS + $1)) pid left
-    shift
-    while :; do
-        left=0
-        for pid in "$@"; do alive "$pid" && left=1; done
-        ((left)) || return 0
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
-}
-
-# the launchers stop their workers with SIGTERM, whichever of these they received, and exit 128 + it
-signal_number() { kill -l "$1"; }
-
-# STOP_TIMEOUT: seconds the workers get after SIGTERM (finish the step, save) before SIGKILL
-check_stop_timeout() {
-    STOP_TIMEOUT="${STOP_TIMEOUT:-120}"
-    [[ "$STOP_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || fail "STOP_TIMEOUT '$STOP_TIMEOUT' is not a positive number of seconds"
-}
+# launch MODULE ARGS...: the launcher src/launch/MODULE.py replaces the script (same pid: signals reach it);
+# it stops the ranks on SIGTERM / SIGINT and names a rank that dies
+launch() { PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m "src.launch.$1" "${@:2}"; }

@@ -1,9 +1,8 @@
-"""The distributed launchers: msrun on one or two "hosts" (two launchers on this machine), signals that
+"""The distributed launchers: msrun on one host or two (network namespaces joined by a link), signals that
 stop every worker, a dead rank named with its log, and the rank-table launcher's multi-server table."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,21 +41,17 @@ def _as_from_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(script, *args, **env):
-    """The launcher in a session of its own (as from a terminal): its pid is its process group."""
-    return subprocess.Popen(["bash", str(SCRIPTS / script), *map(str, args)], stdout=subprocess.PIPE,
+def start(script, *args, netns=None, **env):
+    """The launcher in a session of its own (as from a terminal): its pid is its process group. With
+    ``netns``, in that network namespace (`ip netns exec` execs it: same pid)."""
+    where = ["ip", "netns", "exec", netns] if netns else []
+    return subprocess.Popen([*where, "bash", str(SCRIPTS / script), *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=script_env(**env), cwd=ROOT,
                             start_new_session=True, preexec_fn=_as_from_a_terminal)
 
 
 def msrun_args(dataset, result, *extra):
     return ["ucf101", dataset["video_path"], dataset["annotation_path"], result, "none", *TRAIN, *extra]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _read(path):
@@ -171,19 +166,50 @@ def test_two_process_data_parallel_with_msrun_on_cpu(one_host):
     assert not job_processes(result)
 
 
+def _ip(*args):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces joined by a veth pair, as two hosts on one link: 192.0.2.1 and 192.0.2.2
+    (TEST-NET-1, never routed). Yields their names; removes them after the test."""
+    tag = f"r3d{os.getpid() % 100000}"
+    hosts = [(f"{tag}a", f"{tag}va", "192.0.2.1"), (f"{tag}b", f"{tag}vb", "192.0.2.2")]
+    setup = [("netns", "add", hosts[0][0]), ("netns", "add", hosts[1][0]),
+             ("link", "add", hosts[0][1], "type", "veth", "peer", "name", hosts[1][1])]
+    for ns, dev, addr in hosts:
+        setup += [("link", "set", dev, "netns", ns), ("-n", ns, "addr", "add", f"{addr}/24", "dev", dev),
+                  ("-n", ns, "link", "set", dev, "up"), ("-n", ns, "link", "set", "lo", "up")]
+    try:
+        for step in setup:
+            res = _ip(*step)
+            if res.returncode != 0:
+                pytest.skip(f"network namespaces cannot be created here: `ip {' '.join(step)}`: {res.stderr.strip()}")
+        yield [ns for ns, _, _ in hosts]
+    except FileNotFoundError as err:  # no `ip` (iproute2)
+        pytest.skip(f"network namespaces cannot be created here: {err}")
+    finally:
+        for ns, _, _ in hosts:  # removing a namespace removes its end of the veth pair, and so the pair
+            _ip("netns", "del", ns)
+
+
 @pytest.mark.slow
-def test_two_hosts_end_bit_identical_to_one_host(one_host, tiny_dataset, tmp_path):
-    """NNODES=2 launchers with one worker each (both on this machine, as two hosts) train the same
+def test_two_hosts_end_bit_identical_to_one_host(one_host, tiny_dataset, tmp_path, two_hosts):
+    """NNODES=2 launchers with one worker each, each in a network namespace of its own (two hosts joined
+    by a link; msrun as it is: only node 0 owns MASTER_ADDR and runs the scheduler) train the same
     weights as one launcher with two workers."""
     reference, res = one_host
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    port = free_port()
     hosts = [start(MSRUN, 1, *msrun_args(tiny_dataset, tmp_path / f"host{rank}", "--n_epochs=4"), NNODES=2,
-                   NODE_RANK=rank, MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for rank in (0, 1)]
+                   NODE_RANK=rank, MASTER_ADDR="192.0.2.1", MASTER_PORT=8118, netns=ns)
+             for rank, ns in enumerate(two_hosts)]
     outputs = [host.communicate(timeout=300) for host in hosts]
     for host, (out, err) in zip(hosts, outputs):
         assert host.returncode == 0, (out + err)[-3000:]
     assert "node 1 of 2, ranks 1-1" in outputs[1][0]
+    assert (tmp_path / "host0" / "msrun_logs" / "scheduler.log").is_file()
+    assert not (tmp_path / "host1" / "msrun_logs" / "scheduler.log").exists()  # node 0 alone runs it
     assert (tmp_path / "host1" / "msrun_logs" / "worker_1.log").is_file()
     assert not list((tmp_path / "host1").glob("*.ckpt"))  # only global rank 0 writes checkpoints
     diff, count = max_difference(tmp_path / "host0" / FINAL, reference / FINAL)

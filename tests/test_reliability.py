@@ -102,6 +102,39 @@ def test_sigterm_saves_the_position_and_resumes_bit_identically(tiny_dataset, re
     assert_same_run(reference["path"], result)
 
 
+def _from_a_terminal():
+    # what a terminal gives a command: SIGINT at its default disposition (a test runner started in the
+    # background by a script may have it ignored, and the child would inherit that)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to_group", [False, True], ids=["to-the-process", "to-its-process-group"])
+def test_ctrl_c_reads_sigint_exits_130_and_resumes_bit_identically(tiny_dataset, reference, tmp_path, to_group):
+    """SIGINT (kill -INT, or Ctrl-C: the terminal signals the whole process group) is reported as SIGINT,
+    not as the SIGTERM MindSpore's graph runtime turns it into."""
+    result = tmp_path / "run"
+    proc = subprocess.Popen(train_cmd(tiny_dataset, result), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=ROOT, start_new_session=True, preexec_fn=_from_a_terminal)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("epoch: 2 step: 1,"):
+            if to_group:
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                os.kill(proc.pid, signal.SIGINT)
+            break
+    out = "".join(lines) + proc.stdout.read()
+    assert proc.wait(timeout=300) == 128 + signal.SIGINT, out[-3000:]
+    assert "SIGINT: finishing the current step, then saving" in out and "SIGTERM" not in out, out[-2000:]
+    stop = [ln for ln in out.splitlines() if ln.startswith("stopped by SIGINT at epoch 2 step ")]
+    assert stop and "resume with --resume=auto" in stop[0], out[-2000:]
+    resumed = run(train_cmd(tiny_dataset, result, "--resume=auto"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_run(reference["path"], result)
+
+
 @pytest.mark.slow
 def test_resume_refuses_changed_hyper_parameters_and_extends_n_epochs(tiny_dataset, reference, tmp_path):
     result = tmp_path / "run"

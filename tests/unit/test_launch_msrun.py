@@ -1,0 +1,60 @@
+"""src/launch/run_msrun.py and job.py without a job: the cluster from the environment, msrun's failure
+lines, the train.py command."""
+import sys
+
+import pytest
+
+from src.launch.job import ROOT, TrainJob
+from src.launch.processes import LaunchError
+from src.launch.run_msrun import Cluster, failed_workers, is_local_address
+
+
+def test_defaults_are_one_host_on_the_loopback_with_a_random_port():
+    cluster = Cluster.from_env({})
+    assert (cluster.nnodes, cluster.node_rank, cluster.master_addr) == (1, 0, "127.0.0.1")
+    assert 8118 <= cluster.port < 9118 and cluster.cluster_time_out == 600 and cluster.stop_timeout == 120
+
+
+def test_several_hosts_use_msruns_default_port():
+    assert Cluster.from_env({"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "192.0.2.1"}).port == 8118
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"NNODES": "0"}, "NNODES '0' is not a positive number (the number of hosts)"),
+    ({"NNODES": "2", "NODE_RANK": "2"}, "NODE_RANK '2' is not a number from 0 to 1 (NNODES=2): give each host its own"),
+    ({"NODE_RANK": "01"}, "NODE_RANK '01' is not a number from 0 to 0"),
+    ({"MASTER_ADDR": "no-such-host.invalid"}, "MASTER_ADDR 'no-such-host.invalid' is not an address or a known host"),
+    ({"MASTER_ADDR": "192.0.2.77"}, "MASTER_ADDR 192.0.2.77 is not an address of this host, but node 0"),
+    ({"MASTER_PORT": "0"}, "MASTER_PORT '0' is not a port number (1-65535)"),
+    ({"CLUSTER_TIME_OUT": "-5"}, "CLUSTER_TIME_OUT '-5' is not a positive number of seconds"),
+    ({"STOP_TIMEOUT": "1.5"}, "STOP_TIMEOUT '1.5' is not a positive number of seconds"),
+])
+def test_cluster_environment_errors(env, message):
+    with pytest.raises(LaunchError) as err:
+        Cluster.from_env(env)
+    assert message in str(err.value)
+
+
+def test_node_1_may_name_another_host_as_master():
+    assert Cluster.from_env({"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "192.0.2.77"}).node_rank == 1
+
+
+def test_local_addresses():
+    assert is_local_address("127.0.0.1") and not is_local_address("192.0.2.77")
+
+
+def test_msruns_failure_lines_give_pid_and_code():
+    lines = ["[WARNING] ME(100:1,MainProcess):2026-12-04-20:00:00.000.000 [mindspore/parallel/cluster/process_entity/"
+             "_api.py:370] There's worker exits with exception, kill all other workers.\n",
+             "[ERROR] ME(100:1,MainProcess):2026-12-04-20:00:00.000.000 [mindspore/parallel/cluster/process_entity/"
+             "_api.py:365] Worker process 4242 exit with exception. Error code: -9.\n",
+             "Worker process 77 exit with exception. Error code: 143.\n"]
+    assert failed_workers(lines) == [(4242, -9), (77, 143)]
+
+
+def test_train_command_keeps_the_seed_arguments_in_order(tmp_path):
+    job = TrainJob.from_args(["hmdb51", "/v", "/a.json", str(tmp_path), "--pretrain_path=", "--n_epochs=3"])
+    assert job.command("--run_distribute=True", "--device_id=1") == [
+        sys.executable, str(ROOT / "train.py"), f"--config_path={ROOT / 'hmdb51_config.yaml'}", "--run_distribute=True",
+        "--device_id=1", "--video_path=/v", "--annotation_path=/a.json", f"--result_path={tmp_path}",
+        "--pretrain_path=", "--n_epochs=3"]
