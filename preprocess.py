@@ -7,13 +7,23 @@ import sys
 
 from src.cli import run_main
 from src.config import load_config
+from src.config_keys import Key
+
+
+OPTIONS = {"output_path": Key("preprocess_Result", "Folder the clips (.bin) and their manifest are written to."),
+           "mindir_path": Key("", "The exported model: its settings (<model>.json beside it) give the clip size "
+                                  "and length.")}
 
 
 def _main(argv):
     # the original passed --batch_size=1 here: accepted, clips are always written one per file
-    cfg = load_config(argv, prog="preprocess.py", extra={"output_path": "preprocess_Result"})
+    cfg = load_config(argv, prog="preprocess.py", extra=OPTIONS)
     from src.deploy.infer310 import write_clips
     from src.runtime import setup_runtime
+    from src.weights.settings import adopt
+
+    if cfg.mindir_path:  # the clip size and length the model was trained with (its <model>.json)
+        cfg, _ = adopt(cfg, cfg.mindir_path)
 
     setup_runtime(cfg, device_target="CPU", distributed=False)  # only the input pipeline runs here
     write_clips(cfg, cfg.output_path)

@@ -14,15 +14,15 @@ usage() {
 }
 
 fail() { echo "error: $*" >&2; exit 1; }
-
 abspath() { realpath -m -- "$1"; }
 
+# DATASET: ucf101, hmdb51 or your own name; CONFIG: its <name>_config.yaml, else ucf101_config.yaml (template)
 check_dataset() {
-    case "$1" in ucf101|hmdb51) ;; *) echo "error: dataset '$1' is not ucf101 or hmdb51" >&2; usage ;; esac
+    [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] || { echo "error: dataset '$1' is not a name of letters, digits, _ or -" >&2; usage; }
+    CONFIG="$ROOT/$1_config.yaml"; [[ -f "$CONFIG" ]] || CONFIG="$ROOT/ucf101_config.yaml"
 }
 
-check_dir() { [[ -d "$2" ]] || fail "$1 $2 is not a directory"; }
-check_file() { [[ -f "$2" ]] || fail "$1 $2 not found"; }
+check_dir() { [[ -d "$2" ]] || fail "$1 $2 is not a directory"; }; check_file() { [[ -f "$2" ]] || fail "$1 $2 not found"; }
 
 # extra arguments after the fixed ones are passed on; they must be --key=value
 check_extra() {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Ascend-310 inference of an exported MINDIR: preprocess -> inference -> postprocess (acc.log).
-#   bash scripts/run_infer_310.sh MINDIR_PATH [ucf101|hmdb51] VIDEO_PATH ANNOTATION_PATH [NEED_PREPROCESS] [DEVICE_ID]
+#   bash scripts/run_infer_310.sh MINDIR_PATH [ucf101|hmdb51|NAME] VIDEO_PATH ANNOTATION_PATH [NEED_PREPROCESS] [DEVICE_ID]
 #        [--backend=ascend310|lite-python|mindir-python] [--key=value ...]
 # Backends (INFER_BACKEND=... works too), all on the same .bin files with the same result files:
 #   ascend310      the C++ program ascend310_infer (MindSpore Lite C++ API; needs LITE_HOME and ASCEND_HOME)
@@ -8,7 +8,7 @@
 #   mindir-python  MindSpore's own Python API on the CPU (python -m src.deploy.mindir_python; no Ascend needed)
 # Outputs in the current directory: preprocess_Result/, result_Files/, time_Result/, infer.log, acc.log.
 set -euo pipefail
-USAGE="bash run_infer_310.sh [MINDIR_PATH] [ucf101|hmdb51] [VIDEO_PATH] [ANNOTATION_PATH] [NEED_PREPROCESS] [DEVICE_ID] [--backend=ascend310|lite-python|mindir-python] [--key=value ...]"
+USAGE="bash run_infer_310.sh [MINDIR_PATH] [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH] [NEED_PREPROCESS] [DEVICE_ID] [--backend=ascend310|lite-python|mindir-python] [--key=value ...]"
 EXAMPLE="bash run_infer_310.sh resnet3d.mindir ucf101 /path/ucf101/jpg /path/ucf101/json/ucf101_01.json y 0
 NEED_PREPROCESS: y (default) or n (reuse ./preprocess_Result); DEVICE_ID: default \$DEVICE_ID or 0."
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -39,7 +39,7 @@ if [[ "$NEED_PREPROCESS" == y ]]; then
     check_dir VIDEO_PATH "$VIDEO_PATH"
     check_file ANNOTATION_PATH "$ANNOTATION_PATH"
 fi
-CONFIG="$ROOT/${DATASET}_config.yaml"
+# CONFIG: set by check_dataset
 WORK="$PWD"
 if [[ "$NEED_PREPROCESS" == n && ! -d "$WORK/preprocess_Result/data" ]]; then
     fail "$WORK/preprocess_Result/data missing: run with NEED_PREPROCESS=y"
@@ -61,7 +61,8 @@ fi
 if [[ "$NEED_PREPROCESS" == y ]]; then
     echo "preprocessing -> $WORK/preprocess_Result"
     rm -rf "$WORK/preprocess_Result"
-    "$PYTHON" "$ROOT/preprocess.py" --config_path="$CONFIG" --video_path="$VIDEO_PATH" \
+    "$PYTHON" "$ROOT/preprocess.py" --config_path="$CONFIG" --dataset="$DATASET" --mindir_path="$MODEL" \
+        --video_path="$VIDEO_PATH" \
         --annotation_path="$ANNOTATION_PATH" --output_path="$WORK/preprocess_Result" "${EXTRA[@]}"
 fi
 [[ -d "$WORK/preprocess_Result/data" ]] || fail "$WORK/preprocess_Result/data missing: run with NEED_PREPROCESS=y"
@@ -90,5 +91,6 @@ esac
 (cd "$WORK" && PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "${RUN[@]}" > "$WORK/infer.log" 2>&1) \
     || { tail -n 20 "$WORK/infer.log" >&2; fail "inference failed, see $WORK/infer.log"; }
 
-"$PYTHON" "$ROOT/postprocess.py" --config_path="$CONFIG" --pre_path="$WORK/preprocess_Result" \
+"$PYTHON" "$ROOT/postprocess.py" --config_path="$CONFIG" --dataset="$DATASET" --mindir_path="$MODEL" \
+    --pre_path="$WORK/preprocess_Result" \
     --result_dir="$WORK/result_Files" "${EXTRA[@]}" 2>&1 | tee "$WORK/acc.log"

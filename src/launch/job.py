@@ -6,6 +6,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def config_for(dataset) -> Path:
+    """A dataset's own <name>_config.yaml, else ucf101_config.yaml (the documented template)."""
+    own = ROOT / f"{dataset}_config.yaml"
+    return own if own.is_file() else ROOT / "ucf101_config.yaml"
+
+
 @dataclass(frozen=True)
 class TrainJob:
     dataset: str
@@ -24,7 +30,8 @@ class TrainJob:
 
     def train_args(self, *options) -> list:
         """train.py and its arguments; ``options`` come right after the config."""
-        return [str(ROOT / "train.py"), f"--config_path={ROOT / f'{self.dataset}_config.yaml'}", *options,
+        return [str(ROOT / "train.py"), f"--config_path={config_for(self.dataset)}", f"--dataset={self.dataset}",
+                *options,
                 f"--video_path={self.video_path}", f"--annotation_path={self.annotation_path}",
                 f"--result_path={self.result_path}", self.pretrain, *self.extra]
 
