@@ -1,9 +1,8 @@
 """What a run prints, through the standard logging module: no stream is ever swapped.
 
 - ``out`` (logger ``resnet3d.out``): the lines a user reads as the run's result (the original's step and
-  epoch lines, the accuracy lines, ...), and every other INFO line (what was detected or chosen): stdout.
-- warnings and errors of every logger (MindSpore's Python warnings included): stderr, so that stderr holds
-  only what went wrong.
+  epoch lines, the accuracy lines, ...): stdout.
+- ``resnet3d`` and every other logger (MindSpore's Python warnings included): diagnostics, on stderr.
 - :func:`log_file` adds a file handler on the root logger for the length of a run, so the run folder's log
   gets both, as whole lines (progress bars write to the terminal only).
 """
@@ -22,10 +21,10 @@ out = logging.getLogger(OUT_NAME)
 class _Console(logging.Handler):
     """Writes to whatever ``sys.<stream>`` is at the time (a test's capture, a redirected stream)."""
 
-    def __init__(self, stream_name, problems):
+    def __init__(self, stream_name, only_out):
         super().__init__()
         self.stream_name = stream_name
-        self.addFilter(lambda record: (record.levelno >= logging.WARNING) == problems)
+        self.addFilter(lambda record: (record.name == OUT_NAME) == only_out)
 
     def emit(self, record):
         try:
@@ -37,11 +36,11 @@ class _Console(logging.Handler):
 
 
 def setup_console(level=logging.INFO):
-    """INFO lines to stdout, warnings and errors to stderr, message text only. Idempotent."""
+    """Route ``out`` to stdout and everything else to stderr, message text only. Idempotent."""
     root = logging.getLogger()
     if not any(isinstance(h, _Console) for h in root.handlers):
-        root.addHandler(_Console("stdout", problems=False))
-        root.addHandler(_Console("stderr", problems=True))
+        root.addHandler(_Console("stdout", only_out=True))
+        root.addHandler(_Console("stderr", only_out=False))
     root.setLevel(level)
     logging.captureWarnings(True)
 
