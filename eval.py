@@ -9,7 +9,7 @@ output is also appended to result_path/<dataset>_eval.log.
 import sys
 
 from src.cli import run_main
-from src.config import load_config
+from src.config import EVAL_SECTIONS, load_config
 
 
 def _main(argv):
@@ -21,7 +21,7 @@ def _main(argv):
     from src.rundir import RunDir
     from src.runtime import setup_runtime
 
-    cfg = load_config(argv, prog="eval.py")
+    cfg = load_config(argv, prog="eval.py", sections=EVAL_SECTIONS)
     if cfg.onnx_path and cfg.inference_ckpt_path:
         raise UserError("pass one model: --inference_ckpt_path=X.ckpt or --onnx_path=X.onnx (ONNX Runtime), not both")
     # the model's own settings (architecture, clip, classes, views) replace the config file's

@@ -6,11 +6,11 @@
 import sys
 
 from src.cli import run_main
-from src.config import load_config
+from src.config import EVAL_SECTIONS, load_config
 
 
 def _main(argv):
-    cfg = load_config(argv, prog="eval_onnx.py")
+    cfg = load_config(argv, prog="eval_onnx.py", sections=EVAL_SECTIONS)
     from src.eval.evaluate import evaluate_onnx
     from src.weights.settings import adopt
 

@@ -5,11 +5,11 @@
 import sys
 
 from src.cli import run_main
-from src.config import load_config
+from src.config import DEPLOY_SECTIONS, load_config
 
 
 def _main(argv):
-    cfg = load_config(argv, aliases={"batch_size": "export_batch_size"}, prog="export.py")
+    cfg = load_config(argv, aliases={"batch_size": "export_batch_size"}, prog="export.py", sections=DEPLOY_SECTIONS)
     from src.deploy.export import check_format_supported, export_from_config
     from src.engine.predictors import resolve_checkpoint
     from src.runtime import setup_runtime

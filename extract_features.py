@@ -7,11 +7,12 @@ Writes OUT/<dataset>_<subset>_features.npy (float32 [videos, features]) and _fea
 import sys
 
 from src.cli import run_main
-from src.config import load_config
+from src.config import EVAL_SECTIONS, load_config
 
 
 def _main(argv):
-    cfg = load_config(argv, prog="extract_features.py", aliases={"subset": "eval_subset"})
+    cfg = load_config(argv, prog="extract_features.py", aliases={"subset": "eval_subset"},
+                      sections=(*EVAL_SECTIONS, "export"))
     from src.deploy.features import extract_features
     from src.engine.predictors import resolve_checkpoint
     from src.runtime import setup_runtime

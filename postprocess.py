@@ -16,7 +16,8 @@ OPTIONS = {"pre_path": Key("preprocess_Result", "Folder preprocess.py wrote (cli
 
 
 def _main(argv):
-    cfg = load_config(argv, prog="postprocess.py", extra=OPTIONS)
+    cfg = load_config(argv, prog="postprocess.py", extra=OPTIONS,
+                      sections=("placement", "runtime", "paths", "model", "data", "evaluation"))
     from src.weights.settings import adopt
 
     if cfg.mindir_path:  # the class count the model was trained with (its <model>.json)

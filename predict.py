@@ -7,14 +7,21 @@
 import sys
 
 from src.cli import run_main
-from src.config import load_config
+from src.config import EVAL_SECTIONS, load_config
+from src.config_keys import Key
 
-OPTIONS = {"video": "", "mindir_path": "", "labels": "", "timeline": "", "fps": 0.0}
+OPTIONS = {
+    "video": Key("", "The video to classify: a video file (.avi, .mp4, ...) or a folder of image_00001.jpg frames."),
+    "mindir_path": Key("", "An exported MINDIR model to run (MindSpore on the CPU) instead of a checkpoint."),
+    "labels": Key("", "Class names: an annotation JSON or classInd.txt. Default: the names the model carries."),
+    "timeline": Key("", "Also write per-window top-5 with times to this CSV, and a PNG timeline beside it."),
+    "fps": Key(0.0, "Frames per second for the timeline's times; 0 = read from the video (25 for frame folders)."),
+}
 DEPRECATED = {"onnx": ("onnx_path", "deprecated"), "mindir": ("mindir_path", "deprecated")}
 
 
 def _main(argv):
-    cfg = load_config(argv, prog="predict.py", extra=OPTIONS, aliases=DEPRECATED)
+    cfg = load_config(argv, prog="predict.py", extra=OPTIONS, aliases=DEPRECATED, sections=(*EVAL_SECTIONS, "export"))
     from src.deploy.predict import check_one_model, format_top, make_predictor, predict_video, read_labels
     from src.errors import UserError
     from src.runtime import setup_runtime

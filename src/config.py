@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from src.atomic import atomic_output
-from src.config_keys import KEYS, SECTIONS, Key
+from src.config_keys import KEYS, SECTION_OF, SECTIONS, Key
 from src.errors import UserError
 
 log = logging.getLogger("resnet3d")
@@ -179,11 +179,16 @@ def _expand_paths(cfg):
             cfg[key] = os.path.expanduser(value)
 
 
-def format_help(keys, values, prog):
+def format_help(keys, values, prog, aliases=None):
     lines = [f"usage: {prog} [--config_path=FILE] [--key=value ...]", "", "options (default from the config file):"]
+    also = {}
+    for alias, target in (aliases or {}).items():
+        if not isinstance(target, tuple):
+            also.setdefault(target, []).append(alias)
     for name, key in keys.items():
         extra = f" choices: {', '.join(str(c) for c in key.choices)}." if key.choices else ""
-        lines.append(f"  --{name} (default: {values[name]!r}) {key.help}{extra}")
+        names = " | ".join(f"--{n}" for n in (*also.get(name, ()), name))
+        lines.append(f"  {names} (default: {values[name]!r}) {key.help}{extra}")
     return "\n".join(lines)
 
 
@@ -191,13 +196,20 @@ def _as_key(value):
     return value if isinstance(value, Key) else Key(value, "")
 
 
-def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=None, extra=None):
+# what an evaluating / deploying entry point reads of the config (its --help lists only these sections)
+EVAL_SECTIONS = ("placement", "runtime", "paths", "model", "data", "evaluation")
+DEPLOY_SECTIONS = ("placement", "runtime", "model", "data", "export")
+
+
+def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=None, extra=None, sections=None):
     """Read the YAML named by ``--config_path`` (else ``default_config``) and apply ``argv``.
 
     ``aliases`` maps other option names of one entry script onto keys (e.g. export.py's ``--batch_size``
     onto ``export_batch_size``); an alias given as ``(key, "deprecated")`` warns when used.
     ``extra`` declares options of one entry script that are not config keys (name -> default or
     :class:`~src.config_keys.Key`); they are parsed and checked like config keys.
+    ``sections``: the config sections (src.config_keys.SECTIONS) this entry point uses: its ``--help`` lists
+    only their keys (and ``extra``); None = all.
     Returns a :class:`Config`; ``config_path`` holds the file read. Raises :class:`ConfigError`.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -220,7 +232,9 @@ def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=Non
     if absent:
         log.debug("%s does not set %s: defaults used", config_path, ", ".join(absent))
     if "-h" in argv or "--help" in argv:
-        print(format_help(keys, values, prog))
+        shown = {name: key for name, key in keys.items()
+                 if sections is None or name not in SECTION_OF or SECTION_OF[name] in sections}
+        print(format_help(shown, values, prog, aliases))
         raise SystemExit(0)
     cfg = Config(values)
     aliases = aliases or {}

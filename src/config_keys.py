@@ -65,8 +65,8 @@ KEYS = {
     # device and run
     "device_target": Key("auto", "Target device: CPU, GPU, Ascend, or auto (Ascend where an NPU works, else GPU, "
                                  "else CPU; one line says which and why).", ("auto", "CPU", "GPU", "Ascend")),
-    "device_id": Key(0, "Device id on this host (Ascend/GPU). Precedence: --device_id on the command line, "
-                        "else the DEVICE_ID environment variable (set by the launch scripts), else this value.",
+    "device_id": Key(0, "Device id on this host (Ascend/GPU). As for every key: the command line, else the "
+                        "environment (DEVICE_ID, set by the launch scripts), else the config file.",
                      check=at_least(0)),
     "run_distribute": Key(False, "Data-parallel training over all ranks started by the launcher "
                                  "(HCCL on Ascend, msrun anywhere)."),
@@ -76,7 +76,8 @@ KEYS = {
     "mode": Key("GRAPH", "MindSpore execution mode: GRAPH (default, as the original) or PYNATIVE.",
                 ("GRAPH", "PYNATIVE")),
     "conv_impl": Key("auto", "3-D convolution on CPU: auto (fast oneDNN op when built, else native), fast, "
-                             "or native. GPU/Ascend always use native.", ("auto", "fast", "native")),
+                             "or native (environment: RESNET3D_CONV_IMPL). GPU/Ascend always use native.",
+                     ("auto", "fast", "native")),
     "cpu_isa_cap": Key("auto", "CPU only: cap MindSpore's bundled oneDNN at AVX2 so native convolutions use "
                                "fast kernels. auto = cap when native convolutions run; on; off.",
                        ("auto", "on", "off")),

@@ -189,18 +189,21 @@ def setup_runtime(cfg, device_target=None, conv_impl=None, distributed=None):
 
     ``device_target`` / ``conv_impl`` override the config where a script knows better (ONNX evaluation
     runs only the input pipeline in MindSpore: CPU; export writes native convolutions).
-    ``distributed`` defaults to the config's run_distribute. ``num_workers: auto`` is resolved here, for
-    this host, into the config.
+    ``distributed`` defaults to the config's run_distribute. The config is not changed (``num_workers:
+    auto`` is resolved where a dataset is built: resolve_num_workers).
     """
-    runtime = setup_context(device_target or cfg.device_target, cfg.mode, cfg.device_id,
-                            conv_impl or cfg.conv_impl, cfg.cpu_isa_cap, cfg.seed,
-                            cfg.run_distribute if distributed is None else distributed)
-    if cfg.num_workers == "auto":
-        cfg.num_workers = auto_num_workers(runtime.rank_size)
-    return runtime
+    return setup_context(device_target or cfg.device_target, cfg.mode, cfg.device_id,
+                         conv_impl or cfg.conv_impl, cfg.cpu_isa_cap, cfg.seed,
+                         cfg.run_distribute if distributed is None else distributed)
 
 
 MAX_AUTO_WORKERS = 8
+_said_workers = set()
+
+
+def resolve_num_workers(value, rank_size=1) -> int:
+    """The config's num_workers as a number: ``auto`` -> auto_num_workers (said once per process)."""
+    return auto_num_workers(rank_size) if value == "auto" else int(value)
 
 
 def auto_num_workers(rank_size, cores=None):
@@ -210,6 +213,8 @@ def auto_num_workers(rank_size, cores=None):
     nodes = int(os.environ.get("NNODES", "1") or 1)
     local_ranks = max(1, -(-rank_size // max(1, nodes)))
     workers = max(1, min(MAX_AUTO_WORKERS, cores // local_ranks))
-    log.info("input workers: %d per rank (num_workers=auto: %d cores / %d rank(s) on this host)", workers, cores,
-             local_ranks)
+    if (workers, cores, local_ranks) not in _said_workers:
+        _said_workers.add((workers, cores, local_ranks))
+        log.info("input workers: %d per rank (num_workers=auto: %d cores / %d rank(s) on this host)", workers,
+                 cores, local_ranks)
     return workers

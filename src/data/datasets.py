@@ -16,6 +16,7 @@ import numpy as np
 from src.data import presets
 from src.data.layout import SourceLocator, open_source
 from src.errors import UserError
+from src.runtime import resolve_num_workers
 
 log = logging.getLogger("resnet3d")
 
@@ -168,9 +169,11 @@ class TrainSource:
         return clip, np.int32(entry.label_index)
 
 
-def _generator_dataset(source, columns, num_workers):
+def _generator_dataset(source, columns, num_workers, rank_size=1):
+    """``num_workers``: a number, or auto (this host's cores shared by its ranks)."""
     import mindspore.dataset as ds
 
+    num_workers = resolve_num_workers(num_workers, rank_size)
     return ds.GeneratorDataset(source, column_names=columns, shuffle=False,
                                num_parallel_workers=num_workers, python_multiprocessing=num_workers > 1)
 
@@ -199,7 +202,8 @@ def create_train_dataset(entries, spec, seed, batch_size, epoch, num_workers=1, 
     if source.per_rank < batch_size:
         raise UserError(f"--batch_size {batch_size} is larger than the {source.per_rank} training videos "
                         f"per rank: lower --batch_size")
-    return _generator_dataset(source, ["clip", "label"], num_workers).batch(batch_size, drop_remainder=True)
+    return _generator_dataset(source, ["clip", "label"], num_workers, rank_size).batch(batch_size,
+                                                                                        drop_remainder=True)
 
 
 class EvalVideos(list):
@@ -257,7 +261,8 @@ def create_eval_dataset(cfg, subset="validation", rank_id=0, rank_size=1):
         raise UserError(f"no {canonical_subset(subset)} videos found: check --annotation_path and --video_path")
     spec = presets.ClipSpec.from_config(cfg)
     source = EvalSource(entries, spec, rank_id, rank_size)
-    dataset = _generator_dataset(source, ["clip", "label", "video_index", "window_index"], cfg.num_workers)
+    dataset = _generator_dataset(source, ["clip", "label", "video_index", "window_index"], cfg.num_workers,
+                                 rank_size)
     dataset = dataset.batch(cfg.eval_batch_size, drop_remainder=False)
     videos = EvalVideos([(e.video_id, e.label_index) for e in entries], class_names, source.n_clips,
                         presets.views_label(spec))

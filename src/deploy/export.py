@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 import mindspore as ms
+import mindspore.onnx  # noqa: F401  (ms.onnx.export)
 import numpy as np
 
 from src.atomic import commit, make_dirs, scratch_dir
@@ -90,7 +91,11 @@ def export_network(net, cfg, path, check=True, seed=0, model_settings=None):
     with scratch_dir(path) as work:
         stem = work / path.stem
         tmp = stem.with_name(stem.name + EXTENSIONS[fmt])
-        ms.export(graph, ms.Tensor(np.zeros(shape, np.float32)), file_name=str(stem), file_format=fmt)
+        dummy = ms.Tensor(np.zeros(shape, np.float32))
+        if fmt == "ONNX":  # ms.export(file_format="ONNX") is deprecated in MindSpore 2.10 (and says so)
+            ms.onnx.export(graph, dummy, file_name=str(tmp))
+        else:
+            ms.export(graph, dummy, file_name=str(stem), file_format=fmt)
         if not tmp.is_file():
             raise UserError(f"MindSpore wrote no {fmt} file for {path}: see the messages above")
         diff = None

@@ -174,8 +174,18 @@ def inference_network(net: ResNet3D, conv_impl: str = "auto") -> nn.Cell:
     impl, reason = resolve_inference_impl(conv_impl)
     folded = InferenceResNet3D(net, impl)
     if impl == "fast":
-        log.info("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in "
-                 "the oneDNN op (%s)", reason)
+        _say_once("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in the oneDNN op "
+                  f"({reason})")
     else:
-        log.info("inference network: BatchNorm folded; native Conv3d with bias + ReLU (%s)", reason)
+        _say_once(f"inference network: BatchNorm folded; native Conv3d with bias + ReLU ({reason})")
     return folded
+
+
+_said = set()
+
+
+def _say_once(line):
+    """In-training evaluation builds an inference network every epoch: its description is said once."""
+    if line not in _said:
+        _said.add(line)
+        log.info(line)
