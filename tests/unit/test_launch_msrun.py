@@ -55,6 +55,9 @@ def test_msruns_failure_lines_give_pid_and_code():
 def test_train_command_keeps_the_seed_arguments_in_order(tmp_path):
     job = TrainJob.from_args(["hmdb51", "/v", "/a.json", str(tmp_path), "--pretrain_path=", "--n_epochs=3"])
     assert job.command("--run_distribute=True", "--device_id=1") == [
-        sys.executable, str(ROOT / "train.py"), f"--config_path={ROOT / 'hmdb51_config.yaml'}", "--run_distribute=True",
+        sys.executable, str(ROOT / "train.py"), f"--config_path={ROOT / 'hmdb51_config.yaml'}", "--dataset=hmdb51",
+        "--run_distribute=True",
         "--device_id=1", "--video_path=/v", "--annotation_path=/a.json", f"--result_path={tmp_path}",
         "--pretrain_path=", "--n_epochs=3"]
+    own = TrainJob.from_args(["mydata", "/v", "/a.json", str(tmp_path), "--pretrain_path="]).command()
+    assert own[2:4] == [f"--config_path={ROOT / 'ucf101_config.yaml'}", "--dataset=mydata"]  # the template
