@@ -9,11 +9,12 @@ import numpy as np
 
 from src.atomic import commit, make_dirs, scratch_dir
 from src.deploy.graph import WithSoftmax, explicit_padding
+from src.deploy.lite import lite_release_for, mindir_versions
 from src.engine.predictors import checkpoint_network, mindir_predictor, onnx_predictor, resolve_checkpoint
 from src.errors import UserError
 from src.runtime import device_candidates
-from src.weights import settings
 from src.metrics import softmax
+from src.weights import settings
 
 log = logging.getLogger("resnet3d")
 
@@ -129,8 +130,6 @@ def export_from_config(cfg, ckpt_settings=None):
     print(f"exported {ckpt} -> {path} ({cfg.file_format}, input "
           f"{'x'.join(str(d) for d in input_shape(cfg))}, {cfg.n_classes} classes, softmax output)")
     if cfg.file_format == "MINDIR":  # MindSpore's exporter records its version in the model; Lite needs the same
-        from src.deploy.lite import lite_release_for, mindir_versions
-
         exporter, ir_version = mindir_versions(path)
         print(f"{path} records MindSpore {exporter} (MINDIR version {ir_version}): serve it with MindSpore Lite "
               f"{lite_release_for(exporter)}, the exporting MindSpore's release")

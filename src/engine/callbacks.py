@@ -67,7 +67,7 @@ class StopOnSignal(Callback):
 
 
 class Evaluate(Callback):
-    """Validation every ``interval`` epochs and after the last: ``evaluate(net)`` -> result (src.eval.metrics
+    """Validation every ``interval`` epochs and after the last: ``evaluate(net)`` -> result (src.metrics
     Accuracy), kept in ``loop.stats.val``. A bad validation video does not lose the epoch's training: the
     epoch checkpoint is saved before the error propagates."""
 
