@@ -12,10 +12,11 @@ setup: $(STAMP) ops
 
 # requirements-ops.txt: the oneDNN headers only (--no-deps: the op links MindSpore's oneDNN, not the
 # 90 MB runtime wheel they would pull in)
-$(STAMP): requirements.txt requirements-ops.txt
+$(STAMP): requirements.txt requirements-ops.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --disable-pip-version-check -r requirements.txt
 	$(VENV)/bin/pip install --disable-pip-version-check --no-deps -r requirements-ops.txt
+	$(VENV)/bin/pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # A failed build: for users one warning (native convolutions, and how much slower), exit 0;

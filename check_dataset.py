@@ -3,12 +3,9 @@
     python check_dataset.py --annotation_path ~/dataset/ucf101/json/ucf101_01.json --video_path ~/dataset/ucf101/jpg
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from src.cli import run_main  # noqa: E402
-from src.data.checkdata import main as check_main  # noqa: E402
+from src.cli import run_main
+from src.data.checkdata import main as check_main
 
 
 def main(argv=None):

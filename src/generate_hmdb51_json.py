@@ -5,12 +5,9 @@
 Prints per split: classes, training/validation counts, videos missing on disk, videos in no split.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # works from src/ and from the repo root
-
-from src.cli import run_main  # noqa: E402
-from src.data.annotations import main as annotations_main  # noqa: E402
+from src.cli import run_main
+from src.data.annotations import main as annotations_main
 
 
 def main(argv=None):

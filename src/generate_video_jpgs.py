@@ -6,12 +6,9 @@ Re-runs skip complete videos (a replaced video is extracted again); failures and
 short (truncated files) are listed in <target_path>/extraction_failures.txt.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # works from src/ and from the repo root
-
-from src.cli import run_main  # noqa: E402
-from src.data.extract import main as extract_main  # noqa: E402
+from src.cli import run_main
+from src.data.extract import main as extract_main
 
 
 def main(argv=None):
