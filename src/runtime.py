@@ -121,7 +121,7 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="aut
         ms.set_seed(seed)
     rank_id, rank_size = _init_distributed() if distributed else (0, 1)
     info = Runtime(device_target, mode, impl, capped, device_id, rank_id, rank_size)
-    log.info("runtime: %s", info.describe())
+    log.debug("runtime: %s", info.describe())  # entry scripts print it where it matters (training, evaluation)
     return info
 
 

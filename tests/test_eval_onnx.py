@@ -111,7 +111,7 @@ def test_run_eval_onnx_sh_logs_the_same_line(workspace, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     ([], "Usage: bash run_eval_onnx.sh"),
-    (["kinetics", "a", "b", "c"], "is not ucf101 or hmdb51"),
+    (["my data", "a", "b", "c"], "is not a name of letters, digits"),
     (["ucf101", "/nonexistent/jpg", "b", "c"], "VIDEO_PATH"),
     (["ucf101", "{jpg}", "{ann}", "/nonexistent.onnx"], "ONNX_PATH"),
     (["ucf101", "{jpg}", "{ann}", "{onnx}", "stray"], "is not --key=value"),

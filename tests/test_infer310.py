@@ -159,7 +159,7 @@ def test_build_sh_names_what_is_missing(tmp_path, env, expected):
 @pytest.mark.parametrize("args, message", [
     ([], "Usage: bash run_infer_310.sh"),
     (["m.mindir", "ucf101", "a"], "Usage: bash run_infer_310.sh"),
-    (["{mindir}", "kinetics", "a", "b"], "is not ucf101 or hmdb51"),
+    (["{mindir}", "my/data", "a", "b"], "is not a name of letters, digits"),
     (["{mindir}", "ucf101", "{jpg}", "{ann}", "maybe"], "NEED_PREPROCESS"),
     (["{mindir}", "ucf101", "{jpg}", "{ann}", "y", "x"], "DEVICE_ID"),
     (["{mindir}", "ucf101", "{jpg}", "{ann}", "y", "0", "--backend=gpu"],
