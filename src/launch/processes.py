@@ -16,6 +16,15 @@ class LaunchError(Exception):
     """A problem the user can fix; the launcher prints it as one ``error: ...`` line and exits 1."""
 
 
+def run_launcher(launch, argv=None, env=None) -> int:
+    """A launcher's main: ``launch(args, environment)``; a LaunchError is one ``error:`` line and exit 1."""
+    try:
+        return launch(sys.argv[1:] if argv is None else argv, dict(os.environ if env is None else env))
+    except LaunchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
 def signal_name(number: int) -> str:
     return signal.Signals(number).name
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.launch.job import TrainJob
-from src.launch.processes import (LaunchError, StopSignals, children, describe_exit, environ, kill,
+from src.launch.processes import (LaunchError, StopSignals, children, run_launcher, describe_exit, environ, kill,
                                   positive_int, session_leader, stop_gracefully, tail, wait_gone)
 
 # msrun's message for a worker that ended with a non-zero code (mindspore/parallel/cluster/process_entity/_api.py)
@@ -204,11 +204,7 @@ def _launch(argv, env):
 
 
 def main(argv=None, env=None):
-    try:
-        return _launch(sys.argv[1:] if argv is None else argv, dict(os.environ if env is None else env))
-    except LaunchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    return run_launcher(_launch, argv, env)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ python -m src.launch.run_rank_table DEVICE_NUM RANK_TABLE_FILE DATASET VIDEO ANN
     --pretrain_path=... [--key=value ...]      (what scripts/run_distribute_train.sh runs)
 Environment: SERVER_ID, DRY_RUN=1, STOP_TIMEOUT (see the script).
 """
-import os
 import shlex
 import signal
 import subprocess
@@ -13,8 +12,8 @@ import sys
 import time
 
 from src.launch.job import TrainJob
-from src.launch.processes import (LaunchError, StopSignals, describe_exit, kill, positive_int, stop_gracefully,
-                                  tail)
+from src.launch.processes import (LaunchError, StopSignals, describe_exit, kill, positive_int, run_launcher,
+                                  stop_gracefully, tail)
 from src.launch.rank_table import host_addresses, read_rank_table
 
 
@@ -92,11 +91,7 @@ def _first_failure(procs, stop):
 
 
 def main(argv=None, env=None):
-    try:
-        return _launch(sys.argv[1:] if argv is None else argv, dict(os.environ if env is None else env))
-    except LaunchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    return run_launcher(_launch, argv, env)
 
 
 if __name__ == "__main__":
