@@ -1,5 +1,5 @@
 """What the benchmarks run: model configurations, input shapes and one-step builders for MindSpore,
-PyTorch (tests/torch_reference.py, NCDHW or channels_last_3d) and ONNX Runtime (our own export).
+PyTorch (tests/helpers/torch_reference.py, NCDHW or channels_last_3d) and ONNX Runtime (our own export).
 
 Every builder returns a no-argument callable running one training step or one inference call to
 completion (results copied to the host), so that the timing loop can alternate frameworks.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "tests")):
+for _p in (str(ROOT), str(ROOT / "tests" / "helpers")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 

@@ -6,7 +6,7 @@ import pytest
 os.environ.setdefault("GLOG_v", "3")  # keep MindSpore's C++ logging to errors
 
 from src.runtime import setup_context  # noqa: E402
-from toy import make_dataset, tiny_args as toy_args  # noqa: E402
+from tests.helpers.tiny import make_dataset, tiny_args as toy_args  # noqa: E402
 
 RUNTIME = setup_context("CPU", "PYNATIVE")
 

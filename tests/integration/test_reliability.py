@@ -17,9 +17,9 @@ import pytest
 import eval as eval_script
 import export
 from conftest import TINY_ARGS
-from toy import make_checkpoint, tiny_args
+from tests.helpers.tiny import make_checkpoint, tiny_args
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMMON = ["--n_epochs=3", "--batch_size=8", "--warmup_epochs=1", "--lr_max=0.05", "--start_ft=conv1",
           "--h_flip=True", "--train_crop=random", "--eval_in_training=True", "--keep_checkpoint_max=5"]
 

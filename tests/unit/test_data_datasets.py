@@ -6,7 +6,7 @@ import pytest
 from src.data.datasets import EvalSource, TrainSource, create_eval_dataset, load_annotation, steps_per_epoch
 from src.data.presets import ClipSpec
 from src.errors import UserError
-from data_fixtures import data_config, tiny_annotated_dataset, train_dataset
+from tests.helpers.media import data_config, tiny_annotated_dataset, train_dataset
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from src.data.synthetic import CLASSES, main as synthetic_main, render_video
 from src.generate_hmdb51_json import main as hmdb51_main
 from src.generate_ucf101_json import main as ucf101_main
 from src.generate_video_jpgs import main as generate_video_jpgs
-from data_fixtures import data_config, train_dataset
+from tests.helpers.media import data_config, train_dataset
 
 
 def test_render_is_deterministic_and_moves():

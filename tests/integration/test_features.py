@@ -9,7 +9,7 @@ from src.config import load_config
 from src.data.datasets import create_eval_dataset
 from src.models.resnet3d import ModelSpec, build_model
 from src.weights.checkpoint import load_strict
-from toy import make_checkpoint, make_dataset, tiny_args
+from tests.helpers.tiny import make_checkpoint, make_dataset, tiny_args
 
 
 def test_features_match_the_models_forward(tmp_path, capsys):

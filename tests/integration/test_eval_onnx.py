@@ -12,9 +12,9 @@ import pytest
 import eval as eval_script
 import eval_onnx
 import export
-from toy import make_checkpoint, make_dataset, tiny_args
+from tests.helpers.tiny import make_checkpoint, make_dataset, tiny_args
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "run_eval_onnx.sh"
 
 

@@ -20,9 +20,9 @@ import postprocess
 import preprocess
 from src.deploy import lite
 from src.deploy.infer310 import main_mindir, read_manifest, result_name
-from toy import make_checkpoint, make_dataset, tiny_args
+from tests.helpers.tiny import make_checkpoint, make_dataset, tiny_args
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "run_infer_310.sh"
 INFER_DIR = ROOT / "ascend310_infer"
 HEADERS = ROOT / "tests" / "data" / "lite_api_headers"

@@ -21,7 +21,7 @@ from mindspore import Tensor, nn
 from src.models.resnet3d import generate_model
 from src.ops import fast_conv3d_status
 from src.weights.naming import torch_to_ms_name
-from torch_reference import TorchResNet3D, randomize
+from tests.helpers.torch_reference import TorchResNet3D, randomize
 
 SEEDS = (0, 1, 2)
 BATCH, CLIP = 4, (3, 8, 40, 40)

@@ -8,7 +8,7 @@ import pytest
 from src.data import spatial
 from src.data.presets import ClipSpec, eval_clip, eval_views, views_label
 from src.data.frames import FrameFolder
-from data_fixtures import write_frames
+from tests.helpers.media import write_frames
 
 
 def reference_starts(n, T, N):
@@ -74,7 +74,7 @@ def models(tmp_path_factory):
     import mindspore as ms
 
     import export
-    from toy import make_checkpoint, make_dataset, tiny_args
+    from tests.helpers.tiny import make_checkpoint, make_dataset, tiny_args
 
     root = tmp_path_factory.mktemp("views")
     jpg, ann = make_dataset(root, frames=12)

@@ -9,7 +9,7 @@ import mindspore as ms
 import pth_to_ckpt
 from src.models.resnet3d import generate_model
 from src.weights.checkpoint import load_pretrained, load_strict
-from torch_reference import TorchResNet3D, randomize
+from tests.helpers.torch_reference import TorchResNet3D, randomize
 
 
 def _save(tmodel, path, wrap):

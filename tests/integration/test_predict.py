@@ -8,7 +8,7 @@ import predict
 from src.config import load_config
 from src.data.synthetic import CLASSES, generate
 from src.deploy.predict import format_top, read_labels
-from toy import make_checkpoint, tiny_args
+from tests.helpers.tiny import make_checkpoint, tiny_args
 from src.errors import UserError
 
 NAMES = [c[0] for c in CLASSES]
@@ -116,7 +116,7 @@ def test_video_windows_match_eval_preprocessing(workspace):
 def test_timeline_of_a_long_video(workspace, tmp_path, capsys):
     import csv
 
-    from data_fixtures import write_video
+    from tests.helpers.media import write_video
 
     video = write_video(tmp_path / "long.avi", n_frames=40)
     out = tmp_path / "t" / "timeline.csv"

@@ -8,7 +8,7 @@ from src.data.frames import count_frames
 from src.data.video import moving_frames, write_video as write_any_video
 from src.errors import UserError
 from src.generate_video_jpgs import main as generate_video_jpgs
-from data_fixtures import write_video
+from tests.helpers.media import write_video
 
 ODD_NAMES = ["v.with.dots", "brackets [x] (y)", "a&b#c!", "space name", "naïve_日本"]
 
@@ -99,7 +99,7 @@ def test_truncated_video_is_reported_short(tmp_path, capsys):
 
 def test_packed_b_frame_avi_is_not_short(tmp_path):
     """UCF101-style XVID with packed B-frames decodes 2 frames fewer than its header declares, yet is whole."""
-    video = Path(__file__).resolve().parent / "data" / "xvid_bframes_gop40.avi"
+    video = Path(__file__).resolve().parents[1] / "data" / "xvid_bframes_gop40.avi"
     result = extract_video(video, tmp_path / "out", size=0)
     assert (result.status, result.frames, result.declared, result.short) == ("done", 88, 90, False)
 
@@ -125,7 +125,7 @@ def test_entry_scripts_run_from_src_and_repo_root(script):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for cwd, path in ((root / "src", script), (root, f"src/{script}")):
         run = subprocess.run([sys.executable, path, "--help"], cwd=cwd, capture_output=True, text=True)
         assert run.returncode == 0 and "--video_path" in run.stdout, run.stderr

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import TINY_ARGS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 ENV = dict(os.environ, PYTHON=sys.executable)
 

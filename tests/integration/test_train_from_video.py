@@ -118,7 +118,7 @@ def test_onnx_eval_and_310_preprocessing_from_videos(video_dataset, tmp_path, ca
     import export
     import preprocess
     from src.deploy.infer310 import read_manifest
-    from toy import make_checkpoint, tiny_args
+    from tests.helpers.tiny import make_checkpoint, tiny_args
 
     ckpt = make_checkpoint(tmp_path / "tiny.ckpt")
     assert export.main([f"--ckpt_file={ckpt}", "--file_format=ONNX", "--device_target=CPU",

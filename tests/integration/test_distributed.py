@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toy import tiny_args
+from tests.helpers.tiny import tiny_args
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 MSRUN = "run_distribute_train_msrun.sh"
 RANK_TABLE = "run_distribute_train.sh"

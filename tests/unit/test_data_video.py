@@ -18,7 +18,7 @@ from src.data.video import (VideoFile, container_frame_count, count_decodable_fr
                             moving_frames, open_source, write_video)
 from src.errors import UserError
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def sequential(path):

@@ -8,7 +8,7 @@ import export
 from src.config import load_config
 from src.deploy.export import export_network, random_clip
 from src.deploy.graph import explicit_padding
-from toy import make_checkpoint, tiny_args
+from tests.helpers.tiny import make_checkpoint, tiny_args
 from src.errors import UserError
 from src.eval.metrics import softmax
 from src.models.resnet3d import ModelSpec, build_model

@@ -11,7 +11,7 @@ import pytest
 import eval as eval_script
 from conftest import TINY_ARGS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

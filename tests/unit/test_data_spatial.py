@@ -5,7 +5,7 @@ from PIL import Image
 
 from src.data import spatial
 from src.data.frames import FrameFolder
-from data_fixtures import write_frames
+from tests.helpers.media import write_frames
 
 
 def _random_clip(source, rng, size=32):

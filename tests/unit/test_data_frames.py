@@ -4,7 +4,7 @@ import pytest
 from src.data.frames import FrameFolder, count_frames, jpeg_size, open_video
 from src.data.presets import ClipSpec, eval_clip, eval_windows
 from src.errors import UserError
-from data_fixtures import data_config, write_frames, write_video
+from tests.helpers.media import data_config, write_frames, write_video
 
 
 def test_missing_frame_raises_user_error_naming_the_file(tmp_path):

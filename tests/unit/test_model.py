@@ -7,7 +7,7 @@ import mindspore as ms
 from src.errors import UserError
 from src.models.resnet3d import ARCHITECTURES, generate_model
 from src.weights.naming import rename_state_dict
-from torch_reference import TorchResNet3D, randomize
+from tests.helpers.torch_reference import TorchResNet3D, randomize
 
 
 @pytest.mark.parametrize("depth", sorted(ARCHITECTURES))
