@@ -1,10 +1,9 @@
-"""Tiny on-disk data for the data tests: frame folders, videos, configs."""
+"""Tiny on-disk media for the data tests: frame folders, a noise video, an annotated frame dataset."""
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
-
-from src.config import load_config
 
 
 def write_frames(folder, n_frames, height=48, width=64, same=False, seed=0):
@@ -20,8 +19,9 @@ def write_frames(folder, n_frames, height=48, width=64, same=False, seed=0):
     return folder
 
 
-def write_video(path, n_frames=8, size=(64, 48), seed=0):
-    """A small MJPG .avi; returns its path."""
+def write_noise_video(path, n_frames=8, size=(64, 48), seed=0):
+    """A small MJPG .avi of random frames, written with OpenCV directly (not with src's writer); returns
+    its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -32,29 +32,8 @@ def write_video(path, n_frames=8, size=(64, 48), seed=0):
     return path
 
 
-def data_config(annotation_path="", video_path="", **overrides):
-    """The UCF101 config with small clips; ``overrides`` become --key=value options."""
-    values = {"annotation_path": annotation_path, "video_path": video_path, "sample_size": 32,
-              "sample_duration": 4, "inference_stride": 4, "batch_size": 2, "eval_batch_size": 3,
-              "num_workers": 1, "seed": 7}
-    values.update(overrides)
-    return load_config([f"--{k}={v}" for k, v in values.items()])
-
-
-def train_dataset(cfg, epoch, rank_id=0, rank_size=1, skip_batches=0):
-    """create_train_dataset with cfg's values, as the trainer calls it."""
-    from src.data.datasets import create_train_dataset, train_entries
-    from src.data.presets import ClipSpec
-
-    entries, _ = train_entries(cfg)
-    return create_train_dataset(entries, ClipSpec.from_config(cfg), cfg.seed, cfg.batch_size, epoch,
-                                cfg.num_workers, rank_id, rank_size, skip_batches)
-
-
 def tiny_annotated_dataset(root, n_videos=5, n_frames=(6, 10, 3, 12, 8), classes=("A", "B")):
     """Frames for ``n_videos`` videos and a JSON marking the first 3 'training', rest 'validation'."""
-    import json
-
     root = Path(root)
     database = {}
     for i in range(n_videos):

@@ -1,11 +1,11 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from check_dataset import main as check_dataset_main
+from src.config import REPO_ROOT
 from tests.helpers.media import tiny_annotated_dataset
 
 
@@ -31,7 +31,7 @@ def test_frame_count_mismatch_missing_folder_and_bad_frame(tmp_path, capsys):
 
 
 def test_missing_annotation_file_is_a_user_error(tmp_path):
-    root = Path(__file__).resolve().parents[2]
+    root = REPO_ROOT
     run = subprocess.run([sys.executable, "check_dataset.py", "--annotation_path", str(tmp_path / "x.json"),
                           "--video_path", str(tmp_path)], cwd=root, capture_output=True, text=True)
     assert run.returncode == 2 and run.stderr.startswith("error: annotation file")

@@ -8,7 +8,7 @@ from src.data.synthetic import CLASSES, main as synthetic_main, render_video
 from src.generate_hmdb51_json import main as hmdb51_main
 from src.generate_ucf101_json import main as ucf101_main
 from src.generate_video_jpgs import main as generate_video_jpgs
-from tests.helpers.media import data_config, train_dataset
+from tests.helpers.tiny import tiny_data_config, tiny_train_dataset
 
 
 def test_render_is_deterministic_and_moves():
@@ -37,9 +37,9 @@ def test_synthetic_to_frames_to_json_to_datasets(tmp_path, capsys):
     assert json.loads(ann.read_text())["database"]["v_Grow_g01_c02"]["annotations"]["segment"] == [1, 9]
     assert check_dataset_main(["--annotation_path", str(ann), "--video_path", str(root / "jpg")]) == 0
 
-    cfg = data_config(ann, root / "jpg", sample_size=24, sample_duration=4, batch_size=4, train_crop="random",
+    cfg = tiny_data_config(ann, root / "jpg", sample_size=24, sample_duration=4, batch_size=4, train_crop="random",
                       eval_batch_size=5, num_workers=2)
-    batches = list(train_dataset(cfg, epoch=0).create_dict_iterator(num_epochs=1, output_numpy=True))
+    batches = list(tiny_train_dataset(cfg, epoch=0).create_dict_iterator(num_epochs=1, output_numpy=True))
     assert len(batches) == 4 and batches[0]["clip"].shape == (4, 3, 4, 24, 24)
     assert sorted(int(x) for b in batches for x in b["label"]) == sorted(list(range(8)) * 2)
     dataset, videos = create_eval_dataset(cfg, "validation")

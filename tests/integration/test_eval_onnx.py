@@ -1,43 +1,22 @@
-"""eval_onnx.py and run_eval_onnx.sh: same data, same weights -> the same numbers as eval.py."""
+"""eval_onnx.py and run_eval_onnx.sh: same data, same weights -> the same numbers as eval.py. (The script's
+whole run is in tests/e2e/test_deploy_agreement.py.)"""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import mindspore as ms
 import numpy as np
 import pytest
 
 import eval as eval_script
 import eval_onnx
-import export
-from tests.helpers.tiny import make_checkpoint, make_dataset, tiny_args
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "run_eval_onnx.sh"
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """Synthetic videos -> frames -> JSON, a checkpoint and its ONNX export (non-default stem)."""
-    root = tmp_path_factory.mktemp("eval_onnx")
-    jpg, ann = make_dataset(root)
-    ckpt = make_checkpoint(root / "tiny.ckpt", conv1_t_size=3)
-    assert export.main([f"--ckpt_file={ckpt}", "--file_format=ONNX", "--device_target=CPU", "--conv1_t_size=3",
-                        f"--file_name={root / 'tiny'}"] + tiny_args()) == 0
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    return {"root": root, "jpg": jpg, "ann": ann, "ckpt": ckpt, "onnx": root / "tiny.onnx",
-            "args": tiny_args(conv1_t_size=3) + ["--device_target=CPU", f"--video_path={jpg}",
-                                                  f"--annotation_path={ann}"]}
+from tests.helpers.scripts import run_script
 
 
 def _clip_scores(path):
     return [(c["video"], c["window"], c["pred"], c["score"]) for c in json.loads(Path(path).read_text())]
 
 
-def test_onnx_eval_equals_mindspore_eval(workspace, tmp_path, capsys):
-    ws = workspace
+def test_onnx_eval_equals_mindspore_eval(onnx_workspace, tmp_path, capsys):
+    ws = onnx_workspace
     assert eval_script.main(ws["args"] + [f"--inference_ckpt_path={ws['ckpt']}",
                                           f"--result_path={tmp_path / 'ms'}"]) == 0
     ms_lines = capsys.readouterr().out.strip().splitlines()[-3:]
@@ -54,19 +33,19 @@ def test_onnx_eval_equals_mindspore_eval(workspace, tmp_path, capsys):
     np.testing.assert_allclose([x[3] for x in a], [x[3] for x in b], atol=1e-5)
 
 
-def test_onnx_predictor_pads_a_fixed_batch(workspace):
+def test_onnx_predictor_pads_a_fixed_batch(onnx_workspace):
     """An ONNX exported with batch 1 evaluates micro-batches of 3 (chunked, last chunk padded)."""
     from src.deploy.backends import onnx_predictor
 
     x = np.random.default_rng(0).standard_normal((3, 3, 4, 32, 32)).astype(np.float32)
-    predict = onnx_predictor(workspace["onnx"])
+    predict = onnx_predictor(onnx_workspace["onnx"])
     together = predict(x)
     one_by_one = np.concatenate([predict(x[i:i + 1]) for i in range(3)])
     np.testing.assert_allclose(together, one_by_one, atol=1e-6)
 
 
-def test_eval_onnx_errors(workspace, tmp_path, capsys):
-    ws = workspace
+def test_eval_onnx_errors(onnx_workspace, tmp_path, capsys):
+    ws = onnx_workspace
     assert eval_onnx.main(ws["args"] + [f"--onnx_path={tmp_path / 'none.onnx'}"]) == 2
     assert "not found" in capsys.readouterr().err
     (tmp_path / "bad.onnx").write_text("not a model")
@@ -76,8 +55,8 @@ def test_eval_onnx_errors(workspace, tmp_path, capsys):
     assert "CPU or GPU" in capsys.readouterr().err
 
 
-def test_eval_py_with_onnx_path_runs_onnx_runtime_as_eval_onnx_does(workspace, tmp_path, capsys):
-    ws = workspace
+def test_eval_py_with_onnx_path_runs_onnx_runtime_as_eval_onnx_does(onnx_workspace, tmp_path, capsys):
+    ws = onnx_workspace
     assert eval_onnx.main(ws["args"] + [f"--onnx_path={ws['onnx']}", f"--result_path={tmp_path / 'a'}"]) == 0
     reference = capsys.readouterr().out.strip().splitlines()[1:]
     assert eval_script.main(ws["args"] + [f"--onnx_path={ws['onnx']}", f"--result_path={tmp_path / 'b'}"]) == 0
@@ -91,24 +70,6 @@ def test_eval_py_with_onnx_path_runs_onnx_runtime_as_eval_onnx_does(workspace, t
     assert len(err) == 1 and err[0].startswith("error: pass one model")
 
 
-def _run(args, cwd):
-    env = {**os.environ, "PYTHON": sys.executable}
-    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
-@pytest.mark.slow
-def test_run_eval_onnx_sh_logs_the_same_line(workspace, tmp_path, capsys):
-    ws = workspace
-    assert eval_onnx.main(ws["args"] + [f"--onnx_path={ws['onnx']}", f"--result_path={tmp_path / 'r'}"]) == 0
-    expected = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("clip: "))
-    extra = tiny_args(conv1_t_size=3) + [f"--result_path={tmp_path / 'r2'}"]
-    proc = _run(["ucf101", ws["jpg"], ws["ann"], ws["onnx"], *extra], tmp_path)
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert expected in proc.stdout
-    assert expected in (tmp_path / "eval_onnx.log").read_text()
-
-
 @pytest.mark.parametrize("args, message", [
     ([], "Usage: bash run_eval_onnx.sh"),
     (["kinetics", "a", "b", "c"], "is not ucf101 or hmdb51"),
@@ -116,7 +77,7 @@ def test_run_eval_onnx_sh_logs_the_same_line(workspace, tmp_path, capsys):
     (["ucf101", "{jpg}", "{ann}", "/nonexistent.onnx"], "ONNX_PATH"),
     (["ucf101", "{jpg}", "{ann}", "{onnx}", "stray"], "is not --key=value"),
 ])
-def test_run_eval_onnx_sh_usage(workspace, tmp_path, args, message):
-    args = [a.format(**workspace) for a in args]
-    proc = _run(args, tmp_path)
+def test_run_eval_onnx_sh_usage(onnx_workspace, tmp_path, args, message):
+    args = [a.format(**onnx_workspace) for a in args]
+    proc = run_script("run_eval_onnx.sh", *args, cwd=tmp_path, timeout=300)
     assert proc.returncode != 0 and message in proc.stderr

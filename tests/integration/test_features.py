@@ -9,13 +9,13 @@ from src.config import load_config
 from src.data.datasets import create_eval_dataset
 from src.models.resnet3d import ModelSpec, build_model
 from src.weights.checkpoint import load_strict
-from tests.helpers.tiny import make_checkpoint, make_dataset, tiny_args
+from tests.helpers.tiny import make_tiny_checkpoint, make_tiny_dataset, tiny_options
 
 
 def test_features_match_the_models_forward(tmp_path, capsys):
-    jpg, ann = make_dataset(tmp_path / "data", frames=12)
-    ckpt = make_checkpoint(tmp_path / "m.ckpt", seed=5)
-    args = tiny_args() + ["--device_target=CPU", "--mode=PYNATIVE", f"--video_path={jpg}",
+    jpg, ann = make_tiny_dataset(tmp_path / "data", frames=12)
+    ckpt = make_tiny_checkpoint(tmp_path / "m.ckpt", seed=5)
+    args = tiny_options() + ["--device_target=CPU", "--mode=PYNATIVE", f"--video_path={jpg}",
                           f"--annotation_path={ann}", f"--result_path={tmp_path / 'out'}", "--test_clips=2"]
     assert extract_features.main(args + [f"--ckpt_file={ckpt}", "--subset=val"]) == 0
     assert "features: 8 videos x 64 (16 views)" in capsys.readouterr().out
@@ -40,5 +40,5 @@ def test_features_match_the_models_forward(tmp_path, capsys):
 
 
 def test_exactly_one_source_of_weights(tmp_path, capsys):
-    assert extract_features.main(tiny_args() + ["--device_target=CPU"]) == 2
+    assert extract_features.main(tiny_options() + ["--device_target=CPU"]) == 2
     assert "exactly one of --ckpt_file" in capsys.readouterr().err

@@ -1,87 +1,55 @@
 """Ascend-310 flow without an Ascend: preprocess -> MINDIR (Python API) -> postprocess == eval.py;
 the C++ program (MindSpore Lite API) compiled against the API headers, its helpers compiled and run;
-the lite-python backend up to where MindSpore Lite is needed."""
+the lite-python backend up to where MindSpore Lite is needed. (run_infer_310.sh's whole run with the
+MINDIR Python backend is in tests/e2e/test_deploy_agreement.py.)"""
 import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import mindspore as ms
 import numpy as np
 import pytest
 
-import eval as eval_script
-import export
 import postprocess
 import preprocess
+from src.config import REPO_ROOT
 from src.deploy import lite
 from src.deploy.infer310 import main_mindir, read_manifest, result_name
-from tests.helpers.tiny import make_checkpoint, make_dataset, tiny_args
+from tests.helpers.scripts import TEST_DATA, run_script
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "run_infer_310.sh"
-INFER_DIR = ROOT / "ascend310_infer"
-HEADERS = ROOT / "tests" / "data" / "lite_api_headers"
+INFER_DIR = REPO_ROOT / "ascend310_infer"
+LITE_API_HEADERS = TEST_DATA / "lite_api_headers"
 GXX = shutil.which("g++")
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not installed: the C++ checks need it")
 LITE_INSTALLED = importlib.util.find_spec("mindspore_lite") is not None
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("infer310")
-    jpg, ann = make_dataset(root)
-    ckpt = make_checkpoint(root / "tiny.ckpt", conv1_t_size=5, seed=1)
-    model_args = tiny_args(conv1_t_size=5)
-    assert export.main([f"--ckpt_file={ckpt}", "--file_format=MINDIR", "--device_target=CPU",
-                        f"--file_name={root / 'tiny'}"] + model_args) == 0
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    data_args = model_args + ["--device_target=CPU", f"--video_path={jpg}", f"--annotation_path={ann}"]
-    return {"root": root, "jpg": jpg, "ann": ann, "ckpt": ckpt, "mindir": root / "tiny.mindir",
-            "model_args": model_args, "args": data_args}
-
-
-@pytest.fixture(scope="module")
-def eval_line(workspace, tmp_path_factory):
-    out = tmp_path_factory.mktemp("eval")
-    import io
-    from contextlib import redirect_stdout
-
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        assert eval_script.main(workspace["args"] + [f"--inference_ckpt_path={workspace['ckpt']}",
-                                                     f"--result_path={out}"]) == 0
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    return buf.getvalue().strip().splitlines()[-3:]
-
-
-def test_pre_run_post_equals_eval(workspace, eval_line, tmp_path, capsys):
+def test_pre_run_post_equals_eval(infer310_workspace, infer310_eval_lines, tmp_path, capsys):
     pre, res = tmp_path / "pre", tmp_path / "res"
-    assert preprocess.main(workspace["args"] + [f"--output_path={pre}", "--batch_size=1"]) == 0
+    assert preprocess.main(infer310_workspace["args"] + [f"--output_path={pre}", "--batch_size=1"]) == 0
     manifest = read_manifest(pre)
     assert manifest["shape"] == [1, 3, 4, 32, 32] and len(manifest["clips"]) == 24
     assert len(list((pre / "data").glob("*.bin"))) == 24
-    assert main_mindir([f"--mindir_path={workspace['mindir']}", f"--dataset_path={pre / 'data'}",
+    assert main_mindir([f"--mindir_path={infer310_workspace['mindir']}", f"--dataset_path={pre / 'data'}",
                         f"--result_path={res}"]) == 0
     first = np.fromfile(res / result_name(manifest["clips"][0]["name"]), np.float32)
     assert first.shape == (8,) and abs(float(first.sum()) - 1) < 1e-5
     capsys.readouterr()
-    assert postprocess.main(workspace["model_args"] + [f"--pre_path={pre}", f"--result_dir={res}"]) == 0
-    assert capsys.readouterr().out.strip().splitlines() == eval_line
+    assert postprocess.main(infer310_workspace["model_args"] + [f"--pre_path={pre}", f"--result_dir={res}"]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == infer310_eval_lines
 
 
-def test_clips_round_trip_through_bin_files(workspace, tmp_path):
+def test_clips_round_trip_through_bin_files(infer310_workspace, tmp_path):
     """A .bin holds exactly the eval dataset's clip (same preprocessing, float32, C order)."""
     from src.config import load_config
     from src.data.datasets import create_eval_dataset
 
     pre = tmp_path / "pre"
-    assert preprocess.main(workspace["args"] + [f"--output_path={pre}"]) == 0
-    cfg = load_config(workspace["args"])
+    assert preprocess.main(infer310_workspace["args"] + [f"--output_path={pre}"]) == 0
+    cfg = load_config(infer310_workspace["args"])
     batch = next(create_eval_dataset(cfg)[0].create_dict_iterator(num_epochs=1, output_numpy=True))
     clip = np.fromfile(pre / "data" / "clip_0000001.bin", np.float32).reshape(1, 3, 4, 32, 32)
     np.testing.assert_array_equal(clip[0], batch["clip"][1])
@@ -90,7 +58,7 @@ def test_clips_round_trip_through_bin_files(workspace, tmp_path):
         int(batch["video_index"][1]), int(batch["window_index"][1]), int(batch["label"][1]))
 
 
-def test_postprocess_errors(workspace, tmp_path, capsys):
+def test_postprocess_errors(infer310_workspace, tmp_path, capsys):
     assert postprocess.main([f"--pre_path={tmp_path / 'none'}"]) == 2
     assert "run preprocess.py first" in capsys.readouterr().err
     pre = tmp_path / "pre"
@@ -103,32 +71,16 @@ def test_postprocess_errors(workspace, tmp_path, capsys):
     assert "result files are missing" in capsys.readouterr().err
 
 
-def _run(args, cwd, **env):
-    env = {**os.environ, "PYTHON": sys.executable, **env}
-    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
-@pytest.mark.slow
-def test_run_infer_310_sh_mindir_python(workspace, eval_line, tmp_path):
-    ws = workspace
-    proc = _run([ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "y", "0", "--backend=mindir-python",
-                 *ws["model_args"]], tmp_path)
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert (tmp_path / "acc.log").read_text().strip().splitlines() == eval_line
-    assert len(list((tmp_path / "result_Files").glob("*_0.bin"))) == 24
-
-
-def test_run_infer_310_sh_without_ascend_says_what_is_missing(workspace, tmp_path):
-    ws = workspace
-    proc = _run([ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "n", "0"], tmp_path,
-                ASCEND_HOME=str(tmp_path / "no_ascend"))
+def test_run_infer_310_sh_without_ascend_says_what_is_missing(infer310_workspace, tmp_path):
+    ws = infer310_workspace
+    proc = run_script("run_infer_310.sh", ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "n", "0", cwd=tmp_path,
+                      timeout=300, ASCEND_HOME=tmp_path / "no_ascend")
     assert proc.returncode != 0
     assert "preprocess_Result/data missing" in proc.stderr  # n = reuse, but nothing was pre-processed
     (tmp_path / "preprocess_Result" / "data").mkdir(parents=True)
     (tmp_path / "lite").mkdir()  # an empty folder where the MindSpore Lite package should be
-    proc = _run([ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "n", "0"], tmp_path,
-                ASCEND_HOME=str(tmp_path / "no_ascend"), LITE_HOME=str(tmp_path / "lite"))
+    proc = run_script("run_infer_310.sh", ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "n", "0", cwd=tmp_path,
+                      timeout=300, ASCEND_HOME=tmp_path / "no_ascend", LITE_HOME=tmp_path / "lite")
     assert proc.returncode != 0
     assert "ASCEND_HOME" in proc.stderr and "runtime/include/api/model.h" in proc.stderr
     assert "runtime/lib/libmindspore-lite.so" in proc.stderr
@@ -166,8 +118,9 @@ def test_build_sh_names_what_is_missing(tmp_path, env, expected):
     (["/nonexistent.mindir", "ucf101", "{jpg}", "{ann}"], "MINDIR_PATH"),
     (["{mindir}", "ucf101", "/nonexistent", "{ann}", "y"], "VIDEO_PATH"),
 ])
-def test_run_infer_310_sh_usage(workspace, tmp_path, args, message):
-    proc = _run([a.format(**workspace) for a in args], tmp_path)
+def test_run_infer_310_sh_usage(infer310_workspace, tmp_path, args, message):
+    proc = run_script("run_infer_310.sh", *[a.format(**infer310_workspace) for a in args], cwd=tmp_path,
+                      timeout=300)
     assert proc.returncode != 0 and message in proc.stderr
 
 
@@ -176,11 +129,12 @@ def test_run_infer_310_sh_usage(workspace, tmp_path, args, message):
 def _header_root(name):
     """Include root holding include/api/*.h for a header set, or skip saying why it is not here."""
     if name == "stand_in":
-        return HEADERS / "stand_in"
+        return LITE_API_HEADERS / "stand_in"
     if name == "upstream":
-        root = HEADERS / "upstream"
+        root = LITE_API_HEADERS / "upstream"
         if not (root / "include" / "api" / "model.h").is_file():
-            pytest.skip(f"no verbatim MindSpore Lite headers in {root} (not committed; see {HEADERS / 'README.md'})")
+            pytest.skip(f"no verbatim MindSpore Lite headers in {root} "
+                        f"(not committed; see {LITE_API_HEADERS / 'README.md'})")
         return root
     lite_home = os.environ.get("LITE_HOME")
     if not lite_home or not (Path(lite_home) / "runtime" / "include" / "api" / "model.h").is_file():
@@ -207,7 +161,7 @@ def test_main_cc_compiles_against_lite_api(headers):
 @pytest.mark.parametrize("headers", ["stand_in", "upstream", "lite_home"])
 def test_stand_in_declarations_exist_in_lite_api(headers):
     """signature_probe.cc names each stand-in declaration with its exact type: it must compile against both."""
-    proc = _syntax_check(_header_root(headers), HEADERS / "signature_probe.cc", include_infer=False)
+    proc = _syntax_check(_header_root(headers), LITE_API_HEADERS / "signature_probe.cc", include_infer=False)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -221,7 +175,7 @@ def test_stand_ins_reject_the_pre_2_2_interface(tmp_path):
                    "  auto device = std::make_shared<mindspore::Ascend310DeviceInfo>();\n"
                    "  mindspore::Graph graph;\n  mindspore::Model model;\n"
                    "  return model.Build(mindspore::GraphCell(graph), context) == mindspore::kSuccess ? 0 : 1;\n}\n")
-    proc = _syntax_check(HEADERS / "stand_in", old, include_infer=False)
+    proc = _syntax_check(LITE_API_HEADERS / "stand_in", old, include_infer=False)
     assert proc.returncode != 0
     for name in ("Ascend310DeviceInfo", "Graph", "GraphCell"):
         pattern = f"[\u2018']{name}[\u2019'] is not a member of [\u2018']mindspore[\u2019']"
@@ -328,11 +282,11 @@ def test_cc_option_errors(helpers, args, message):
 # --- lite-python: MindSpore Lite's Python package is not installable here (no wheel for this Python) ---
 
 @pytest.mark.skipif(LITE_INSTALLED, reason="mindspore_lite is installed: the missing-package path cannot run")
-def test_lite_python_without_the_package_says_how_to_get_it(workspace, tmp_path, capsys):
+def test_lite_python_without_the_package_says_how_to_get_it(infer310_workspace, tmp_path, capsys):
     data = tmp_path / "pre" / "data"
     data.mkdir(parents=True)
     np.zeros(3 * 4 * 32 * 32, np.float32).tofile(data / "clip_0000000.bin")
-    assert lite.main([f"--mindir_path={workspace['mindir']}", f"--dataset_path={data}",
+    assert lite.main([f"--mindir_path={infer310_workspace['mindir']}", f"--dataset_path={data}",
                       f"--result_path={tmp_path / 'res'}", "--device_id=0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: MindSpore Lite's Python package is not installed")
@@ -352,10 +306,10 @@ def test_lite_python_option_errors(args, message, capsys):
 
 
 @pytest.mark.skipif(LITE_INSTALLED, reason="mindspore_lite is installed: the missing-package path cannot run")
-def test_run_infer_310_sh_lite_python_fails_fast_without_the_package(workspace, tmp_path):
-    ws = workspace
-    proc = _run([ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "y", "0", "--backend=lite-python",
-                 *ws["model_args"]], tmp_path)
+def test_run_infer_310_sh_lite_python_fails_fast_without_the_package(infer310_workspace, tmp_path):
+    ws = infer310_workspace
+    proc = run_script("run_infer_310.sh", ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "y", "0",
+                      "--backend=lite-python", *ws["model_args"], cwd=tmp_path, timeout=300)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: MindSpore Lite's Python package is not installed")

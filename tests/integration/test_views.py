@@ -68,73 +68,16 @@ def test_three_crops_of_a_wide_clip_are_its_left_middle_right(tmp_path):
         np.testing.assert_allclose(clip, expected, atol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """A tiny dataset, a checkpoint and its ONNX and MINDIR exports."""
-    import mindspore as ms
-
-    import export
-    from tests.helpers.tiny import make_checkpoint, make_dataset, tiny_args
-
-    root = tmp_path_factory.mktemp("views")
-    jpg, ann = make_dataset(root, frames=12)
-    ckpt = make_checkpoint(root / "m.ckpt", seed=3)
-    for fmt in ("ONNX", "MINDIR"):
-        assert export.main(tiny_args() + [f"--ckpt_file={ckpt}", "--device_target=CPU", f"--file_format={fmt}",
-                                          f"--file_name={root / 'm'}"]) == 0
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    args = tiny_args() + ["--device_target=CPU", "--dataset=synthetic", f"--video_path={jpg}",
-                          f"--annotation_path={ann}", "--test_clips=3", "--test_crops=3"]
-    return {"root": root, "ckpt": ckpt, "args": args}
-
-
-def _report(out):
-    lines = out.strip().splitlines()
-    at = max(i for i, line in enumerate(lines) if line.startswith("clip: "))
-    return lines[at:at + 3]
-
-
-@pytest.mark.slow
-def test_multi_view_eval_agrees_through_eval_onnx_and_the_310_backend(models, tmp_path, capsys):
-    import eval as eval_script
-    import eval_onnx
-    import postprocess
-    import preprocess
-    from src.deploy.infer310 import main_mindir
-
-    root, args = models["root"], models["args"]
-    assert eval_script.main(args + [f"--inference_ckpt_path={models['ckpt']}", f"--result_path={tmp_path / 'a'}"]) == 0
-    ms_report = _report(capsys.readouterr().out)
-    assert ms_report[0].endswith("  (3 clips x 3 crops)") and ms_report[2].endswith("clips: 72")  # 8 x 3 x 3
-    assert eval_onnx.main(args + [f"--onnx_path={root / 'm.onnx'}", f"--result_path={tmp_path / 'b'}"]) == 0
-    assert _report(capsys.readouterr().out) == ms_report
-    pre, res = tmp_path / "pre", tmp_path / "res"
-    assert preprocess.main(args + [f"--output_path={pre}"]) == 0
-    assert main_mindir([f"--mindir_path={root / 'm.mindir'}", f"--dataset_path={pre / 'data'}",
-                        f"--result_path={res}"]) == 0
-    capsys.readouterr()
-    assert postprocess.main(args + [f"--pre_path={pre}", f"--result_dir={res}"]) == 0
-    assert _report(capsys.readouterr().out) == ms_report
-    # the per-class CSV adds up to the overall numbers
-    import csv
-
-    with open(tmp_path / "a" / "synthetic_eval_per_class.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 8 and sum(int(r["videos"]) for r in rows) == 8
-    top1 = float(ms_report[0].split("top-1: ")[1].split("%")[0])
-    assert sum(float(r["top1"]) * int(r["videos"]) for r in rows) / 8 * 100 == pytest.approx(top1, abs=0.05)
-
-
-def test_the_aggregated_score_is_the_mean_softmax_over_every_view(models, tmp_path):
+def test_the_aggregated_score_is_the_mean_softmax_over_every_view(views_workspace, tmp_path):
     """Reference: each view through the network one by one, softmax, mean (NumPy), vs predict.py's score."""
     from src.config import load_config
     from src.data.frames import open_video
     from src.deploy.backends import checkpoint_predictor
     from src.deploy.predict import predict_video
 
-    cfg = load_config(models["args"] + ["--eval_batch_size=4"])
-    video = next((models["root"] / "jpg").glob("*/*"))
-    predict = checkpoint_predictor(cfg, models["ckpt"])
+    cfg = load_config(views_workspace["args"] + ["--eval_batch_size=4"])
+    video = next((views_workspace["root"] / "jpg").glob("*/*"))
+    predict = checkpoint_predictor(cfg, views_workspace["ckpt"])
     spec = ClipSpec.from_config(cfg)
     source = open_video(video)
     views = eval_views(len(source), spec)
@@ -145,14 +88,14 @@ def test_the_aggregated_score_is_the_mean_softmax_over_every_view(models, tmp_pa
     np.testing.assert_allclose(scores, reference, atol=1e-6)
 
 
-def test_prediction_memory_stays_bounded_on_a_long_video(models, tmp_path):
+def test_prediction_memory_stays_bounded_on_a_long_video(views_workspace, tmp_path):
     import tracemalloc
 
     from src.config import load_config
     from src.deploy.predict import predict_video
 
     video = write_frames(tmp_path / "long", 400, height=40, width=40)
-    cfg = load_config(models["args"] + ["--test_clips=0", "--test_crops=1", "--inference_stride=1",
+    cfg = load_config(views_workspace["args"] + ["--test_clips=0", "--test_crops=1", "--inference_stride=1",
                                         "--eval_batch_size=8"])
     sizes = []
 

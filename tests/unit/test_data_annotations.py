@@ -7,6 +7,7 @@ from src.errors import UserError
 from src.generate_hmdb51_json import main as hmdb51_main
 from src.generate_ucf101_json import main as ucf101_main
 from tests.helpers.media import write_frames
+from tests.helpers.scripts import TEST_DATA
 
 
 def _ucf_labels(labels):
@@ -107,7 +108,6 @@ def test_ucf101_json_from_a_folder_of_videos(tmp_path, capsys, caplog):
     caplog.set_level("INFO", logger="resnet3d")
     """Video files in place of frame folders: counts are the frames that decode, not the container's."""
     import shutil
-    from pathlib import Path
 
     from src.data.video import moving_frames, write_video
 
@@ -117,7 +117,7 @@ def test_ucf101_json_from_a_folder_of_videos(tmp_path, capsys, caplog):
     write_video(videos / "Run" / "v_Run_g02_c01.mp4", moving_frames(9, 16, 16), "mp4v")
     write_video(videos / "Run" / "v_Run_g03_c01.avi", moving_frames(5, 16, 16), "XVID")
     write_video(videos / "Jump" / "v_Jump_g01_c01.mkv", moving_frames(6, 16, 16), "MJPG")
-    packed = Path(__file__).resolve().parents[1] / "data" / "xvid_bframes_gop40.avi"  # declares 90, 88 decode
+    packed = TEST_DATA / "xvid_bframes_gop40.avi"  # declares 90, 88 decode
     shutil.copy(packed, videos / "Jump" / "v_Jump_g02_c01.avi")
     write_video(videos / "Jump" / "v_Jump_g99_c01.avi", moving_frames(3, 16, 16), "MJPG")  # in no split
     assert ucf101_main(["--dir_path", str(tmp_path / "labels"), "--video_path", str(videos),

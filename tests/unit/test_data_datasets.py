@@ -6,7 +6,8 @@ import pytest
 from src.data.datasets import EvalSource, TrainSource, create_eval_dataset, load_annotation, steps_per_epoch
 from src.data.presets import ClipSpec
 from src.errors import UserError
-from tests.helpers.media import data_config, tiny_annotated_dataset, train_dataset
+from tests.helpers.media import tiny_annotated_dataset
+from tests.helpers.tiny import tiny_data_config, tiny_train_dataset
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_load_annotation_subsets_and_aliases(tiny, caplog):
 
 def test_sharded_sizes_equal_across_ranks_and_cover_everything(tiny):
     ann, jpg = tiny
-    cfg = data_config(ann, jpg)
+    cfg = tiny_data_config(ann, jpg)
     entries, _ = load_annotation(ann, jpg, "training")
     entries = entries * 3  # 9 samples
     for rank_size in (1, 2, 4):
@@ -53,12 +54,12 @@ def test_sharded_sizes_equal_across_ranks_and_cover_everything(tiny):
 
 def test_same_seed_epoch_rank_identical_batches_other_epoch_differs(tiny):
     ann, jpg = tiny
-    cfg = data_config(ann, jpg, train_crop="random", h_flip=True, colorjitter=True, num_workers=2, batch_size=1)
-    first = _batches(train_dataset(cfg, epoch=3, rank_id=1, rank_size=2))
-    again = _batches(train_dataset(data_config(ann, jpg, train_crop="random", h_flip=True,
+    cfg = tiny_data_config(ann, jpg, train_crop="random", h_flip=True, colorjitter=True, num_workers=2, batch_size=1)
+    first = _batches(tiny_train_dataset(cfg, epoch=3, rank_id=1, rank_size=2))
+    again = _batches(tiny_train_dataset(tiny_data_config(ann, jpg, train_crop="random", h_flip=True,
                                                       colorjitter=True, num_workers=1, batch_size=1),
                                           epoch=3, rank_id=1, rank_size=2))
-    other = _batches(train_dataset(cfg, epoch=4, rank_id=1, rank_size=2))
+    other = _batches(tiny_train_dataset(cfg, epoch=4, rank_id=1, rank_size=2))
     assert len(first) == len(again) == len(other) == 2
     for (c1, l1), (c2, l2) in zip(first, again):
         assert c1.shape == (1, 3, 4, 32, 32) and c1.dtype == np.float32 and l1.dtype == np.int32
@@ -69,15 +70,15 @@ def test_same_seed_epoch_rank_identical_batches_other_epoch_differs(tiny):
 
 def test_train_dataset_size_and_batch_too_large(tiny):
     ann, jpg = tiny
-    dataset = train_dataset(data_config(ann, jpg, batch_size=2), epoch=0)
+    dataset = tiny_train_dataset(tiny_data_config(ann, jpg, batch_size=2), epoch=0)
     assert dataset.get_dataset_size() == steps_per_epoch(3, 2) == 1
     with pytest.raises(UserError, match="--batch_size"):
-        train_dataset(data_config(ann, jpg, batch_size=8), epoch=0)
+        tiny_train_dataset(tiny_data_config(ann, jpg, batch_size=8), epoch=0)
 
 
 def test_eval_dataset_windows_order_and_micro_batches(tiny):
     ann, jpg = tiny
-    cfg = data_config(ann, jpg, inference_stride=4, sample_duration=4, eval_batch_size=2)
+    cfg = tiny_data_config(ann, jpg, inference_stride=4, sample_duration=4, eval_batch_size=2)
     dataset, videos = create_eval_dataset(cfg, "test")
     assert list(videos) == [("v_B_3", 1), ("v_A_4", 0)] and videos.videos is videos
     assert videos.class_names == ["A", "B"]

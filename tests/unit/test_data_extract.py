@@ -1,14 +1,15 @@
 import os
-from pathlib import Path
 
 import pytest
 
+from src.config import REPO_ROOT
 from src.data.extract import FAILURES_NAME, STAMP_NAME, extract_all, extract_video
 from src.data.frames import count_frames
-from src.data.video import moving_frames, write_video as write_any_video
+from src.data.video import moving_frames, write_video
 from src.errors import UserError
 from src.generate_video_jpgs import main as generate_video_jpgs
-from tests.helpers.media import write_video
+from tests.helpers.media import write_noise_video
+from tests.helpers.scripts import TEST_DATA
 
 ODD_NAMES = ["v.with.dots", "brackets [x] (y)", "a&b#c!", "space name", "naïve_日本"]
 
@@ -16,7 +17,7 @@ ODD_NAMES = ["v.with.dots", "brackets [x] (y)", "a&b#c!", "space name", "naïve_
 def test_odd_names_corrupt_file_and_failures_report(tmp_path, capsys):
     videos, target = tmp_path / "videos", tmp_path / "jpg"
     for i, name in enumerate(ODD_NAMES):
-        write_video(videos / "Cls.1" / f"{name}.avi", n_frames=3 + i, seed=i)
+        write_noise_video(videos / "Cls.1" / f"{name}.avi", n_frames=3 + i, seed=i)
     (videos / "Cls.1" / "corrupt.avi").write_bytes(b"RIFF garbage" * 10)
     (videos / "Cls.1" / "empty.mp4").write_bytes(b"")
     code = generate_video_jpgs(["--video_path", str(videos), "--target_path", str(target),
@@ -36,9 +37,9 @@ def test_odd_names_corrupt_file_and_failures_report(tmp_path, capsys):
 
 def test_rerun_skips_complete_and_redoes_partial(tmp_path, capsys):
     videos, target = tmp_path / "videos", tmp_path / "jpg"
-    write_video(videos / "A" / "one.avi", n_frames=4)
-    write_video(videos / "A" / "two.avi", n_frames=5)
-    write_video(videos / "flat.mp4", n_frames=2)
+    write_noise_video(videos / "A" / "one.avi", n_frames=4)
+    write_noise_video(videos / "A" / "two.avi", n_frames=5)
+    write_noise_video(videos / "flat.mp4", n_frames=2)
     assert generate_video_jpgs(["--video_path", str(videos), "--target_path", str(target),
                                 "--size", "0", "--n_jobs", "1", "--no_progress"]) == 0
     assert count_frames(target / "flat") == 2  # a flat folder of videos works too
@@ -58,10 +59,10 @@ def test_rerun_skips_complete_and_redoes_partial(tmp_path, capsys):
 
 def test_replaced_video_is_extracted_again(tmp_path, capsys):
     videos, target = tmp_path / "videos", tmp_path / "jpg"
-    video = write_video(videos / "A" / "v.avi", n_frames=4, seed=1)
+    video = write_noise_video(videos / "A" / "v.avi", n_frames=4, seed=1)
     assert extract_all(videos, target, size=0, n_jobs=1, progress=False)["done"] == 1
     first = (target / "A" / "v" / "image_00001.jpg").read_bytes()
-    write_video(video, n_frames=6, seed=2)  # new content and size
+    write_noise_video(video, n_frames=6, seed=2)  # new content and size
     summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
     assert (summary["done"], summary["skipped"], summary["frames"]) == (1, 0, 6)
     assert count_frames(target / "A" / "v") == 6 and (target / "A" / "v" / "image_00001.jpg").read_bytes() != first
@@ -75,7 +76,7 @@ def test_replaced_video_is_extracted_again(tmp_path, capsys):
 def test_truncated_video_is_reported_short(tmp_path, capsys):
     """A real truncated file: 16-frame XVID written by OpenCV with the last part of its bytes cut off."""
     videos, target = tmp_path / "videos", tmp_path / "jpg"
-    whole = write_any_video(videos / "A" / "whole.avi", moving_frames(16, 48, 64), "XVID")
+    whole = write_video(videos / "A" / "whole.avi", moving_frames(16, 48, 64), "XVID")
     data = whole.read_bytes()
     cut = videos / "A" / "cut.avi"
     cut.write_bytes(data[: int(len(data) * 0.9)])
@@ -91,7 +92,7 @@ def test_truncated_video_is_reported_short(tmp_path, capsys):
     # a re-run skips it but still reports it; a complete replacement clears the report
     extract_all(videos, target, size=0, n_jobs=1, progress=False)
     assert str(cut) in (target / FAILURES_NAME).read_text(encoding="utf-8")
-    write_any_video(cut, moving_frames(16, 48, 64), "XVID")
+    write_video(cut, moving_frames(16, 48, 64), "XVID")
     summary = extract_all(videos, target, size=0, n_jobs=1, progress=False)
     assert summary["done"] == 1 and not summary["short"] and not (target / FAILURES_NAME).exists()
     assert count_frames(target / "A" / "cut") == 16
@@ -99,13 +100,13 @@ def test_truncated_video_is_reported_short(tmp_path, capsys):
 
 def test_packed_b_frame_avi_is_not_short(tmp_path):
     """UCF101-style XVID with packed B-frames decodes 2 frames fewer than its header declares, yet is whole."""
-    video = Path(__file__).resolve().parents[1] / "data" / "xvid_bframes_gop40.avi"
+    video = TEST_DATA / "xvid_bframes_gop40.avi"
     result = extract_video(video, tmp_path / "out", size=0)
     assert (result.status, result.frames, result.declared, result.short) == ("done", 88, 90, False)
 
 
 def test_resize_shorter_side(tmp_path):
-    video = write_video(tmp_path / "v.avi", n_frames=2, size=(64, 48))
+    video = write_noise_video(tmp_path / "v.avi", n_frames=2, size=(64, 48))
     result = extract_video(video, tmp_path / "out", size=24)
     assert (result.status, result.frames, result.short) == ("done", 2, False)
     import cv2
@@ -123,9 +124,8 @@ def test_bad_options_are_user_errors(tmp_path, capsys):
 def test_entry_scripts_run_from_src_and_repo_root(script):
     import subprocess
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = REPO_ROOT
     for cwd, path in ((root / "src", script), (root, f"src/{script}")):
         run = subprocess.run([sys.executable, path, "--help"], cwd=cwd, capture_output=True, text=True)
         assert run.returncode == 0 and "--video_path" in run.stdout, run.stderr

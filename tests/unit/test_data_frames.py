@@ -4,7 +4,8 @@ import pytest
 from src.data.frames import FrameFolder, count_frames, jpeg_size, open_video
 from src.data.presets import ClipSpec, eval_clip, eval_windows
 from src.errors import UserError
-from tests.helpers.media import data_config, write_frames, write_video
+from tests.helpers.media import write_frames, write_noise_video
+from tests.helpers.tiny import tiny_data_config
 
 
 def test_missing_frame_raises_user_error_naming_the_file(tmp_path):
@@ -28,8 +29,8 @@ def test_jpeg_header_size_and_frame_count(tmp_path):
 
 
 def test_open_video_accepts_folder_and_video_file(tmp_path):
-    cfg = ClipSpec.from_config(data_config())
-    video = open_video(write_video(tmp_path / "clip é.avi", n_frames=6))
+    cfg = ClipSpec.from_config(tiny_data_config())
+    video = open_video(write_noise_video(tmp_path / "clip é.avi", n_frames=6))
     folder = open_video(write_frames(tmp_path / "frames", 6))
     for source in (video, folder):
         windows = eval_windows(len(source), cfg)

@@ -6,7 +6,6 @@ key-frame interval): 90 frames of 96x64 ``moving_frames(90, 64, 96, seed=3)`` pi
 ``ffmpeg -c:v libxvid -g 40 -bf 2`` (xvid_bframes_gop40.avi: packed B-frames, as UCF101's AVIs).
 """
 from functools import partial
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,8 +16,9 @@ from src.data.frames import FrameFolder, open_video
 from src.data.video import (VideoFile, container_frame_count, count_decodable_frames, detect_input_format,
                             moving_frames, open_source, write_video)
 from src.errors import UserError
+from tests.helpers.scripts import TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = TEST_DATA
 
 
 def sequential(path):
@@ -34,7 +34,7 @@ def sequential(path):
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory):
+def codec_videos(tmp_path_factory):
     """MJPG, XVID and mp4v written here by OpenCV (key frame every 12 frames) plus the ffmpeg-made files."""
     root = tmp_path_factory.mktemp("videos")
     made = {fourcc: write_video(root / f"v_{fourcc}.{ext}", moving_frames(70, 48, 64, seed=1), fourcc)
@@ -45,8 +45,8 @@ def videos(tmp_path_factory):
 
 
 @pytest.mark.parametrize("codec", ["MJPG", "XVID", "mp4v", "H264", "XVID-B"])
-def test_clips_equal_sequential_decode_bit_for_bit(videos, codec):
-    path = videos[codec]
+def test_clips_equal_sequential_decode_bit_for_bit(codec_videos, codec):
+    path = codec_videos[codec]
     reference = sequential(path)
     assert len(reference) == count_decodable_frames(path) >= 69
     source = VideoFile(path, len(reference))
@@ -67,17 +67,17 @@ def test_clips_equal_sequential_decode_bit_for_bit(videos, codec):
     assert np.array_equal(frames[1], reference[n - 1])
 
 
-def test_reduce_area_averages_like_the_jpeg_path(videos):
-    path = videos["MJPG"]
+def test_reduce_area_averages_like_the_jpeg_path(codec_videos):
+    path = codec_videos["MJPG"]
     full, _ = VideoFile(path, 70).read([5])
     half, factor = VideoFile(path, 70).read([5], reduce=2)
     assert factor == 2 and half[0].shape == (24, 32, 3)
     assert np.array_equal(half[0], cv2.resize(full[0], (32, 24), interpolation=cv2.INTER_AREA))
 
 
-def test_video_clip_matches_frame_folder_clip(videos, tmp_path):
+def test_video_clip_matches_frame_folder_clip(codec_videos, tmp_path):
     """The same frames as a JPEG folder (quality 100) and as a video give nearly the same crop."""
-    path = videos["XVID"]
+    path = codec_videos["XVID"]
     reference = sequential(path)
     for t, frame in enumerate(reference, 1):
         cv2.imwrite(str(tmp_path / f"image_{t:05d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 100])
@@ -88,8 +88,8 @@ def test_video_clip_matches_frame_folder_clip(videos, tmp_path):
     assert np.abs(from_video - from_jpegs).mean() < 1.5
 
 
-def test_truncated_video_is_one_user_error(videos, tmp_path):
-    path = videos["XVID"]
+def test_truncated_video_is_one_user_error(codec_videos, tmp_path):
+    path = codec_videos["XVID"]
     data = path.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) * 2 // 3])
@@ -115,18 +115,18 @@ def test_unopenable_and_missing_videos(tmp_path):
         VideoFile(tmp_path / "none.mp4", 3).read([1])
 
 
-def test_open_source_and_open_video(videos, tmp_path):
+def test_open_source_and_open_video(codec_videos, tmp_path):
     folder = tmp_path / "frames"
     folder.mkdir()
     cv2.imwrite(str(folder / "image_00001.jpg"), np.zeros((8, 8, 3), np.uint8))
     assert isinstance(open_source(folder, 1), FrameFolder)
-    first = open_source(videos["MJPG"], 70)
-    assert isinstance(first, VideoFile) and open_source(videos["MJPG"], 70) is first  # kept open per thread
-    source = open_video(videos["mp4v"])  # predict: counts the frames, no whole-video decode in memory
+    first = open_source(codec_videos["MJPG"], 70)
+    assert isinstance(first, VideoFile) and open_source(codec_videos["MJPG"], 70) is first  # kept open per thread
+    source = open_video(codec_videos["mp4v"])  # predict: counts the frames, no whole-video decode in memory
     assert isinstance(source, VideoFile) and len(source) == 70 and source.frame_size() == (48, 64)
 
 
-def test_detect_input_format(videos, tmp_path):
+def test_detect_input_format(codec_videos, tmp_path):
     (tmp_path / "frames" / "A" / "v1").mkdir(parents=True)
     (tmp_path / "videos" / "A").mkdir(parents=True)
     write_video(tmp_path / "videos" / "A" / "v1.avi", moving_frames(3, 16, 16))
@@ -145,10 +145,10 @@ def _index_cache(tmp_path, monkeypatch):
     video._tables.clear()
 
 
-def test_packed_b_frame_avi_needs_the_timestamp_table(videos, tmp_path):
+def test_packed_b_frame_avi_needs_the_timestamp_table(codec_videos, tmp_path):
     """OpenCV's own frame numbering is off by one in this file; the table path reads the right frame,
     and a wrong (here: tampered) cached table is caught by the timestamp check."""
-    path = videos["XVID-B"]
+    path = codec_videos["XVID-B"]
     reference = sequential(path)
     assert container_frame_count(path) != len(reference)
     cap = cv2.VideoCapture(str(path))

@@ -14,6 +14,7 @@ from src.errors import UserError
 from src.models.inference import fold_batch_norm, inference_network
 from src.models.resnet3d import generate_model
 from src.ops.paths import LIBRARY_ENV
+from tests.helpers.nets import relative_error
 
 try:
     from src.ops.fused_conv3d import infer_counts, status
@@ -21,7 +22,7 @@ try:
 except ImportError as err:  # pragma: no cover - the module imports MindSpore only
     AVAILABLE, REASON = False, str(err)
 needs_op = pytest.mark.skipif(not AVAILABLE, reason=f"fused conv op unavailable: {REASON}")
-TOLERANCE = 1e-5
+FOLD_TOLERANCE = 1e-5
 
 # name: generate_model kwargs (tiny widths; depth 10 = basic blocks, depth 50 = bottlenecks)
 CONFIGS = {
@@ -60,10 +61,6 @@ def clip(seed=1):
     return Tensor(np.random.default_rng(seed).standard_normal(CLIP).astype(np.float32))
 
 
-def rel(a, b):
-    return float(np.abs(a - b).max() / np.abs(b).max())
-
-
 @pytest.mark.parametrize("impl", [pytest.param("fast", marks=needs_op), "native"])
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_logits_match_unfused_network(config, impl, graph_mode):
@@ -74,14 +71,14 @@ def test_logits_match_unfused_network(config, impl, graph_mode):
     assert folded.conv_impl == impl
     got = folded(x).asnumpy()
     assert got.shape == reference.shape
-    assert rel(got, reference) <= TOLERANCE, f"{config} {impl}: {rel(got, reference):.2e}"
+    assert relative_error(got, reference) <= FOLD_TOLERANCE, f"{config} {impl}: {relative_error(got, reference):.2e}"
 
 
 @needs_op
 def test_fused_from_a_fast_conv_network_in_pynative():
     net = trained_like("bottleneck_B", conv_impl="fast", seed=2)
     x = clip(3)
-    assert rel(inference_network(net, "fast")(x).asnumpy(), net(x).asnumpy()) <= TOLERANCE
+    assert relative_error(inference_network(net, "fast")(x).asnumpy(), net(x).asnumpy()) <= FOLD_TOLERANCE
 
 
 @needs_op
@@ -105,10 +102,10 @@ def test_two_inference_networks_keep_their_own_weights(graph_mode):
     x = clip()
     nets = [trained_like("basic_B", seed=s) for s in (4, 5)]
     refs = [n(x).asnumpy() for n in nets]
-    assert rel(refs[0], refs[1]) > 1e-2
+    assert relative_error(refs[0], refs[1]) > 1e-2
     folded = [inference_network(n, "fast") for n in nets]
     for f, ref in zip(folded, refs):
-        assert rel(f(x).asnumpy(), ref) <= TOLERANCE
+        assert relative_error(f(x).asnumpy(), ref) <= FOLD_TOLERANCE
 
 
 def test_weights_are_a_snapshot_taken_at_build_time():
@@ -129,7 +126,7 @@ def test_fold_batch_norm_equals_conv_then_bn():
     conv = ms.ops.Conv3D(weight.shape[0], weight.shape[2:], stride=(1, 2, 2), pad_mode="pad",
                          pad=(3, 3, 3, 3, 3, 3))
     got = conv(x, Tensor(weight)).asnumpy() + bias.reshape(1, -1, 1, 1, 1)
-    assert rel(got, reference) <= TOLERANCE
+    assert relative_error(got, reference) <= FOLD_TOLERANCE
 
 
 def test_falls_back_to_native_when_the_op_is_not_built(monkeypatch, tmp_path, caplog):
@@ -140,7 +137,7 @@ def test_falls_back_to_native_when_the_op_is_not_built(monkeypatch, tmp_path, ca
         folded = inference_network(net, "fast")
     assert folded.conv_impl == "native"
     assert "native Conv3d with bias + ReLU" in caplog.text and "missing.so" in caplog.text
-    assert rel(folded(x).asnumpy(), net(x).asnumpy()) <= TOLERANCE
+    assert relative_error(folded(x).asnumpy(), net(x).asnumpy()) <= FOLD_TOLERANCE
 
 
 @needs_op
