@@ -1,12 +1,14 @@
 # make setup: create .venv with the pinned requirements (once) and build the fast CPU conv op.
 # make ops:   (re)build the fast CPU op; STRICT=1 (or CI=true) makes a failed build an error.
-# make test:  lint, then the whole test suite.   make demo: the whole workflow on a generated dataset.
+# make test:  lint, then the whole test suite (tests/unit, tests/integration, tests/e2e).
+# make test-fast: lint, then all but the slow end-to-end tests (-m "not slow"), for iterating.
+# make demo: the whole workflow on a generated dataset.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint demo ops clean
+.PHONY: setup test test-fast lint demo ops clean
 
 setup: $(STAMP) ops
 
@@ -29,7 +31,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: setup lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest
+
+test-fast: setup lint
+	$(PY) -m pytest -m "not slow"
 
 demo: setup
 	bash scripts/run_demo.sh

@@ -1,5 +1,5 @@
 """Where a training step's time goes, by op kind: MindSpore (GRAPH mode, conv_impl auto -> fast) vs
-PyTorch (tests/torch_reference.py), same model, batch and optimiser (SGD momentum 0.9, Nesterov).
+PyTorch (tests/helpers/torch_reference.py), same model, batch and optimiser (SGD momentum 0.9, Nesterov).
 
     .venv/bin/python bench/step_profile.py [--steps N] [--workload demo|r3d18|r3d18-small|all]
 

@@ -1,5 +1,5 @@
 """What the benchmarks run: model configurations, input shapes and one-step builders for MindSpore,
-PyTorch (tests/torch_reference.py, NCDHW or channels_last_3d) and ONNX Runtime (our own export).
+PyTorch (tests/helpers/torch_reference.py, NCDHW or channels_last_3d) and ONNX Runtime (our own export).
 
 Every builder returns a no-argument callable running one training step or one inference call to
 completion (results copied to the host), so that the timing loop can alternate frameworks.
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "tests")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 TORCH_LAYOUTS = ("ncdhw", "channels_last_3d")
 
@@ -102,7 +101,7 @@ def ms_infer(w, conv_impl, fused=True):
 
 def torch_model(w, layout="ncdhw"):
     import torch
-    from torch_reference import TorchResNet3D
+    from tests.helpers.torch_reference import TorchResNet3D
 
     net = TorchResNet3D(w.depth, n_classes=w.classes, widen_factor=w.widen, conv1_t_size=w.t_size)
     return net.to(memory_format=torch.channels_last_3d) if layout == "channels_last_3d" else net

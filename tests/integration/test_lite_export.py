@@ -11,7 +11,7 @@ import pytest
 import export
 from src.deploy import lite
 from src.errors import UserError
-from toy import make_checkpoint, tiny_args
+from tests.helpers.tiny import make_tiny_checkpoint, tiny_options
 
 needs_lite = pytest.mark.skipif(importlib.util.find_spec("mindspore_lite") is None,
                                 reason="mindspore_lite is not installed (PyPI's only wheel, 2.0.0, is for CPython 3.7)")
@@ -20,10 +20,10 @@ needs_lite = pytest.mark.skipif(importlib.util.find_spec("mindspore_lite") is No
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("lite")
-    ckpt = make_checkpoint(root / "tiny.ckpt")
+    ckpt = make_tiny_checkpoint(root / "tiny.ckpt")
     return {"ckpt": ckpt, "mindir": root / "tiny.mindir",
             "code": export.main([f"--ckpt_file={ckpt}", "--file_format=MINDIR", "--device_target=CPU",
-                                 "--batch_size=1", f"--file_name={root / 'tiny'}"] + tiny_args())}
+                                 "--batch_size=1", f"--file_name={root / 'tiny'}"] + tiny_options())}
 
 
 def test_the_mindir_records_the_exporting_mindspore(exported, capsys):
@@ -38,9 +38,9 @@ def test_the_mindir_records_the_exporting_mindspore(exported, capsys):
 
 
 def test_export_says_which_lite_serves_the_model(tmp_path, capsys):
-    ckpt = make_checkpoint(tmp_path / "tiny.ckpt")
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.ckpt")
     assert export.main([f"--ckpt_file={ckpt}", "--file_format=MINDIR", "--device_target=CPU",
-                        f"--file_name={tmp_path / 'm'}"] + tiny_args()) == 0
+                        f"--file_name={tmp_path / 'm'}"] + tiny_options()) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     major, minor = lite.release(ms.__version__)
     assert line.startswith(f"{tmp_path / 'm.mindir'} records MindSpore {ms.__version__} (MINDIR version ")
