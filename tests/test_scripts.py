@@ -28,8 +28,8 @@ def test_usage_on_wrong_arguments(script, n_args):
 
 
 @pytest.mark.parametrize("script, args, message", [
-    ("run_standalone_train.sh", ["0", "kinetics", "v", "a", "r", "none"],
-     "dataset 'kinetics' is not ucf101 or hmdb51"),
+    ("run_standalone_train.sh", ["0", "ucf/101", "v", "a", "r", "none"],
+     "dataset 'ucf/101' is not a name of letters, digits, _ or -"),
     ("run_standalone_train.sh", ["0", "ucf101", "/nonexistent", "a", "r", "none"],
      "VIDEO_PATH /nonexistent is not a directory"),
     ("run_standalone_train.sh", ["x", "ucf101", "/tmp", "a", "r", "none"], "DEVICE_ID 'x' is not a number"),
