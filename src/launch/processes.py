@@ -162,15 +162,19 @@ def check_step(code: int) -> None:
         raise StepFailed(shell_status(code))
 
 
-def tee(command, path, merge_stderr: bool = False, **popen) -> int:
+def tee(command, path, merge_stderr: bool = False, start: str = "", **popen) -> int:
     """Run ``command`` with its stdout (and its stderr, merged) copied to ours and to the file ``path``, as
-    ``command | tee path`` does; returns its shell exit status."""
+    ``command | tee path`` does; with ``start``, the file begins at the first line that starts with it.
+    Returns the command's shell exit status."""
     sys.stdout.flush()
+    copying = not start
     with open(path, "wb") as log, subprocess.Popen(command, stdout=subprocess.PIPE,
                                                    stderr=subprocess.STDOUT if merge_stderr else None,
                                                    **popen) as proc:
         for line in iter(proc.stdout.readline, b""):
             sys.stdout.buffer.write(line)
             sys.stdout.buffer.flush()
-            log.write(line)
+            copying = copying or line.startswith(start.encode())
+            if copying:
+                log.write(line)
     return shell_status(proc.returncode)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from src import demo_summary
+from src.config import load_config
 from src.launch.processes import StepFailed, check_step, tee
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,8 @@ class Demo:
         self.jpg, self.json = self.data / "jpg", self.data / "json" / "ucf101_01.json"
         self.data_args, self.overrides = QUICK if quick else FULL
         self.options = [f"--config_path={CONFIG}", *self.overrides]  # of every step after the dataset
+        # the scripts' DATASET: it names the result files, which the summary finds by the config's name
+        self.dataset_name = load_config([f"--config_path={CONFIG}"]).dataset
         self.best = out / "train" / "best.ckpt"
         self.start = time.monotonic()
 
@@ -62,12 +65,12 @@ class Demo:
         (self.data / ".done").write_text(" ".join(self.data_args) + "\n")
 
     def train(self):
-        run("bash", ROOT / "scripts" / "run_standalone_train.sh", 0, "ucf101", self.jpg, self.json, self.out / "train",
-            "none", *self.options)
+        run("bash", ROOT / "scripts" / "run_standalone_train.sh", 0, self.dataset_name, self.jpg, self.json,
+            self.out / "train", "none", *self.options)
 
     def evaluate(self):
-        run("bash", ROOT / "scripts" / "run_eval.sh", 0, "ucf101", self.jpg, self.json, self.out / "eval", self.best,
-            *self.options)
+        run("bash", ROOT / "scripts" / "run_eval.sh", 0, self.dataset_name, self.jpg, self.json, self.out / "eval",
+            self.best, *self.options)
 
     def export(self):
         export = self.out / "export"
@@ -75,14 +78,16 @@ class Demo:
         for fmt in ("ONNX", "MINDIR"):
             python(ROOT / "export.py", *self.options, f"--ckpt_file={self.best}", f"--file_format={fmt}",
                    "--batch_size=1", f"--file_name={export / 'resnet3d'}")
-        run("bash", ROOT / "scripts" / "run_eval_onnx.sh", "ucf101", self.jpg, self.json, export / "resnet3d.onnx",
-            f"--config_path={CONFIG}", f"--result_path={export}", *self.overrides, cwd=export)
+        run("bash", ROOT / "scripts" / "run_eval_onnx.sh", self.dataset_name, self.jpg, self.json,
+            export / "resnet3d.onnx", f"--config_path={CONFIG}", f"--result_path={export}", *self.overrides, cwd=export)
 
     def predict(self):
         first = (self.data / "labels" / "testlist01.txt").read_text().splitlines()[0].replace("\r", "")
-        command = [sys.executable, str(ROOT / "predict.py"), *self.options, f"--video={self.data / 'videos' / first}",
+        video = self.data / "videos" / first
+        command = [sys.executable, str(ROOT / "predict.py"), *self.options, f"--video={video}",
                    f"--ckpt_file={self.best}", f"--labels={self.json}"]
-        check_step(tee(command, self.out / "predict.txt"))
+        # predict.txt: the prediction, from its "<video>: N frames, ..." line on (not the set-up lines before it)
+        check_step(tee(command, self.out / "predict.txt", start=f"{video}: "))
 
     def summary(self):
         check_step(demo_summary.main([f"--out={self.out}", f"--config_path={CONFIG}", f"--seconds={self.seconds()}"]))

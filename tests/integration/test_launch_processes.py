@@ -80,6 +80,8 @@ def test_tee_copies_the_output_and_returns_the_status(tmp_path, capfd):
     assert tee([sys.executable, "-c", program], tmp_path / "log", merge_stderr=True) == 3
     assert sorted((tmp_path / "log").read_text().splitlines()) == ["err 1", "out 1", "out 2"]
     assert tee([sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"], tmp_path / "log") == 128 + 9
+    assert tee([sys.executable, "-c", program], tmp_path / "log", start="out 2") == 3
+    assert (tmp_path / "log").read_text() == "out 2\n"
 
 
 def test_check_step_keeps_a_shell_status():
