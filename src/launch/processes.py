@@ -1,10 +1,12 @@
-"""Processes of a launched job: how one ended, whether it runs, the signals that stop the job.
+"""Processes of a launched job: how one ended, whether it runs, the signals that stop the job; the steps of a
+sequential launcher (a failed step's status, `| tee`).
 
 Linux only (the launchers run where msrun and HCCL do): processes are read from /proc.
 """
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -149,3 +151,39 @@ def stop_gracefully(pids, timeout: int, what: str) -> None:
     for pid in pids:
         kill(pid, signal.SIGKILL, group=True)
     wait_gone(pids, 10)
+
+
+class StepFailed(Exception):
+    """A step's process failed and said why itself: the launcher exits with its status and adds nothing."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+def shell_status(code: int) -> int:
+    """The exit status a shell reports for a Popen return code (killed by signal N: 128 + N)."""
+    return 128 - code if code < 0 else code
+
+
+def check_step(code: int) -> None:
+    if code:
+        raise StepFailed(shell_status(code))
+
+
+def tee(command, path, merge_stderr: bool = False, start: str = "", **popen) -> int:
+    """Run ``command`` with its stdout (and its stderr, merged) copied to ours and to the file ``path``, as
+    ``command | tee path`` does; with ``start``, the file begins at the first line that starts with it.
+    Returns the command's shell exit status."""
+    sys.stdout.flush()
+    copying = not start
+    with open(path, "wb") as log, subprocess.Popen(command, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.STDOUT if merge_stderr else None,
+                                                   **popen) as proc:
+        for line in iter(proc.stdout.readline, b""):
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+            copying = copying or line.startswith(start.encode())
+            if copying:
+                log.write(line)
+    return shell_status(proc.returncode)

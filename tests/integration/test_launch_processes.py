@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from src.launch.processes import (StopSignals, alive, children, describe_exit, environ, session_leader,
-                                  stop_gracefully, tail)
+from src.launch.processes import (StepFailed, StopSignals, alive, check_step, children, describe_exit, environ,
+                                  session_leader, shell_status, stop_gracefully, tail, tee)
 
 
 @pytest.mark.parametrize("code, text", [
@@ -70,3 +70,22 @@ def test_stop_signals_first_sets_second_kills():
 def test_tail(tmp_path):
     (tmp_path / "log").write_text("".join(f"{i}\n" for i in range(9)))
     assert tail(tmp_path / "log", 3) == ["6", "7", "8"] and tail(tmp_path / "none") == []
+
+
+def test_tee_copies_the_output_and_returns_the_status(tmp_path, capfd):
+    program = "import sys; print('out 1'); print('err 1', file=sys.stderr, flush=True); print('out 2'); sys.exit(3)"
+    assert tee([sys.executable, "-c", program], tmp_path / "log") == 3
+    assert (tmp_path / "log").read_text() == "out 1\nout 2\n"
+    assert capfd.readouterr() == ("out 1\nout 2\n", "err 1\n")
+    assert tee([sys.executable, "-c", program], tmp_path / "log", merge_stderr=True) == 3
+    assert sorted((tmp_path / "log").read_text().splitlines()) == ["err 1", "out 1", "out 2"]
+    assert tee([sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"], tmp_path / "log") == 128 + 9
+    assert tee([sys.executable, "-c", program], tmp_path / "log", start="out 2") == 3
+    assert (tmp_path / "log").read_text() == "out 2\n"
+
+
+def test_check_step_keeps_a_shell_status():
+    check_step(0)
+    with pytest.raises(StepFailed) as failed:
+        check_step(-15)
+    assert failed.value.status == 143 and shell_status(2) == 2
