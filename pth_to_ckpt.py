@@ -5,11 +5,11 @@ python pth_to_ckpt.py --pth_path=./pretrained.pth --ckpt_path=./pretrained.ckpt 
 import argparse
 import sys
 
-from src.cli import run_main
+from src.cli import ArgumentParser, run_main
 
 
 def _main(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pth_path", required=True, help="upstream .pth (state_dict, {'state_dict': ...}, "
                                                           "DataParallel 'module.' prefixes are fine)")
     parser.add_argument("--ckpt_path", required=True, help="MindSpore checkpoint to write")

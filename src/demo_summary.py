@@ -1,9 +1,9 @@
 """The closing summary of `make demo`: where everything is, and the accuracy reached."""
-import argparse
 from pathlib import Path
 
 from src.config import load_config
 from src.rundir import RunDir
+from src.cli import ArgumentParser
 
 
 def _last_line(path, prefix):
@@ -12,7 +12,7 @@ def _last_line(path, prefix):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True)
     parser.add_argument("--config_path", required=True, help="the demo's config (its dataset names the files)")
     parser.add_argument("--seconds", type=int, default=0)

@@ -16,6 +16,7 @@ from src.atomic import remove_stale_temps, write_json
 from src.data.layout import SourceLocator
 from src.data.video import container_frame_count, count_decodable_frames
 from src.errors import UserError
+from src.cli import ArgumentParser
 
 SPLITS = (1, 2, 3)
 # (training, validation) videos of the official splits, to flag incomplete datasets
@@ -205,9 +206,8 @@ def generate(dataset, dir_path, video_path, dst_dir_path, allow_missing=False, i
 
 
 def main(dataset, argv=None):
-    import argparse
 
-    parser = argparse.ArgumentParser(description=f"Write {dataset} annotation JSON files from the official splits.")
+    parser = ArgumentParser(description=f"Write {dataset} annotation JSON files from the official splits.")
     parser.add_argument("--dir_path", required=True, help="directory of the official split files")
     parser.add_argument("--video_path", required=True,
                         help="directory of extracted frames <class>/<video>/ or of videos <class>/<video>.avi")

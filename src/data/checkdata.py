@@ -18,6 +18,7 @@ from src.data.frames import frame_name
 from src.data.layout import SourceLocator
 from src.data.video import VideoFile, count_decodable_frames
 from src.errors import UserError
+from src.cli import ArgumentParser
 
 
 def _jpeg_problem(path, full):
@@ -122,9 +123,8 @@ def check_dataset(annotation_path, video_path, max_listed=20, full=False, input_
 
 
 def main(argv=None):
-    import argparse
 
-    parser = argparse.ArgumentParser(description="Check an annotation JSON against the extracted frames or videos.")
+    parser = ArgumentParser(description="Check an annotation JSON against the extracted frames or videos.")
     parser.add_argument("--annotation_path", required=True, help="annotation JSON (e.g. ucf101_01.json)")
     parser.add_argument("--video_path", required=True,
                         help="directory of extracted frames <class>/<video>/ or of videos <class>/<video>.avi")

@@ -20,6 +20,7 @@ import cv2
 from src.atomic import atomic_dir, remove_stale_temps, write_text
 from src.data.frames import VIDEO_SUFFIXES, count_frames, frame_name
 from src.errors import UserError
+from src.cli import ArgumentParser
 
 FAILURES_NAME = "extraction_failures.txt"
 STAMP_NAME = ".source.json"
@@ -212,9 +213,8 @@ def add_arguments(parser):
 
 
 def main(argv=None):
-    import argparse
 
-    parser = argparse.ArgumentParser(description="Extract JPEG frames from videos (resumable).")
+    parser = ArgumentParser(description="Extract JPEG frames from videos (resumable).")
     add_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= args.quality <= 100:

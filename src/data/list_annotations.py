@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from src.atomic import write_json
+from src.cli import ArgumentParser, run_main
 from src.data.annotations import build_database, count_sources, read_lines
 from src.data.frames import count_frames
 from src.data.video import count_decodable_frames
@@ -87,9 +88,8 @@ def generate_from_lists(train_list, val_list, video_path, dst_json, class_names=
 
 
 def main(argv=None):
-    import argparse
 
-    parser = argparse.ArgumentParser(description="Write an annotation JSON from '<relative/path> <label>' lists.")
+    parser = ArgumentParser(description="Write an annotation JSON from '<relative/path> <label>' lists.")
     parser.add_argument("--train_list", required=True, help="training list: '<relative/path> <label>' per line")
     parser.add_argument("--val_list", required=True, help="validation list, same format")
     parser.add_argument("--video_path", required=True, help="folder the list paths are relative to")
@@ -103,6 +103,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from src.cli import run_main
-
     sys.exit(run_main(main))

@@ -13,7 +13,6 @@ writes DIR/videos/<Class>/v_<Class>_gXX_cYY.avi and DIR/labels/{classInd,trainli
 Also the video writers of the tests and benchmarks: ``write_video`` (any frames -> a video file) and
 ``moving_frames`` (camera-pan-like content).
 """
-import argparse
 import math
 import multiprocessing
 import os
@@ -25,6 +24,7 @@ import numpy as np
 
 from src.atomic import atomic_output, remove_stale_temps, write_text
 from src.errors import UserError
+from src.cli import ArgumentParser
 
 # (name, motion kind, direction); partners are each other's time reversal
 CLASSES = [("MoveLeft", "move_x", -1), ("MoveRight", "move_x", 1), ("MoveUp", "move_y", -1),
@@ -163,7 +163,7 @@ def _progress(total, enabled):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write a synthetic 8-class motion dataset (UCF101 layout).")
+    parser = ArgumentParser(description="Write a synthetic 8-class motion dataset (UCF101 layout).")
     parser.add_argument("--out", required=True, help="output directory (videos/ and labels/ are created)")
     parser.add_argument("--videos_per_class", type=int, default=200, help="training videos per class")
     parser.add_argument("--test_videos_per_class", type=int, default=40, help="test videos per class")

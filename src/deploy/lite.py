@@ -13,7 +13,6 @@ only support the maximum mind ir version: 1 ... mind ir version: 3" in its log) 
 version against the MindSpore version that the MINDIR itself records (ModelProto.model_version, written by
 MindSpore's exporter).
 """
-import argparse
 import re
 import time
 from importlib import metadata
@@ -23,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from src.atomic import write_text
-from src.cli import run_main
+from src.cli import ArgumentParser, run_main
 from src.deploy.infer310 import DATA_DIR, run_on_clips
 from src.errors import UserError
 
@@ -208,8 +207,8 @@ def _check_model(lite: str | None, mindir_path: str) -> None:
           f"Lite must be the exporting MindSpore's release ({lite_release_for(exporter)})")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m src.deploy.lite",
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m src.deploy.lite",
                                      description="Run a MINDIR on pre-processed .bin clips with MindSpore Lite "
                                                  "(Python API, Ascend).")
     parser.add_argument("--check", action="store_true",

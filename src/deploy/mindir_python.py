@@ -7,10 +7,9 @@ CPU (no Ascend needed), on the same .bin clips and with the same result files as
 The clip loop, the result-file naming and the manifest checks are those of src.deploy.infer310; the
 predictor is src.engine.predictors' MINDIR one.
 """
-import argparse
 import sys
 
-from src.cli import run_main
+from src.cli import ArgumentParser, run_main
 from src.deploy.infer310 import run_on_clips
 from src.engine.predictors import mindir_predictor
 from src.runtime import setup_context
@@ -26,7 +25,7 @@ def run_mindir(mindir_path, data_dir, result_dir):
 def main(argv=None):
     """``python -m src.deploy.mindir_python --mindir_path=M --dataset_path=DATA --result_path=OUT``:
     the mindir-python backend, with the C++ program's options."""
-    parser = argparse.ArgumentParser(prog="python -m src.deploy.mindir_python",
+    parser = ArgumentParser(prog="python -m src.deploy.mindir_python",
                                      description="Run a MINDIR on pre-processed .bin clips (MindSpore Python API).")
     parser.add_argument("--mindir_path", required=True)
     parser.add_argument("--dataset_path", required=True, help="directory of .bin clips (preprocess_Result/data)")

@@ -5,7 +5,6 @@ python -m src.launch.run_demo [OUT_DIR] [--quick]      (OUT_DIR: demo_output)
 --quick: a few videos and one epoch (what `make test` runs); the accuracy then means nothing.
 A re-run reuses a complete dataset made with the same options; the results are always made afresh.
 """
-import argparse
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from src import demo_summary
 from src.config import load_config
 from src.launch.processes import StepFailed, check_step, tee
+from src.cli import ArgumentParser
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "demo_config.yaml"
@@ -116,7 +116,7 @@ def run_demo(out: Path, quick: bool) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.launch.run_demo", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m src.launch.run_demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", default="demo_output", help="where everything goes")
     parser.add_argument("--quick", action="store_true", help="a few videos and one epoch (the tests' demo)")
     args = parser.parse_args(argv)

@@ -10,7 +10,6 @@ Backends, all on the same .bin files, writing the same result files:
   mindir-python  python -m src.deploy.mindir_python (MindSpore on the CPU; no Ascend needed, no timing file)
 The work folder gets preprocess_Result/, result_Files/, time_Result/, infer.log and acc.log (postprocess's output).
 """
-import argparse
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 
 from src.launch.processes import LaunchError, StepFailed, check_step, tail, tee
+from src.cli import ArgumentParser
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("ascend310", "lite-python", "mindir-python")
@@ -121,8 +121,8 @@ def run(args, extra: list) -> int:
                 f"--result_dir={work.results}", *extra], work.path / "acc.log", merge_stderr=True, cwd=work.path)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m src.launch.run_infer310", allow_abbrev=False,
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m src.launch.run_infer310",
                                      description="Ascend-310 style inference: preprocess -> backend -> postprocess.")
     for name in ("mindir_path", "dataset", "config_path", "video_path", "annotation_path"):
         parser.add_argument(f"--{name}", required=True)
