@@ -93,6 +93,11 @@ KEYS = {
     "resume_allow": Key([], "Keys whose change since the resumed checkpoint is accepted on purpose (e.g. "
                             "[lr_max]); any other change that alters the result is an error on resume."),
     # model
+    "model": Key("resnet", "Network family, upstream's --model: resnet (3D ResNet), resnet2p1d (R(2+1)D), and the "
+                           "CVPR 2018 release's preresnet, wideresnet, resnext.",
+                 ("resnet", "resnet2p1d", "preresnet", "wideresnet", "resnext")),
+    "wide_resnet_k": Key(2, "wideresnet: width multiplier k of the stages.", check=at_least(1)),
+    "resnext_cardinality": Key(32, "resnext: groups of the 3x3x3 convolutions.", check=at_least(1)),
     "model_depth": Key(50, "ResNet depth: 10, 18, 34, 50, 101, 152 or 200.", (10, 18, 34, 50, 101, 152, 200)),
     "resnet_shortcut": Key("B", "Shortcut type: A (zero-padded identity, depths 10-34) or B (1x1x1 conv + BN, "
                                 "released weights).", ("A", "B")),

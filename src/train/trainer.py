@@ -184,7 +184,8 @@ def _train(cfg, runtime, run_dir, on_epoch_end, print_fn):
         if is_main:
             save_checkpoint(train_step.cell, run_dir.epoch_checkpoint(epoch, step), append_dict={
                 "epoch_num": epoch, "step_num": step, "best_top1": float(best), "best_epoch": best_epoch,
-                "lr_steps": len(lr), "config": result_config(cfg), "plateau": plateau.state() if plateau else ""})
+                "lr_steps": len(lr), "config": result_config(cfg), "plateau": plateau.state() if plateau else "",
+                "architecture": net.architecture})
             run_dir.rotate(cfg.keep_checkpoint_max)
 
     def stopped(epoch, step):
@@ -328,7 +329,7 @@ def share_batchnorm_statistics(net):
 def _save_best(run_dir, net, epoch, val):
     from src.atomic import write_json
 
-    save_checkpoint(net, run_dir.best_ckpt)
+    save_checkpoint(net, run_dir.best_ckpt, append_dict={"architecture": net.architecture})
     kill_point("between_best_files", epoch)
     metrics = dict(epoch=epoch, line=val.line(), **{k: v for k, v in val.to_dict().items()
                                                      if k != "video_predictions"})
