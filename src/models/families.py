@@ -13,6 +13,7 @@ at any other.
 resnet2p1d only (the CVPR 2018 files are widen_factor 1), our tests use it for tiny networks.
 """
 import mindspore.nn as nn
+import mindspore.ops as ops
 
 from src.errors import UserError
 from src.models.resnet3d import ARCHITECTURES, STAGE_WIDTHS, Bottleneck, ResNet3D, _native_conv3d, batch_norm
@@ -75,12 +76,48 @@ class WideBottleneck(Bottleneck):
     expansion = 2
 
 
-def grouped_conv3d(in_channels, out_channels, groups, stride):
-    """3x3x3 grouped convolution (native: the fast op has no groups), upstream's init."""
+def split_groups():
+    """Whether grouped convolutions must run as one convolution per group: MindSpore's Conv3D takes
+    ``group > 1`` on Ascend only when depthwise (CPU and GPU take any group)."""
+    import mindspore as ms
+
+    return ms.get_context("device_target") == "Ascend"
+
+
+class SplitGroupConv3d(nn.Cell):
+    """A grouped 3x3x3 convolution (symmetric padding 1) as ``groups`` ordinary ones over channel slices,
+    with one ``weight`` Parameter of the grouped shape (out, in / groups, 3, 3, 3): the same checkpoint
+    names and values as nn.Conv3d(group=groups), for devices whose Conv3D refuses groups."""
+
+    def __init__(self, in_channels, out_channels, groups, stride, weight_init):
+        super().__init__()
+        from mindspore import Parameter
+        from mindspore.common.initializer import initializer
+
+        self.in_channels, self.out_channels, self.group = in_channels, out_channels, groups
+        self.stride, self.padding, self.dilation = (stride,) * 3, (1, 1, 1), (1, 1, 1)
+        shape = (out_channels, in_channels // groups, 3, 3, 3)
+        self.weight = Parameter(initializer(weight_init, shape), name="weight")
+        self.conv = ops.Conv3D(out_channel=out_channels // groups, kernel_size=3, pad_mode="pad", pad=1,
+                               stride=stride)
+        self.split_x = ops.Split(axis=1, output_num=groups)
+        self.split_w = ops.Split(axis=0, output_num=groups)
+
+    def construct(self, x):
+        xs, ws = self.split_x(x), self.split_w(self.weight)
+        return ops.cat([self.conv(xs[i], ws[i]) for i in range(self.group)], 1)
+
+
+def grouped_conv3d(in_channels, out_channels, groups, stride, weight_init=None):
+    """3x3x3 grouped convolution, upstream's init (native: the fast op has no groups); split per group
+    where the device's Conv3D refuses groups (:func:`split_groups`)."""
     from mindspore.common.initializer import HeNormal
 
+    weight_init = HeNormal(mode="fan_out", nonlinearity="relu") if weight_init is None else weight_init
+    if groups > 1 and split_groups():
+        return SplitGroupConv3d(in_channels, out_channels, groups, stride, weight_init)
     return nn.Conv3d(in_channels, out_channels, kernel_size=3, stride=stride, pad_mode="pad", padding=(1,) * 6,
-                     group=groups, has_bias=False, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+                     group=groups, has_bias=False, weight_init=weight_init)
 
 
 class ResNeXtBottleneck(nn.Cell):

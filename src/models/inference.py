@@ -80,10 +80,15 @@ class NativeConvBias(nn.Cell):
         super().__init__()
         out_c, in_c, *kernel = weight.shape
         pad6 = tuple(int(v) for v in np.repeat(padding, 2))
-        self.conv = nn.Conv3d(in_c * groups, out_c, tuple(kernel), stride=stride,
-                              pad_mode="pad" if any(padding) else "valid",
-                              padding=pad6 if any(padding) else 0, has_bias=False, group=groups,
-                              weight_init=initializer(Tensor(weight), weight.shape))
+        if groups > 1:  # ResNeXt's 3x3x3, split per group where the device needs it
+            from src.models.families import grouped_conv3d
+
+            self.conv = grouped_conv3d(in_c * groups, out_c, groups, stride[0], weight_init=Tensor(weight))
+        else:
+            self.conv = nn.Conv3d(in_c, out_c, tuple(kernel), stride=stride,
+                                  pad_mode="pad" if any(padding) else "valid",
+                                  padding=pad6 if any(padding) else 0, has_bias=False,
+                                  weight_init=initializer(Tensor(weight), weight.shape))
         self.bias = Parameter(Tensor(bias.reshape(1, out_c, 1, 1, 1)), name="bias", requires_grad=False)
         self.relu, self.residual = bool(relu), bool(residual)
 

@@ -156,3 +156,46 @@ def test_densenet_is_refused_in_one_line(tmp_path, capsys):
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and "DenseNet" in err[0] and "not a 3D ResNet" in err[0]
     assert not (tmp_path / "d.ckpt").exists()
+
+
+@pytest.mark.slow
+def test_fine_tune_a_converted_r2p1d_with_train_py_then_eval(tiny_args, tmp_path, capsys, caplog):
+    import eval as eval_script
+    import train as train_script
+
+    pth, ckpt = tmp_path / "r2p1d10.pth", tmp_path / "r2p1d10.ckpt"
+    save_upstream_way(randomize(TorchFamily("resnet2p1d", 10, n_classes=6, widen_factor=0.125)), pth,
+                      arch="resnet2p1d-10")
+    assert pth_to_ckpt.main([f"--pth_path={pth}", f"--ckpt_path={ckpt}"]) == 0
+    r2p1d = tiny_args + ["--model=resnet2p1d"]
+    assert train_script.main(r2p1d + [f"--pretrain_path={ckpt}", "--n_pretrain_classes=6", "--start_ft=layer4",
+                                      "--n_epochs=1", "--batch_size=8"]) == 0
+    assert "fc replaced: pretrained head has 6 classes, model has 8" in caplog.text
+    trained = next((tmp_path / "result").glob("resnet3d-synthetic-1_*.ckpt"))
+    assert eval_script.main(tiny_args + [f"--inference_ckpt_path={trained}"]) == 2
+    assert "holds a resnet2p1d network but the config builds resnet" in capsys.readouterr().err
+    assert eval_script.main(r2p1d + [f"--inference_ckpt_path={trained}", "--eval_subset=test"]) == 0
+    assert "top-1: " in capsys.readouterr().out
+
+
+def test_resnext_split_per_group_where_conv3d_refuses_groups(tmp_path, monkeypatch):
+    """On Ascend (Conv3D groups only when depthwise) the grouped 3x3x3 runs as one conv per group, with
+    the same parameter names and logits; forced here on CPU."""
+    import src.models.families as families
+
+    _, ckpt = _convert(tmp_path, "resnext_B")
+    x = ms.Tensor(np.random.RandomState(2).randn(*CLIP).astype(np.float32))
+    nets = {}
+    for split in (False, True):
+        monkeypatch.setattr(families, "split_groups", lambda split=split: split)
+        net = build_model(_spec(*CASES["resnext_B"][:3], CASES["resnext_B"][3]))
+        load_strict(net, ckpt)
+        net.set_train(False)
+        nets[split] = net
+    assert isinstance(nets[True].layer1[0].conv2, families.SplitGroupConv3d)
+    ref = nets[False](x).asnumpy()
+    for name, got in (("split", nets[True](x).asnumpy()),
+                      ("split inference", inference_network(nets[True], "native")(x).asnumpy())):
+        rel = _rel(got, ref)
+        print(f"resnext {name} vs grouped conv: max rel diff {rel:.2e}")
+        assert rel <= 1e-5
