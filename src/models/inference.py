@@ -9,8 +9,10 @@ and returns a cell with the same call (clips float32 [b, 3, T, H, W] -> logits):
 - with the fast op (``fast``) the ReLU and the residual add run inside the convolution's oneDNN
   primitive (post-ops), and weights are reordered to the kernel's layout once, not per call;
 - without it (``native``, or the op not built) the same folded weights run in nn.Conv3d, followed
-  by MindSpore's bias add, residual add and ReLU; ResNeXt's grouped convolutions always run so (the fused
-  op has no groups), each a native unit inside an otherwise fused network;
+  by MindSpore's bias add, residual add and ReLU;
+- ResNeXt's grouped convolutions: with the fused op, one fused convolution per group over channel slices
+  (the op has no groups; MindSpore's native grouped Conv3D is oneDNN's reference kernel on CPU, ~10x
+  slower on ResNeXt-101); natively, nn.Conv3d(group=...) (split per group on Ascend);
 - pre-activation blocks (BN -> ReLU -> conv): every BN but a block's first folds into the convolution
   before it; the first stays a per-channel affine + ReLU.
 
@@ -115,18 +117,39 @@ class BatchNormReLU(nn.Cell):
         return ops.relu(x * self.scale + self.shift)
 
 
+class SplitFusedConv3d(nn.Cell):
+    """A grouped convolution (+ bias, ReLU) as one fused-op convolution per group over channel slices:
+    the fused op has no groups, and MindSpore's native grouped Conv3D runs oneDNN's reference kernel on CPU."""
+
+    def __init__(self, weight, bias, stride, padding, groups, relu=False):
+        super().__init__()
+        from src.ops.fused_conv3d import FusedConv3d
+
+        per = weight.shape[0] // groups
+        self.units = nn.CellList([FusedConv3d(weight[g * per:(g + 1) * per], bias[g * per:(g + 1) * per], stride,
+                                              padding, relu=relu) for g in range(groups)])
+        self.split = ops.Split(axis=1, output_num=groups)
+
+    def construct(self, x):
+        xs = self.split(x)
+        return ops.cat([unit(xs[i]) for i, unit in enumerate(self.units)], 1)
+
+
 class UnitMaker:
     """Folded conv (+ bias, residual, ReLU) units: the fused op where it applies; grouped convolutions
     (ResNeXt) always take the native path, the fused op having no groups. Counts what it built."""
 
     def __init__(self, conv_impl):
         self.fused = conv_impl == "fast"
-        self.counts = {"fused": 0, "native": 0, "native_grouped": 0}
+        self.counts = {"fused": 0, "native": 0, "native_grouped": 0, "fused_split_groups": 0}
 
     def __call__(self, conv, bn, relu=False, residual=False):
         weight, bias = fold_batch_norm(conv, bn)
         stride, padding = conv_geometry(conv)
         groups = int(getattr(conv, "group", 1))
+        if groups > 1 and self.fused and not residual:
+            self.counts["fused_split_groups"] += 1
+            return SplitFusedConv3d(weight, bias, stride, padding, groups, relu=relu)
         if groups > 1:
             self.counts["native_grouped"] += 1
             return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual, groups=groups)
@@ -245,13 +268,13 @@ def inference_network(net: nn.Cell, conv_impl: str = "auto") -> nn.Cell:
                         f"not {type(net).__name__}")
     impl, reason = resolve_inference_impl(conv_impl)
     folded = InferenceResNet3D(net, impl)
-    grouped = folded.unit_counts["native_grouped"]
+    split = folded.unit_counts["fused_split_groups"]
     if impl == "fast":
         log.info("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in "
                  "the oneDNN op (%s)", reason)
-        if grouped:
-            log.info("inference network: %d grouped convolutions run natively (nn.Conv3d + bias, add, ReLU): "
-                     "the fused op has no groups", grouped)
+        if split:
+            log.info("inference network: %d grouped convolutions run as one fused convolution per group "
+                     "(the fused op has no groups)", split)
     else:
         log.info("inference network: BatchNorm folded; native Conv3d with bias + ReLU (%s)", reason)
     return folded
