@@ -218,3 +218,31 @@ def test_r2p1d_fine_tuning_config():
     net = build_model(ModelSpec.from_config(cfg))
     # stem width 3*64*7*49 // (3*49 + 7*64) = 110
     assert net.architecture == "resnet2p1d" and tuple(net.conv1_s.weight.shape) == (110, 3, 1, 7, 7)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family, depth, n_classes, arch, options", [
+    ("resnet2p1d", 18, 700, "resnet2p1d-18", {}),        # r2p1d18_K_200ep.pth
+    ("resnext", 101, 400, "resnext-101", {}),            # resnext-101-kinetics.pth
+    ("wideresnet", 50, 400, "wideresnet-50", {}),        # wideresnet-50-kinetics.pth
+])
+def test_released_sizes_convert_and_match_log_softmax(tmp_path, capsys, family, depth, n_classes, arch, options):
+    """The released architectures at full width on a 16x112x112 clip (their training size, where the
+    CVPR 2018 fixed pool is the global average)."""
+    fixed_pool = {} if family == "resnet2p1d" else {"sample_size": 112, "sample_duration": 16}
+    tmodel = randomize(TorchFamily(family, depth, n_classes=n_classes, **fixed_pool), seed=depth)
+    pth, ckpt = tmp_path / "m.pth", tmp_path / "m.ckpt"
+    save_upstream_way(tmodel, pth, arch=arch)
+    assert pth_to_ckpt.main([f"--pth_path={pth}", f"--ckpt_path={ckpt}"]) == 0
+    out = capsys.readouterr().out
+    assert f"architecture: {family}" in out and f"depth {depth} " in out and f"{n_classes} classes" in out
+    net = build_model(ModelSpec(model=family, model_depth=depth, n_classes=n_classes))
+    load_strict(net, ckpt)
+    net.set_train(False)
+    x = np.random.RandomState(0).randn(1, 3, 16, 112, 112).astype(np.float32)
+    with torch.no_grad():
+        ref = tmodel(torch.from_numpy(x)).numpy()
+    got = inference_network(net, "auto")(ms.Tensor(x)).asnumpy()
+    rel, lsm = _rel(got, ref), float(np.abs(_log_softmax(got) - _log_softmax(ref)).max())
+    print(f"released size {arch}: inference network max rel diff {rel:.2e}, log-softmax max abs diff {lsm:.2e}")
+    assert rel <= RTOL and lsm <= 1e-3
