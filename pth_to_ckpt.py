@@ -1,4 +1,5 @@
-"""Convert an upstream 3D-ResNets-PyTorch .pth into a MindSpore .ckpt.
+"""Convert an upstream 3D-ResNets-PyTorch .pth (resnet, resnet2p1d, and the CVPR 2018 preresnet, wideresnet,
+resnext) into a MindSpore .ckpt; the family and its options are read from the tensors and printed.
 
 python pth_to_ckpt.py --pth_path=./pretrained.pth --ckpt_path=./pretrained.ckpt [--model_depth=50] [--resnet_shortcut=B]
 """
@@ -21,8 +22,12 @@ def _main(argv):
     from src.weights.pth_convert import convert_pth
 
     setup_context("CPU", "PYNATIVE")
-    arch, count = convert_pth(args.pth_path, args.ckpt_path, args.model_depth, args.resnet_shortcut)
+    arch, count, notes = convert_pth(args.pth_path, args.ckpt_path, args.model_depth, args.resnet_shortcut)
     print(f"architecture: {arch.describe()}")
+    for note in notes:
+        print(note)
+    flags = " ".join(f for f in (f"--model={arch.model}", arch.options()) if f)
+    print(f"use it with {flags} --model_depth={arch.model_depth} --resnet_shortcut={arch.resnet_shortcut}")
     print(f"converted {count} tensors: {args.pth_path} -> {args.ckpt_path}")
     return 0
 

@@ -30,13 +30,14 @@ class Workload:
     widen: float = 1.0
     t_size: int = 7           # conv1_t_size
     classes: int = 101
+    model: str = "resnet"     # family (src/models/families.py); resnext uses cardinality 32
 
     def model_kwargs(self):
         return dict(widen_factor=self.widen, conv1_t_size=self.t_size, n_classes=self.classes)
 
     def describe(self):
-        return (f"depth {self.depth}, widen {self.widen}, batch {self.batch}x{'x'.join(map(str, self.clip))}, "
-                f"{self.classes} classes")
+        return (f"{self.model} depth {self.depth}, widen {self.widen}, "
+                f"batch {self.batch}x{'x'.join(map(str, self.clip))}, {self.classes} classes")
 
 
 FULL = (3, 16, 112, 112)
@@ -48,6 +49,8 @@ SPEED_WORKLOADS = (
     Workload("r3d18 infer b8", "infer", 18, 8, FULL),
     Workload("r3d50 infer b1", "infer", 50, 1, FULL),
     Workload("r3d50 infer b8", "infer", 50, 8, FULL),
+    Workload("r2p1d18 infer b1", "infer", 18, 1, FULL, model="resnet2p1d"),
+    Workload("resnext101 infer b1", "infer", 101, 1, FULL, model="resnext"),
 )
 # bench/step_profile.py
 PROFILE_WORKLOADS = {
@@ -67,9 +70,9 @@ def inputs(w, seed=0):
 
 
 def ms_model(w, conv_impl):
-    from src.models.resnet3d import generate_model
+    from src.models.resnet3d import ModelSpec, build_model
 
-    return generate_model(w.depth, conv_impl=conv_impl, **w.model_kwargs())
+    return build_model(ModelSpec(model=w.model, model_depth=w.depth, **w.model_kwargs()), conv_impl=conv_impl)
 
 
 def ms_train_step(w, conv_impl, nesterov=False):
@@ -101,9 +104,13 @@ def ms_infer(w, conv_impl, fused=True):
 
 def torch_model(w, layout="ncdhw"):
     import torch
+    from tests.helpers.torch_families import TorchFamily
     from tests.helpers.torch_reference import TorchResNet3D
 
-    net = TorchResNet3D(w.depth, n_classes=w.classes, widen_factor=w.widen, conv1_t_size=w.t_size)
+    if w.model == "resnet":
+        net = TorchResNet3D(w.depth, n_classes=w.classes, widen_factor=w.widen, conv1_t_size=w.t_size)
+    else:
+        net = TorchFamily(w.model, w.depth, n_classes=w.classes, widen_factor=w.widen, conv1_t_size=w.t_size)
     return net.to(memory_format=torch.channels_last_3d) if layout == "channels_last_3d" else net
 
 

@@ -102,6 +102,11 @@ KEYS = {
     "resume_allow": Key([], "Keys whose change since the resumed checkpoint is accepted on purpose (e.g. "
                             "[lr_max]); any other change that alters the result is an error on resume."),
     # model
+    "model": Key("resnet", "Network family, upstream's --model: resnet (3D ResNet), resnet2p1d (R(2+1)D), and the "
+                           "CVPR 2018 release's preresnet, wideresnet, resnext.",
+                 ("resnet", "resnet2p1d", "preresnet", "wideresnet", "resnext")),
+    "wide_resnet_k": Key(2, "wideresnet: width multiplier k of the stages.", check=at_least(1)),
+    "resnext_cardinality": Key(32, "resnext: groups of the 3x3x3 convolutions.", check=at_least(1)),
     "model_depth": Key(50, "ResNet depth: 10, 18, 34, 50, 101, 152 or 200.", (10, 18, 34, 50, 101, 152, 200)),
     "resnet_shortcut": Key("B", "Shortcut type: A (zero-padded identity, depths 10-34) or B (1x1x1 conv + BN, "
                                 "released weights).", ("A", "B")),
@@ -205,8 +210,9 @@ SECTIONS = {
                         "num_workers", "eval_batch_size")),
     "paths": (False, ("video_path", "annotation_path", "result_path", "pretrain_path", "inference_ckpt_path",
                       "onnx_path", "resume", "resume_allow")),
-    "model": (True, ("model_depth", "resnet_shortcut", "conv1_t_size", "conv1_t_stride", "no_max_pool",
-                     "widen_factor", "n_input_channels", "n_classes", "n_pretrain_classes")),
+    "model": (True, ("model", "model_depth", "resnet_shortcut", "conv1_t_size", "conv1_t_stride", "no_max_pool",
+                     "widen_factor", "wide_resnet_k", "resnext_cardinality", "n_input_channels", "n_classes",
+                     "n_pretrain_classes")),
     "data": (True, ("dataset", "input_format", "sample_size", "sample_duration", "sample_t_stride", "train_crop",
                     "h_flip", "colorjitter", "train_crop_min_scale", "train_crop_min_ratio", "train_t_crop")),
     "evaluation": (True, ("inference_stride", "test_clips", "test_crops", "ignore", "eval_subset", "eval_interval",

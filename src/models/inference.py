@@ -1,14 +1,20 @@
-"""Inference network of a trained ResNet3D: BatchNorm folded into the convolutions, activations fused.
+"""Inference network of a trained network of any family: BatchNorm folded into the convolutions, activations fused.
 
-``inference_network(net, conv_impl)`` reads an eval-mode ResNet3D (src.models.resnet3d, native or
-fast convolutions) and returns a cell with the same call (clips float32 [b, 3, T, H, W] -> logits):
+``inference_network(net, conv_impl)`` reads an eval-mode network of src.models.families (3D ResNet, R(2+1)D with
+its 1x7x7 / Tx1x1 stem and 1x3x3 / 3x1x1 pairs, pre-activation, wide, ResNeXt; native or fast convolutions)
+and returns a cell with the same call (clips float32 [b, 3, T, H, W] -> logits):
 
 - every conv + BatchNorm pair becomes one convolution with bias: w' = w * g / sqrt(var + eps),
   b' = beta - mean * g / sqrt(var + eps) (computed in float64), exactly the eval-mode BatchNorm;
 - with the fast op (``fast``) the ReLU and the residual add run inside the convolution's oneDNN
   primitive (post-ops), and weights are reordered to the kernel's layout once, not per call;
 - without it (``native``, or the op not built) the same folded weights run in nn.Conv3d, followed
-  by MindSpore's bias add, residual add and ReLU.
+  by MindSpore's bias add, residual add and ReLU;
+- ResNeXt's grouped convolutions: with the fused op, one fused convolution per group over channel slices
+  (the op has no groups; MindSpore's native grouped Conv3D is oneDNN's reference kernel on CPU, ~10x
+  slower on ResNeXt-101); natively, nn.Conv3d(group=...) (split per group on Ascend);
+- pre-activation blocks (BN -> ReLU -> conv): every BN but a block's first folds into the convolution
+  before it; the first stays a per-channel affine + ReLU.
 
 The weights are a snapshot taken here (and MindSpore GRAPH mode does not see weights loaded into a
 compiled network anyway): build the inference network after loading the checkpoint. Training keeps
@@ -24,7 +30,7 @@ from mindspore import Parameter, Tensor
 from mindspore.common.initializer import initializer
 
 from src.errors import UserError
-from src.models.resnet3d import BasicBlock, Bottleneck, MaxPool3dTorch, ResNet3D, ShortcutA
+from src.models.resnet3d import MaxPool3dTorch, ShortcutA
 from src.ops.fast_conv3d import triple
 
 log = logging.getLogger("resnet3d")
@@ -32,8 +38,8 @@ log = logging.getLogger("resnet3d")
 
 def conv_geometry(conv):
     """(stride, padding) triples of a model convolution (FastConv3d or nn.Conv3d, symmetric pads)."""
-    if tuple(conv.dilation) != (1, 1, 1) or getattr(conv, "group", 1) != 1:
-        raise UserError("inference_network: dilated or grouped convolutions are not supported")
+    if tuple(conv.dilation) != (1, 1, 1):
+        raise UserError("inference_network: dilated convolutions are not supported")
     if not isinstance(conv, nn.Conv3d):
         return triple(conv.stride), triple(conv.padding)
     if conv.pad_mode == "valid":
@@ -45,15 +51,24 @@ def conv_geometry(conv):
     return triple(conv.stride), tuple(int(v) for v in p6[0::2])
 
 
-def fold_batch_norm(conv, bn):
-    """(weight, bias) float32 of conv followed by eval-mode ``bn`` (nn.BatchNorm3d), in float64."""
+def _bn_terms(bn):
+    """(scale, shift) float64 of eval-mode ``bn``: bn(x) = x * scale + shift per channel."""
     inner = bn.bn2d
     gamma, beta = inner.gamma.asnumpy().astype(np.float64), inner.beta.asnumpy().astype(np.float64)
     mean = inner.moving_mean.asnumpy().astype(np.float64)
     var = inner.moving_variance.asnumpy().astype(np.float64)
     scale = gamma / np.sqrt(var + float(inner.eps))
-    weight = conv.weight.asnumpy().astype(np.float64) * scale[:, None, None, None, None]
-    return weight.astype(np.float32), (beta - mean * scale).astype(np.float32)
+    return scale, beta - mean * scale
+
+
+def fold_batch_norm(conv, bn):
+    """(weight, bias) float32 of conv followed by eval-mode ``bn`` (nn.BatchNorm3d), in float64;
+    ``bn`` None: the conv's own weight and a zero bias."""
+    weight = conv.weight.asnumpy().astype(np.float64)
+    if bn is None:
+        return weight.astype(np.float32), np.zeros(weight.shape[0], np.float32)
+    scale, shift = _bn_terms(bn)
+    return (weight * scale[:, None, None, None, None]).astype(np.float32), shift.astype(np.float32)
 
 
 class NativeConvBias(nn.Cell):
@@ -63,14 +78,19 @@ class NativeConvBias(nn.Cell):
     convolution (the capped native path) ran slower than the unfused network in our runs.
     """
 
-    def __init__(self, weight, bias, stride, padding, relu=False, residual=False):
+    def __init__(self, weight, bias, stride, padding, relu=False, residual=False, groups=1):
         super().__init__()
         out_c, in_c, *kernel = weight.shape
         pad6 = tuple(int(v) for v in np.repeat(padding, 2))
-        self.conv = nn.Conv3d(in_c, out_c, tuple(kernel), stride=stride,
-                              pad_mode="pad" if any(padding) else "valid",
-                              padding=pad6 if any(padding) else 0, has_bias=False,
-                              weight_init=initializer(Tensor(weight), weight.shape))
+        if groups > 1:  # ResNeXt's 3x3x3, split per group where the device needs it
+            from src.models.families import grouped_conv3d
+
+            self.conv = grouped_conv3d(in_c * groups, out_c, groups, stride[0], weight_init=Tensor(weight))
+        else:
+            self.conv = nn.Conv3d(in_c, out_c, tuple(kernel), stride=stride,
+                                  pad_mode="pad" if any(padding) else "valid",
+                                  padding=pad6 if any(padding) else 0, has_bias=False,
+                                  weight_init=initializer(Tensor(weight), weight.shape))
         self.bias = Parameter(Tensor(bias.reshape(1, out_c, 1, 1, 1)), name="bias", requires_grad=False)
         self.relu, self.residual = bool(relu), bool(residual)
 
@@ -83,24 +103,74 @@ class NativeConvBias(nn.Cell):
         return out
 
 
-def _unit_factory(conv_impl):
-    if conv_impl == "fast":
+class BatchNormReLU(nn.Cell):
+    """Eval-mode BatchNorm then ReLU as one per-channel affine (the pre-activation blocks' input)."""
+
+    def __init__(self, bn):
+        super().__init__()
+        scale, shift = _bn_terms(bn)
+        shape = (1, scale.size, 1, 1, 1)
+        self.scale = Parameter(Tensor(scale.reshape(shape).astype(np.float32)), name="scale", requires_grad=False)
+        self.shift = Parameter(Tensor(shift.reshape(shape).astype(np.float32)), name="shift", requires_grad=False)
+
+    def construct(self, x):
+        return ops.relu(x * self.scale + self.shift)
+
+
+class SplitFusedConv3d(nn.Cell):
+    """A grouped convolution (+ bias, ReLU) as one fused-op convolution per group over channel slices:
+    the fused op has no groups, and MindSpore's native grouped Conv3D runs oneDNN's reference kernel on CPU."""
+
+    def __init__(self, weight, bias, stride, padding, groups, relu=False):
+        super().__init__()
         from src.ops.fused_conv3d import FusedConv3d
 
-        return FusedConv3d
-    return NativeConvBias
+        per = weight.shape[0] // groups
+        self.units = nn.CellList([FusedConv3d(weight[g * per:(g + 1) * per], bias[g * per:(g + 1) * per], stride,
+                                              padding, relu=relu) for g in range(groups)])
+        self.split = ops.Split(axis=1, output_num=groups)
+
+    def construct(self, x):
+        xs = self.split(x)
+        return ops.cat([unit(xs[i]) for i, unit in enumerate(self.units)], 1)
+
+
+class UnitMaker:
+    """Folded conv (+ bias, residual, ReLU) units: the fused op where it applies; grouped convolutions
+    (ResNeXt) always take the native path, the fused op having no groups. Counts what it built."""
+
+    def __init__(self, conv_impl):
+        self.fused = conv_impl == "fast"
+        self.counts = {"fused": 0, "native": 0, "native_grouped": 0, "fused_split_groups": 0}
+
+    def __call__(self, conv, bn, relu=False, residual=False):
+        weight, bias = fold_batch_norm(conv, bn)
+        stride, padding = conv_geometry(conv)
+        groups = int(getattr(conv, "group", 1))
+        if groups > 1 and self.fused and not residual:
+            self.counts["fused_split_groups"] += 1
+            return SplitFusedConv3d(weight, bias, stride, padding, groups, relu=relu)
+        if groups > 1:
+            self.counts["native_grouped"] += 1
+            return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual, groups=groups)
+        if self.fused:
+            from src.ops.fused_conv3d import FusedConv3d
+
+            self.counts["fused"] += 1
+            return FusedConv3d(weight, bias, stride, padding, relu=relu, residual=residual)
+        self.counts["native"] += 1
+        return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual)
 
 
 class FoldedBlock(nn.Cell):
-    """A BasicBlock (conv1, conv2) or Bottleneck (conv1 to conv3) with BatchNorm folded: each unit is a
-    convolution + bias + ReLU, the last one adding the shortcut before its ReLU."""
+    """A post-activation block (3D ResNet, R(2+1)D, wide, ResNeXt) with BatchNorm folded: its
+    ``conv_bn_pairs`` become convolution + bias + ReLU units, the last one adding the shortcut before its
+    ReLU."""
 
     def __init__(self, block, unit, downsample):
         super().__init__()
-        n = 3 if isinstance(block, Bottleneck) else 2
-        units = [unit(*fold_batch_norm(getattr(block, f"conv{i}"), getattr(block, f"bn{i}")),
-                      *conv_geometry(getattr(block, f"conv{i}")), relu=True, residual=i == n)
-                 for i in range(1, n + 1)]
+        pairs = block.conv_bn_pairs()
+        units = [unit(conv, bn, relu=True, residual=i == len(pairs) - 1) for i, (conv, bn) in enumerate(pairs)]
         self.body = nn.SequentialCell(units[:-1])
         self.last = units[-1]
         self.downsample = downsample
@@ -110,27 +180,50 @@ class FoldedBlock(nn.Cell):
         return self.last(self.body(x), identity)
 
 
+class FoldedPreActBlock(nn.Cell):
+    """A pre-activation block (BN -> ReLU -> conv, ...; shortcut added with no ReLU): the first BN + ReLU
+    stay one per-channel affine; every later BN folds into the convolution before it; the last
+    convolution adds the shortcut."""
+
+    def __init__(self, block, unit, downsample):
+        super().__init__()
+        pairs = block.bn_conv_pairs()
+        self.pre = BatchNormReLU(pairs[0][0])
+        convs = [conv for _, conv in pairs]
+        following_bn = [bn for bn, _ in pairs[1:]] + [None]
+        units = [unit(conv, bn, relu=bn is not None, residual=bn is None) for conv, bn in zip(convs, following_bn)]
+        self.body = nn.SequentialCell(units[:-1])
+        self.last = units[-1]
+        self.downsample = downsample
+
+    def construct(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.last(self.body(self.pre(x)), identity)
+
+
 def _fold_downsample(downsample, unit):
     if downsample is None or isinstance(downsample, ShortcutA):
         return downsample  # type A has no parameters: reused as is
-    conv, bn = downsample[0], downsample[1]
-    return unit(*fold_batch_norm(conv, bn), *conv_geometry(conv))
+    return unit(downsample[0], downsample[1])
 
 
 def _fold_block(block, unit):
-    if not isinstance(block, (BasicBlock, Bottleneck)):
-        raise UserError(f"inference_network: unknown block type {type(block).__name__}")
-    return FoldedBlock(block, unit, _fold_downsample(block.downsample, unit))
+    if hasattr(block, "conv_bn_pairs"):
+        return FoldedBlock(block, unit, _fold_downsample(block.downsample, unit))
+    if hasattr(block, "bn_conv_pairs"):
+        return FoldedPreActBlock(block, unit, _fold_downsample(block.downsample, unit))
+    raise UserError(f"inference_network: unknown block type {type(block).__name__}")
 
 
 class InferenceResNet3D(nn.Cell):
-    """Eval-only ResNet3D with folded BatchNorm; built by :func:`inference_network`."""
+    """Eval-only network of any family (src.models.families) with folded BatchNorm; built by
+    :func:`inference_network`."""
 
     def __init__(self, net, conv_impl):
         super().__init__()
-        unit = _unit_factory(conv_impl)
+        unit = UnitMaker(conv_impl)
         self.conv_impl = conv_impl
-        self.conv1 = unit(*fold_batch_norm(net.conv1, net.bn1), *conv_geometry(net.conv1), relu=True)
+        self.stem = nn.SequentialCell([unit(conv, bn, relu=True) for conv, bn in net.stem_pairs()])
         self.no_max_pool = bool(net.no_max_pool)
         self.maxpool = MaxPool3dTorch(conv_impl, training=False)
         self.layer1, self.layer2, self.layer3, self.layer4 = (
@@ -140,10 +233,11 @@ class InferenceResNet3D(nn.Cell):
         self.fc = nn.Dense(fc.in_channels, fc.out_channels,
                            weight_init=initializer(Tensor(fc.weight.asnumpy()), fc.weight.shape),
                            bias_init=initializer(Tensor(fc.bias.asnumpy()), fc.bias.shape))
+        self.unit_counts = dict(unit.counts)
         self.set_train(False)
 
     def construct(self, x):
-        x = self.conv1(x)
+        x = self.stem(x)
         if not self.no_max_pool:
             x = self.maxpool(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
@@ -162,20 +256,25 @@ def resolve_inference_impl(conv_impl):
     return ("fast", reason) if available else ("native", f"fused op unavailable: {reason}")
 
 
-def inference_network(net: ResNet3D, conv_impl: str = "auto") -> nn.Cell:
+def inference_network(net: nn.Cell, conv_impl: str = "auto") -> nn.Cell:
     """Eval-only copy of trained ``net`` with BatchNorm folded into its convolutions.
 
     ``conv_impl``: ``fast`` / ``auto`` -> fused oneDNN op (conv + bias + add + ReLU in one kernel),
     falling back to ``native`` (nn.Conv3d with bias, then add and ReLU) when the op is not built.
     Same call as ``net`` in eval mode: clips float32 [b, C, T, H, W] -> logits [b, n_classes].
     """
-    if not isinstance(net, ResNet3D):
-        raise UserError(f"inference_network needs a ResNet3D, not {type(net).__name__}")
+    if not hasattr(net, "stem_pairs"):
+        raise UserError(f"inference_network needs a ResNet3D or another network of src.models.families, "
+                        f"not {type(net).__name__}")
     impl, reason = resolve_inference_impl(conv_impl)
     folded = InferenceResNet3D(net, impl)
+    split = folded.unit_counts["fused_split_groups"]
     if impl == "fast":
         _say_once("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in the oneDNN op "
                   f"({reason})")
+        if split:
+            _say_once(f"inference network: {split} grouped convolutions run as one fused convolution per group "
+                      "(the fused op has no groups)")
     else:
         _say_once(f"inference network: BatchNorm folded; native Conv3d with bias + ReLU ({reason})")
     return folded

@@ -44,6 +44,11 @@ def batch_norm(channels):
     return nn.BatchNorm3d(channels, eps=1e-5, momentum=0.9)
 
 
+def dense_head(in_features, n_classes):
+    bound = 1 / math.sqrt(in_features)  # torch.nn.Linear's default init
+    return nn.Dense(in_features, n_classes, weight_init=HeUniform(math.sqrt(5)), bias_init=Uniform(bound))
+
+
 class BasicBlock(nn.Cell):
     expansion = 1
 
@@ -55,6 +60,10 @@ class BasicBlock(nn.Cell):
         self.conv2 = conv(planes, planes, 3, 1, 1)
         self.bn2 = batch_norm(planes)
         self.downsample = downsample
+
+    def conv_bn_pairs(self):
+        """(conv, bn) in forward order; a ReLU follows each but the last, which adds the shortcut first."""
+        return [(self.conv1, self.bn1), (self.conv2, self.bn2)]
 
     def construct(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -77,6 +86,9 @@ class Bottleneck(nn.Cell):
         self.bn3 = batch_norm(planes * self.expansion)
         self.relu = nn.ReLU()
         self.downsample = downsample
+
+    def conv_bn_pairs(self):
+        return [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)]
 
     def construct(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -125,13 +137,20 @@ class MaxPool3dTorch(nn.Cell):
 
 
 class ResNet3D(nn.Cell):
+    """3D ResNet; with other blocks / widths also the CVPR 2018 families (src.models.families).
+
+    ``stem_width`` (default: the first stage width) is 64 for the wide and ResNeXt variants.
+    """
+    # top-level modules in forward order (fine-tuning from start_ft freezes those before it)
+    MODULE_ORDER = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
+
     def __init__(self, block, layers, block_inplanes=STAGE_WIDTHS, n_input_channels=3, conv1_t_size=7,
                  conv1_t_stride=1, no_max_pool=False, resnet_shortcut="B", widen_factor=1.0, n_classes=400,
-                 conv_impl="native"):
+                 conv_impl="native", stem_width=None):
         super().__init__()
         conv = conv_factory(conv_impl)
         widths = [int(w * widen_factor) for w in block_inplanes]
-        self.in_planes = widths[0]
+        self.in_planes = int(stem_width * widen_factor) if stem_width else widths[0]
         self.no_max_pool = no_max_pool
         self.conv1 = conv(n_input_channels, self.in_planes, (conv1_t_size, 7, 7),
                           (conv1_t_stride, 2, 2), (conv1_t_size // 2, 3, 3))
@@ -143,10 +162,11 @@ class ResNet3D(nn.Cell):
         self.layer2 = make(widths[1], layers[1], stride=2)
         self.layer3 = make(widths[2], layers[2], stride=2)
         self.layer4 = make(widths[3], layers[3], stride=2)
-        in_features = widths[3] * block.expansion
-        bound = 1 / math.sqrt(in_features)  # torch.nn.Linear's default init
-        self.fc = nn.Dense(in_features, n_classes, weight_init=HeUniform(math.sqrt(5)),
-                           bias_init=Uniform(bound))
+        self.fc = dense_head(widths[3] * block.expansion, n_classes)
+
+    def stem_pairs(self):
+        """The stem's (conv, bn) pairs in forward order, each followed by a ReLU."""
+        return [(self.conv1, self.bn1)]
 
     def _make_layer(self, block, planes, blocks, stride=1, resnet_shortcut="B", conv=_native_conv3d):
         downsample = None
@@ -204,6 +224,9 @@ class ModelSpec:
     conv1_t_stride: int = 1
     no_max_pool: bool = False
     n_input_channels: int = 3
+    model: str = "resnet"
+    wide_resnet_k: int = 2
+    resnext_cardinality: int = 32
 
     @classmethod
     def from_config(cls, cfg, **overrides):
@@ -212,6 +235,11 @@ class ModelSpec:
 
 
 def build_model(spec, conv_impl="native"):
-    """The ResNet3D that ``spec`` describes, with ``native`` (exportable) or ``fast`` (CPU op) convolutions."""
+    """The network ``spec`` describes (any family of src.models.families), with ``native`` (exportable) or
+    ``fast`` (CPU op) convolutions."""
+    from src.models.families import architecture_name, generate_family
+
     values = asdict(spec)
-    return generate_model(values.pop("model_depth"), conv_impl=conv_impl, **values)
+    net = generate_family(values.pop("model"), values.pop("model_depth"), conv_impl=conv_impl, **values)
+    net.architecture = architecture_name(spec)  # checked against a checkpoint's record when loading
+    return net

@@ -19,7 +19,8 @@ import mindspore.ops as ops
 from src.errors import UserError
 from src.train.loss import CrossEntropySmooth
 
-# top-level modules in forward order; fine-tuning trains start_ft and everything after it
+# top-level modules in forward order (a family's network may define its own); fine-tuning trains start_ft and
+# everything after it; start_ft conv1 is the first module (R(2+1)D's conv1_s)
 MODULE_ORDER = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
 AMP_DEVICES = {"O0": ("CPU", "GPU", "Ascend"), "O1": ("GPU", "Ascend"), "O2": ("GPU", "Ascend"),
                "O3": ("GPU", "Ascend")}
@@ -27,13 +28,14 @@ AMP_DEVICES = {"O0": ("CPU", "GPU", "Ascend"), "O1": ("GPU", "Ascend"), "O2": ("
 
 def freeze_before(net, start_ft):
     """Freeze every parameter of the modules before ``start_ft``; return the trainable parameters."""
-    first = MODULE_ORDER.index(start_ft)
+    order = getattr(net, "MODULE_ORDER", MODULE_ORDER)
+    first = 0 if start_ft == "conv1" else order.index(start_ft)
     trainable = []
     for param in net.get_parameters():
         module = param.name.split(".")[0]
-        if module not in MODULE_ORDER:
+        if module not in order:
             raise UserError(f"parameter {param.name} belongs to no known module")
-        if MODULE_ORDER.index(module) < first:
+        if order.index(module) < first:
             param.requires_grad = False
         elif param.requires_grad:
             trainable.append(param)

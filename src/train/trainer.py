@@ -30,7 +30,7 @@ from src.train.mix import mix_batch
 from src.train.signals import StopRequest
 from src.train.step import create_train_step, mixing
 from src.weights import settings
-from src.weights.checkpoint import load_pretrained, load_training_state
+from src.weights.checkpoint import ARCHITECTURE_KEY, load_pretrained, load_training_state
 
 log = logging.getLogger("resnet3d")
 __all__ = ["Stopped", "train", "fingerprint"]
@@ -143,7 +143,8 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     loop = Loop(train_step=train_step, net=net, state=state, steps_per_epoch=spe, n_epochs=cfg.n_epochs,
                 batches=_batch_source(cfg, entries, runtime, spe), lr=lr, say=out.info)
     stop = StopRequest(runtime.rank_size)
-    extras = {settings.KEY: settings.to_text(settings.from_config(cfg, class_names))}
+    extras = {settings.KEY: settings.to_text(settings.from_config(cfg, class_names)),
+              ARCHITECTURE_KEY: net.architecture}
     policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size, extras)
     if plateau is not None:
         policies.insert(-3, cb.ReduceOnPlateau(plateau, base_lr, cfg.plateau_patience,

@@ -24,7 +24,9 @@ _TRAINING_STATE = re.compile(r"^(moments|accum|accum_grads|moment1|moment2|stat)
 HEAD = ("fc.weight", "fc.bias")
 # entries train.py appends to its checkpoints besides network and optimiser
 TRAINING_EXTRAS = ("epoch_num", "step_num", "best_top1", "best_epoch", "lr_steps", "config", "plateau",
-                   "model_settings")
+                   "model_settings", "architecture")
+# the family a checkpoint holds (src.models.families.architecture_name), written by train.py and pth_to_ckpt.py
+ARCHITECTURE_KEY = "architecture"
 # recomputed from the config on resume (its length follows n_epochs), never restored
 RECOMPUTED = ("learning_rate",)
 
@@ -90,7 +92,9 @@ def _arch_hint(got):
         arch = infer_architecture(got)
     except UserError:
         return " Set model_depth / resnet_shortcut / n_classes / widen_factor to match it."
-    return (f" The checkpoint holds {arch.describe()}: pass --model_depth={arch.model_depth} "
+    option = f" {arch.options()}" if arch.options() else ""
+    return (f" The checkpoint holds {arch.describe()}: pass --model={arch.model}{option} "
+            f"--model_depth={arch.model_depth} "
             f"--resnet_shortcut={arch.resnet_shortcut} --n_classes={arch.n_classes} "
             f"--widen_factor={arch.widen_factor:g} --conv1_t_size={arch.conv1_t_size}.")
 
@@ -125,10 +129,21 @@ def check_finite(params, path):
                         f"lower --lr_max")
 
 
+def check_architecture(net, entries, path):
+    """A checkpoint that records another family than ``net``'s (built by build_model) is refused; files
+    without the record (older ones, the original port's) are checked by their shapes only."""
+    recorded, expected = entries.get(ARCHITECTURE_KEY), getattr(net, "architecture", None)
+    if isinstance(recorded, str) and expected and recorded != expected:
+        raise UserError(f"{path} holds a {recorded} network but the config builds {expected}: set --model "
+                        f"(and its options) to match the checkpoint")
+
+
 def load_strict(net, path):
     """Load every parameter of ``net`` from ``path``; anything missing, extra, mis-shaped or non-finite is
     an error."""
-    params = network_params(read_checkpoint(path))
+    entries = read_checkpoint(path)
+    check_architecture(net, entries, path)
+    params = network_params(entries)
     expected, got, missing, unexpected, mismatched = _compare(net, params)
     if missing or unexpected or mismatched:
         raise _mismatch_error(path, missing, unexpected, mismatched, expected, got)
@@ -142,7 +157,9 @@ def load_pretrained(net, path, n_pretrain_classes=0):
     """Fine-tuning load: everything but ``fc`` must match; ``fc`` is kept (re-initialised) when the class
     counts differ. ``n_pretrain_classes`` > 0 requires the checkpoint's head to have that many classes.
     Logs and returns a short description of what was done."""
-    params = network_params(read_checkpoint(path))
+    entries = read_checkpoint(path)
+    check_architecture(net, entries, path)
+    params = network_params(entries)
     expected, got, missing, unexpected, mismatched = _compare(net, params)
     n_pre = got.get("fc.weight", (None,))[0]
     if n_pretrain_classes and n_pre != n_pretrain_classes:

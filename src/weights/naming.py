@@ -1,16 +1,18 @@
 """Upstream PyTorch parameter names <-> ours, and the architecture a set of tensors describes.
 
 The whole rename table is RENAME_RULES: one regular expression per kind of tensor. Convolutions and
-fc keep their upstream names; BatchNorm tensors move under MindSpore's ``bn2d`` child.
+fc keep their upstream names (R(2+1)D's ``conv1_s`` / ``conv1_t`` included); BatchNorm tensors move under
+MindSpore's ``bn2d`` child. ``infer_architecture`` reads the family (src.models.families) and its options
+from the tensors alone.
 """
 import re
 from dataclasses import dataclass
 
 from src.errors import UserError
 
-_BN = r"(?P<bn>(?:.*\.)?bn\d|.*\.downsample\.1)"
+_BN = r"(?P<bn>(?:.*\.)?bn\d(?:_[st])?|.*\.downsample\.1)"
 RENAME_RULES = (
-    (re.compile(r"^(?P<m>(?:.*\.)?conv\d|.*\.downsample\.0)\.weight$"), r"\g<m>.weight"),
+    (re.compile(r"^(?P<m>(?:.*\.)?conv\d(?:_[st])?|.*\.downsample\.0)\.weight$"), r"\g<m>.weight"),
     (re.compile(rf"^{_BN}\.weight$"), r"\g<bn>.bn2d.gamma"),
     (re.compile(rf"^{_BN}\.bias$"), r"\g<bn>.bn2d.beta"),
     (re.compile(rf"^{_BN}\.running_mean$"), r"\g<bn>.bn2d.moving_mean"),
@@ -71,11 +73,47 @@ class Architecture:
     widen_factor: float
     conv1_t_size: int
     n_input_channels: int
+    model: str = "resnet"
+    wide_resnet_k: int = 2
+    resnext_cardinality: int = 32
+
+    def options(self):
+        """The family's own option, as a command-line flag ('' for families without one)."""
+        if self.model == "wideresnet":
+            return f"--wide_resnet_k={self.wide_resnet_k}"
+        if self.model == "resnext":
+            return f"--resnext_cardinality={self.resnext_cardinality}"
+        return ""
 
     def describe(self):
-        return (f"depth {self.model_depth} ({self.block}, blocks {list(self.layers)}), shortcut "
-                f"{self.resnet_shortcut}, {self.n_classes} classes, widen_factor {self.widen_factor:g}, "
+        option = f" ({self.options().lstrip('-').replace('=', ' ')})" if self.options() else ""
+        return (f"{self.model}{option} depth {self.model_depth} ({self.block}, blocks {list(self.layers)}), "
+                f"shortcut {self.resnet_shortcut}, {self.n_classes} classes, widen_factor {self.widen_factor:g}, "
                 f"conv1_t_size {self.conv1_t_size}, {self.n_input_channels} input channels")
+
+
+def is_densenet(keys):
+    """DenseNet state dicts (CVPR 2018 release) hold ``features.*`` and ``classifier.*``, no ``fc``."""
+    return any(k.startswith(("features.", "classifier.")) for k in keys)
+
+
+def _family(shapes, block):
+    """(model, wide_resnet_k, resnext_cardinality) from a state dict in our naming."""
+    if "conv1_s.weight" in shapes:
+        return "resnet2p1d", 2, 32
+    bn1, conv1 = shapes.get("layer2.0.bn1.bn2d.gamma"), shapes.get("layer2.0.conv1.weight")
+    if bn1 is not None and conv1 is not None and bn1[0] != conv1[0]:
+        return "preresnet", 2, 32  # its blocks normalise their input: bn1 has the input's width
+    if block != "bottleneck" or "layer1.0.conv2.weight" not in shapes:
+        return "resnet", 2, 32
+    conv2 = shapes["layer1.0.conv2.weight"]
+    if conv2[0] != conv2[1]:
+        return "resnext", 2, int(conv2[0] // conv2[1])  # grouped: in-channels per group = width / groups
+    stem = shapes["conv1.weight"][0]
+    planes, out = shapes["layer1.0.conv1.weight"][0], shapes["layer1.0.conv3.weight"][0]
+    if out == 2 * planes:
+        return "wideresnet", int(round(planes / stem)), 32
+    return "resnet", 2, 32
 
 
 def infer_architecture(shapes, model_depth=None, resnet_shortcut=None):
@@ -83,7 +121,10 @@ def infer_architecture(shapes, model_depth=None, resnet_shortcut=None):
 
     ``model_depth`` / ``resnet_shortcut`` force a value where the tensors cannot decide.
     """
-    if "conv1.weight" not in shapes or "fc.weight" not in shapes:
+    if is_densenet(shapes):
+        raise UserError("this is a DenseNet (CVPR 2018 release), which is not a 3D ResNet: it cannot be converted")
+    stem_key = "conv1_t.weight" if "conv1_t.weight" in shapes else "conv1.weight"
+    if stem_key not in shapes or "fc.weight" not in shapes:
         raise UserError("the tensors are not a 3D-ResNet (no conv1.weight / fc.weight); "
                         "is this a checkpoint of kenshohara/3D-ResNets-PyTorch's resnet?")
     block = "bottleneck" if any(k.endswith(".conv3.weight") for k in shapes) else "basic"
@@ -100,7 +141,10 @@ def infer_architecture(shapes, model_depth=None, resnet_shortcut=None):
                         f"pass --model_depth to force one")
     has_conv_shortcut = any(".downsample.0.weight" in k for k in shapes)
     shortcut = resnet_shortcut or ("B" if has_conv_shortcut else "A")
-    conv1 = tuple(shapes["conv1.weight"])
+    model, k, cardinality = _family(shapes, block)
+    stem = tuple(shapes[stem_key])
+    n_input = shapes["conv1_s.weight"][1] if model == "resnet2p1d" else stem[1]
     return Architecture(model_depth=depth, block=block, layers=layers, resnet_shortcut=shortcut,
-                        n_classes=int(shapes["fc.weight"][0]), widen_factor=conv1[0] / 64,
-                        conv1_t_size=int(conv1[2]), n_input_channels=int(conv1[1]))
+                        n_classes=int(shapes["fc.weight"][0]), widen_factor=stem[0] / 64,
+                        conv1_t_size=int(stem[2]), n_input_channels=int(n_input), model=model,
+                        wide_resnet_k=k, resnext_cardinality=cardinality)

@@ -3,12 +3,13 @@
 torch is imported here only (reading .pth files); training and inference never need it.
 """
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from src.errors import UserError
-from src.weights.naming import infer_architecture, rename_state_dict
+from src.weights.naming import infer_architecture, is_densenet, rename_state_dict, strip_prefixes
 
 log = logging.getLogger("resnet3d")
 
@@ -33,6 +34,12 @@ def _describe_bad_file(path, head):
 
 def read_pth(path):
     """The tensors of a .pth as a dict name -> float32 numpy array (prefixes not yet stripped)."""
+    return read_pth_file(path)[0]
+
+
+def read_pth_file(path):
+    """(tensors as read_pth, the file's ``arch`` field or ''). Upstream's releases wrap the state dict in
+    {'epoch', 'arch': 'resnext-101', 'state_dict', 'optimizer'}; DenseNet files are refused here."""
     import torch  # only conversion needs torch
 
     path = Path(path)
@@ -52,15 +59,29 @@ def read_pth(path):
                             f"downloaded file — re-save it as a plain state_dict") from None
         raise UserError(f"{path} cannot be read as a PyTorch checkpoint ({first}); it is probably truncated: "
                         f"download it again") from None
+    arch = str(obj.get("arch", "")) if isinstance(obj, dict) else ""
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
+    if arch.startswith("densenet") or (isinstance(obj, dict) and is_densenet(strip_prefixes(obj))):
+        raise UserError(f"{path} is a DenseNet ({arch or 'features.* / classifier.* tensors'}), which is not a "
+                        f"3D ResNet: this port converts resnet, resnet2p1d, preresnet, wideresnet and resnext")
     if not isinstance(obj, dict) or not obj:
         raise UserError(f"{path} holds no state_dict (found {type(obj).__name__})")
     tensors = {k: v for k, v in obj.items() if hasattr(v, "detach")}
     if len(tensors) != len(obj):
         others = [k for k in obj if k not in tensors]
         raise UserError(f"{path}: entries that are not tensors: {', '.join(others[:8])}")
-    return {k: v.detach().cpu().numpy() for k, v in tensors.items()}
+    return {k: v.detach().cpu().numpy() for k, v in tensors.items()}, arch
+
+
+def model_spec(arch, **stem):
+    """The ModelSpec of an inferred Architecture (``stem``: conv1_t_stride / no_max_pool, not in the tensors)."""
+    from src.models.resnet3d import ModelSpec
+
+    return ModelSpec(model=arch.model, model_depth=arch.model_depth, resnet_shortcut=arch.resnet_shortcut,
+                     n_classes=arch.n_classes, widen_factor=arch.widen_factor, conv1_t_size=arch.conv1_t_size,
+                     n_input_channels=arch.n_input_channels, wide_resnet_k=arch.wide_resnet_k,
+                     resnext_cardinality=arch.resnext_cardinality, **stem)
 
 
 def convert_state_dict(state, model_depth=None, resnet_shortcut=None, conv1_t_stride=1, no_max_pool=False):
@@ -68,17 +89,14 @@ def convert_state_dict(state, model_depth=None, resnet_shortcut=None, conv1_t_st
 
     Returns (dict name -> float32 array, Architecture). Unknown, missing and mis-shaped keys are errors.
     """
-    from src.models.resnet3d import ModelSpec, build_model
+    from src.models.resnet3d import build_model
     from src.weights.checkpoint import compare_params, network_shapes
 
     renamed, unknown = rename_state_dict(state)
     if unknown:
         raise UserError(f"{len(unknown)} keys have no rename rule: {', '.join(sorted(unknown)[:8])}")
     arch = infer_architecture({k: v.shape for k, v in renamed.items()}, model_depth, resnet_shortcut)
-    net = build_model(ModelSpec(model_depth=arch.model_depth, resnet_shortcut=arch.resnet_shortcut,
-                                n_classes=arch.n_classes, widen_factor=arch.widen_factor,
-                                conv1_t_size=arch.conv1_t_size, conv1_t_stride=conv1_t_stride,
-                                no_max_pool=no_max_pool, n_input_channels=arch.n_input_channels))
+    net = build_model(model_spec(arch, conv1_t_stride=conv1_t_stride, no_max_pool=no_max_pool))
     expected = network_shapes(net)
     found = compare_params(expected, renamed)
     if any(found):
@@ -90,12 +108,34 @@ def convert_state_dict(state, model_depth=None, resnet_shortcut=None, conv1_t_st
     return ordered, arch
 
 
+# the CVPR 2018 release's fixed-size pool, said once per conversion of one of its files
+POOL_NOTE = ("note: CVPR 2018 networks end in AvgPool3d((ceil(T/16), ceil(S/32), ceil(S/32))) built for their "
+             "training clip (16x112x112; 64 frames for the 64-frame ResNeXt-101 fine-tunes), where it equals our "
+             "global average pooling: same logits there; at other clip sizes upstream's fails or averages windows, "
+             "ours averages the whole feature map")
+
+
 def convert_pth(pth_path, ckpt_path, model_depth=None, resnet_shortcut=None):
-    """Read, convert, verify and atomically write. Returns (Architecture, number of tensors)."""
+    """Read, convert, verify and atomically write (the architecture recorded in the checkpoint).
+    Returns (Architecture, number of tensors, notes to print)."""
     import mindspore as ms
 
-    from src.weights.checkpoint import save_checkpoint
+    from src.models.families import architecture_name
+    from src.weights import settings
+    from src.weights.checkpoint import ARCHITECTURE_KEY, save_checkpoint
 
-    params, arch = convert_state_dict(read_pth(pth_path), model_depth, resnet_shortcut)
-    save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], ckpt_path)
-    return arch, len(params)
+    state, file_arch = read_pth_file(pth_path)
+    params, arch = convert_state_dict(state, model_depth, resnet_shortcut)
+    notes = [f"the file's arch field: {file_arch}"] if file_arch else []
+    # the 2020 release (resnet, resnet2p1d) saved without DataParallel's prefixes, the CVPR 2018 one with them
+    cvpr2018 = arch.model in ("preresnet", "wideresnet", "resnext") or (
+        arch.model == "resnet" and any(k.startswith("module.") for k in state))
+    if cvpr2018:
+        notes.append(POOL_NOTE)
+    spec = model_spec(arch)
+    # what the tensors tell (not the stem's stride or max-pool): eval / export / predict take it from the file
+    known = tuple(k for k in settings.MODEL_KEYS if k not in ("conv1_t_stride", "no_max_pool"))
+    save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], ckpt_path,
+                    append_dict={ARCHITECTURE_KEY: architecture_name(spec),
+                                 settings.KEY: settings.to_text(settings.from_config(asdict(spec), model_keys=known))})
+    return arch, len(params), notes

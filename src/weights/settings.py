@@ -20,8 +20,8 @@ log = logging.getLogger("resnet3d")
 KEY = "model_settings"          # the checkpoint entry / ONNX metadata key
 VERSION = 1
 # what defines the network and the input it was trained on: a contradicting command-line value is an error
-MODEL_KEYS = ("model_depth", "resnet_shortcut", "conv1_t_size", "conv1_t_stride", "no_max_pool", "widen_factor",
-              "n_input_channels", "n_classes")
+MODEL_KEYS = ("model", "model_depth", "resnet_shortcut", "conv1_t_size", "conv1_t_stride", "no_max_pool",
+              "widen_factor", "wide_resnet_k", "resnext_cardinality", "n_input_channels", "n_classes")
 INPUT_KEYS = ("sample_size", "sample_duration", "sample_t_stride")
 # how it was evaluated in training, and the dataset name that names result files: defaults only
 VIEW_KEYS = ("inference_stride", "test_clips", "test_crops", "dataset")

@@ -97,4 +97,4 @@ def test_forced_depth_that_contradicts_tensors_fails(tmp_path, capsys):
     pth = tmp_path / "m.pth"
     _save(randomize(TorchResNet3D(10, n_classes=3, widen_factor=0.125)), pth, "plain")
     assert pth_to_ckpt.main([f"--pth_path={pth}", f"--ckpt_path={tmp_path / 'o.ckpt'}", "--model_depth=18"]) == 2
-    assert "do not form a depth 18" in capsys.readouterr().err
+    assert "do not form a resnet depth 18" in capsys.readouterr().err
