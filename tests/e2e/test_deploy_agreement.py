@@ -32,7 +32,12 @@ def test_run_eval_onnx_sh_logs_the_same_line(onnx_workspace, tmp_path, capsys):
                       timeout=300)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert expected in proc.stdout
-    assert expected in (tmp_path / "eval_onnx.log").read_text()
+    assert expected in (tmp_path / "r2" / "eval_onnx.log").read_text()  # beside the results (--result_path)
+    proc = run_script("run_eval_onnx.sh", "ucf101", ws["jpg"], ws["ann"], ws["onnx"], *tiny_options(conv1_t_size=3),
+                      cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert expected in (tmp_path / "results" / "ucf101" / "eval_onnx.log").read_text()  # the default folder
+    assert not (tmp_path / "eval_onnx.log").exists()
 
 
 @pytest.mark.slow

@@ -46,9 +46,9 @@ def test_own_dataset_from_scratch_then_deploy_with_only_the_model(mydata, tmp_pa
     assert train_script.main(["--dataset=mydata", *data, f"--result_path={run}", *SMALL, "--batch_size=4",
                               "--n_epochs=2", "--warmup_epochs=0", "--eval_in_training=True",
                               "--device_target=CPU"]) == 0
-    out = capsys.readouterr().out
-    assert "start_ft=conv1: no pretrained weights, so every layer trains" in out
-    assert "n_classes=4: the classes of" in out and "training mydata:" in out
+    said = capsys.readouterr()
+    assert "start_ft=conv1: no pretrained weights, so every layer trains" in said.out
+    assert "n_classes=4: the classes of" in said.err and "training mydata:" in said.out
     best = json.loads((run / "best_metrics.json").read_text())
     ckpt = ms.load_checkpoint(str(run / "best.ckpt"))
     assert ckpt["fc.weight"].shape[0] == 4
