@@ -248,22 +248,32 @@ class EvalSource:
         return clip, np.int32(entry.label_index), np.int32(video), np.int32(window)
 
 
-def create_eval_dataset(cfg, subset="validation", rank_id=0, rank_size=1):
-    """(dataset, videos): dataset yields ("clip" float32 [b,3,T,H,W], "label" int32 [b],
-    "video_index" int32 [b], "window_index" int32 [b]) in micro-batches of cfg.eval_batch_size
-    (last one smaller); ``videos`` is an :class:`EvalVideos` (list of (video_id, label_index),
-    ``.class_names``, ``.n_clips``). The annotation's classes must fit cfg.n_classes. ``rank_id`` /
-    ``rank_size``: this rank's share of the windows (src.engine.evaluation gathers the shares)."""
+def eval_entries(cfg, subset="validation"):
+    """The videos of one subset of cfg's annotation (and its class names), checked against the model's classes
+    and input channels."""
     entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset, cfg.input_format)
     check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
     check_input_channels(cfg.n_input_channels)
     if not entries:
         raise UserError(f"no {canonical_subset(subset)} videos found: check --annotation_path and --video_path")
-    spec = presets.ClipSpec.from_config(cfg)
+    return entries, class_names
+
+
+def create_eval_dataset(entries, class_names, spec, batch_size, num_workers=1, rank_id=0, rank_size=1):
+    """(dataset, videos) for evaluation, as create_train_dataset is for training: the dataset yields ("clip"
+    float32 [b,3,T,H,W], "label" int32 [b], "video_index" int32 [b], "window_index" int32 [b]) in
+    micro-batches of ``batch_size`` (last one smaller); ``videos`` is an :class:`EvalVideos` (list of
+    (video_id, label_index), ``.class_names``, ``.n_clips``). ``rank_id`` / ``rank_size``: this rank's share
+    of the windows (src.engine.evaluation gathers the shares)."""
     source = EvalSource(entries, spec, rank_id, rank_size)
-    dataset = _generator_dataset(source, ["clip", "label", "video_index", "window_index"], cfg.num_workers,
-                                 rank_size)
-    dataset = dataset.batch(cfg.eval_batch_size, drop_remainder=False)
+    dataset = _generator_dataset(source, ["clip", "label", "video_index", "window_index"], num_workers, rank_size)
+    dataset = dataset.batch(batch_size, drop_remainder=False)
     videos = EvalVideos([(e.video_id, e.label_index) for e in entries], class_names, source.n_clips,
                         presets.views_label(spec))
     return dataset, videos
+
+
+def eval_dataset_of(cfg, subset="validation", rank_id=0, rank_size=1):
+    """create_eval_dataset over cfg's annotation subset, clip recipe, micro-batch and workers."""
+    return create_eval_dataset(*eval_entries(cfg, subset), presets.ClipSpec.from_config(cfg), cfg.eval_batch_size,
+                               cfg.num_workers, rank_id, rank_size)

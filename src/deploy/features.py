@@ -11,7 +11,7 @@ import mindspore.nn as nn
 import numpy as np
 
 from src.atomic import atomic_output
-from src.data.datasets import canonical_subset, create_eval_dataset
+from src.data.datasets import canonical_subset, eval_dataset_of
 from src.engine.evaluation import run_evaluation
 from src.engine.predictors import resolve_checkpoint
 from src.errors import UserError
@@ -41,7 +41,7 @@ def feature_network(cfg, runtime):
 def extract_features(cfg, runtime):
     """Write the features and their index; return (features array, index rows)."""
     net = feature_network(cfg, runtime)
-    data = create_eval_dataset(cfg, subset=cfg.eval_subset)
+    data = eval_dataset_of(cfg, cfg.eval_subset)
     _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), data, ignore=cfg.ignore)
     features, counts = acc.video_scores()
     index = data[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from src.atomic import atomic_output, remove_stale_temps, write_json
-from src.data.datasets import check_n_classes, create_eval_dataset
+from src.data.datasets import check_n_classes, eval_dataset_of
 from src.errors import UserError
 from src.metrics import compute_accuracy
 
@@ -37,7 +37,7 @@ def write_clips(cfg, out_dir):
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("clip_*.bin"):  # a re-run must not mix in clips of an earlier run
         old.unlink()
-    dataset, index = create_eval_dataset(cfg, subset=cfg.eval_subset)
+    dataset, index = eval_dataset_of(cfg, cfg.eval_subset)
     clips = []
     for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
         for clip, label, video, window in zip(batch["clip"], batch["label"], batch["video_index"],

@@ -7,7 +7,7 @@ cannot lose an evaluation.
 """
 import logging
 
-from src.data.datasets import create_eval_dataset
+from src.data.datasets import eval_dataset_of
 from src.engine.evaluation import run_evaluation
 from src.engine.predictors import (checkpoint_predictor, clip_shape, onnx_device, onnx_predictor, onnx_providers,
                                    resolve_checkpoint)
@@ -22,7 +22,7 @@ log = logging.getLogger("resnet3d")
 
 def evaluate(predict, cfg, tag):
     """Run ``predict`` over cfg's eval_subset; print the lines; save ``<dataset>_<tag>_*`` in result_path."""
-    data = create_eval_dataset(cfg, subset=cfg.eval_subset)
+    data = eval_dataset_of(cfg, cfg.eval_subset)
     result, acc = run_evaluation(predict, data, ignore=cfg.ignore)
     out.info(result.report())
     if cfg.result_path:

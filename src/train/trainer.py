@@ -13,7 +13,7 @@ import numpy as np
 
 from src.config import save_config, section
 from src.config_keys import result_keys
-from src.data.datasets import (classes_to_train, create_eval_dataset, create_train_dataset, steps_per_epoch,
+from src.data.datasets import (classes_to_train, create_train_dataset, eval_dataset_of, steps_per_epoch,
                                train_entries)
 from src.data.presets import ClipSpec
 from src.engine import callbacks as cb
@@ -119,7 +119,7 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
         raise UserError("--lr_decay_mode=plateau follows the validation loss: pass --eval_in_training=True")
     eval_data = None
     if cfg.eval_in_training:  # every rank evaluates its share of the windows
-        eval_data = create_eval_dataset(cfg, cfg.eval_subset, runtime.rank_id, runtime.rank_size)
+        eval_data = eval_dataset_of(cfg, cfg.eval_subset, runtime.rank_id, runtime.rank_size)
     net = build_model(ModelSpec.from_config(cfg), conv_impl=runtime.conv_impl)
     if cfg.pretrain_path and resume_from is None:
         load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)

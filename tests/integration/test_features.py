@@ -6,7 +6,7 @@ import numpy as np
 
 import extract_features
 from src.config import load_config
-from src.data.datasets import create_eval_dataset
+from src.data.datasets import eval_dataset_of
 from src.models.resnet3d import ModelSpec, build_model
 from src.weights.checkpoint import load_strict
 from tests.helpers.tiny import make_tiny_checkpoint, make_tiny_dataset, tiny_options
@@ -28,7 +28,7 @@ def test_features_match_the_models_forward(tmp_path, capsys):
     net = build_model(ModelSpec.from_config(cfg))
     load_strict(net, ckpt)
     net.set_train(False)
-    dataset, index = create_eval_dataset(cfg, "validation")
+    dataset, index = eval_dataset_of(cfg, "validation")
     sums = np.zeros((8, 8))
     for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
         np.add.at(sums, batch["video_index"], net(ms.Tensor(batch["clip"])).asnumpy())

@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from src.data.datasets import EvalSource, TrainSource, create_eval_dataset, load_annotation, steps_per_epoch
+from src.data.datasets import EvalSource, TrainSource, eval_dataset_of, load_annotation, steps_per_epoch
 from src.data.presets import ClipSpec
 from src.errors import UserError
 from tests.helpers.media import tiny_annotated_dataset
@@ -79,7 +79,7 @@ def test_train_dataset_size_and_batch_too_large(tiny):
 def test_eval_dataset_windows_order_and_micro_batches(tiny):
     ann, jpg = tiny
     cfg = tiny_data_config(ann, jpg, inference_stride=4, sample_duration=4, eval_batch_size=2)
-    dataset, videos = create_eval_dataset(cfg, "test")
+    dataset, videos = eval_dataset_of(cfg, "test")
     assert list(videos) == [("v_B_3", 1), ("v_A_4", 0)] and videos.videos is videos
     assert videos.class_names == ["A", "B"]
     rows = []
