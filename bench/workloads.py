@@ -70,7 +70,7 @@ def inputs(w, seed=0):
 
 
 def ms_model(w, conv_impl):
-    from src.models.resnet3d import ModelSpec, build_model
+    from src.models.factory import ModelSpec, build_model
 
     return build_model(ModelSpec(model=w.model, model_depth=w.depth, **w.model_kwargs()), conv_impl=conv_impl)
 

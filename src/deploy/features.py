@@ -15,7 +15,7 @@ from src.data.datasets import canonical_subset, eval_dataset_of
 from src.engine.evaluation import run_evaluation
 from src.engine.predictors import resolve_checkpoint
 from src.errors import UserError
-from src.models.resnet3d import ModelSpec, build_model
+from src.models.factory import ModelSpec, build_model
 from src.rundir import RunDir
 from src.weights.checkpoint import load_pretrained, load_strict
 

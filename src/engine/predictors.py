@@ -16,7 +16,7 @@ from mindspore.train import mind_ir_pb2
 from src.errors import UserError
 from src.metrics import softmax
 from src.models.inference import inference_network
-from src.models.resnet3d import ModelSpec, build_model
+from src.models.factory import ModelSpec, build_model
 from src.rundir import RunDir
 from src.weights.checkpoint import load_strict
 

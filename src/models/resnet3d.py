@@ -5,7 +5,6 @@ Parameter names follow upstream (``layer1.0.conv1.weight``, ``layer1.0.downsampl
 the original MindSpore port's naming, so its checkpoints load too.
 """
 import math
-from dataclasses import asdict, dataclass
 from functools import partial
 
 import mindspore.nn as nn
@@ -211,35 +210,3 @@ def generate_model(model_depth, **kwargs):
     if kwargs.get("resnet_shortcut", "B") not in ("A", "B"):
         raise UserError(f"resnet_shortcut '{kwargs['resnet_shortcut']}' is not one of A, B")
     return ResNet3D(block, layers, **kwargs)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything that defines the network's architecture (the config's model keys)."""
-    model_depth: int = 50
-    resnet_shortcut: str = "B"
-    n_classes: int = 400
-    widen_factor: float = 1.0
-    conv1_t_size: int = 7
-    conv1_t_stride: int = 1
-    no_max_pool: bool = False
-    n_input_channels: int = 3
-    model: str = "resnet"
-    wide_resnet_k: int = 2
-    resnext_cardinality: int = 32
-
-    @classmethod
-    def from_config(cls, cfg, **overrides):
-        values = {name: cfg[name] for name in cls.__dataclass_fields__}
-        return cls(**{**values, **overrides})
-
-
-def build_model(spec, conv_impl="native"):
-    """The network ``spec`` describes (any family of src.models.families), with ``native`` (exportable) or
-    ``fast`` (CPU op) convolutions."""
-    from src.models.families import architecture_name, generate_family
-
-    values = asdict(spec)
-    net = generate_family(values.pop("model"), values.pop("model_depth"), conv_impl=conv_impl, **values)
-    net.architecture = architecture_name(spec)  # checked against a checkpoint's record when loading
-    return net

@@ -23,7 +23,7 @@ from src.errors import UserError
 from src.logs import out
 from src.engine.evaluation import run_evaluation
 from src.engine.predictors import mindspore_predictor
-from src.models.resnet3d import ModelSpec, build_model
+from src.models.factory import ModelSpec, build_model
 from src.train.logger import TrainLogger
 from src.train.lr import Plateau, create_schedule
 from src.train.mix import mix_batch

@@ -76,7 +76,7 @@ def read_pth_file(path):
 
 def model_spec(arch, **stem):
     """The ModelSpec of an inferred Architecture (``stem``: conv1_t_stride / no_max_pool, not in the tensors)."""
-    from src.models.resnet3d import ModelSpec
+    from src.models.factory import ModelSpec
 
     return ModelSpec(model=arch.model, model_depth=arch.model_depth, resnet_shortcut=arch.resnet_shortcut,
                      n_classes=arch.n_classes, widen_factor=arch.widen_factor, conv1_t_size=arch.conv1_t_size,
@@ -89,7 +89,7 @@ def convert_state_dict(state, model_depth=None, resnet_shortcut=None, conv1_t_st
 
     Returns (dict name -> float32 array, Architecture). Unknown, missing and mis-shaped keys are errors.
     """
-    from src.models.resnet3d import build_model
+    from src.models.factory import build_model
     from src.weights.checkpoint import compare_params, network_shapes
 
     renamed, unknown = rename_state_dict(state)

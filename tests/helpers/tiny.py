@@ -68,7 +68,7 @@ def make_tiny_checkpoint(path, seed=0, fc_scale=20.0, **model_overrides):
     import numpy as np
 
     from src.config import Config, load_config
-    from src.models.resnet3d import ModelSpec, build_model
+    from src.models.factory import ModelSpec, build_model
     from src.weights.checkpoint import save_checkpoint
 
     cfg = Config(load_config([]))

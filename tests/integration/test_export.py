@@ -11,7 +11,7 @@ from src.deploy.graph import explicit_padding
 from tests.helpers.tiny import make_tiny_checkpoint, tiny_options
 from src.errors import UserError
 from src.metrics import softmax
-from src.models.resnet3d import ModelSpec, build_model
+from src.models.factory import ModelSpec, build_model
 
 # stems the exporter mis-wrote before explicit_padding (conv pads (t//2,3,3); padded max-pool)
 STEMS = [

@@ -12,7 +12,7 @@ import pth_to_ckpt
 from src.config import load_config
 from src.deploy.export import export_network
 from src.models.inference import inference_network
-from src.models.resnet3d import ModelSpec, build_model
+from src.models.factory import ModelSpec, build_model
 from src.ops.fused_conv3d import status
 from src.train.step import freeze_before
 from src.weights.checkpoint import load_pretrained, load_strict

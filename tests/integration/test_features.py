@@ -7,7 +7,7 @@ import numpy as np
 import extract_features
 from src.config import load_config
 from src.data.datasets import eval_dataset_of
-from src.models.resnet3d import ModelSpec, build_model
+from src.models.factory import ModelSpec, build_model
 from src.weights.checkpoint import load_strict
 from tests.helpers.tiny import make_tiny_checkpoint, make_tiny_dataset, tiny_options
 

@@ -11,7 +11,7 @@ import mindspore as ms
 import eval as eval_script
 import train as train_script
 from src.config import load_config
-from src.models.resnet3d import ModelSpec, build_model
+from src.models.factory import ModelSpec, build_model
 from src.runtime import setup_runtime
 from src.config import section
 from src.engine.fit import Callback

@@ -76,7 +76,7 @@ def test_two_micro_batches_of_four_equal_one_batch_of_eight():
 
 
 def test_accumulation_with_batchnorm_training_normally():
-    from src.models.resnet3d import ModelSpec, build_model
+    from src.models.factory import ModelSpec, build_model
 
     spec = ModelSpec(model_depth=10, n_classes=N_CLASSES, widen_factor=0.125)
     a, b = _same_start(lambda: build_model(spec))
