@@ -177,9 +177,11 @@ def test_fine_tune_a_converted_r2p1d_with_train_py_then_eval(tiny_args, tmp_path
                                       "--n_epochs=1", "--batch_size=8"]) == 0
     assert "fc replaced: pretrained head has 6 classes, model has 8" in caplog.text
     trained = next((tmp_path / "result").glob("resnet3d-synthetic-1_*.ckpt"))
-    assert eval_script.main(tiny_args + [f"--inference_ckpt_path={trained}"]) == 2
-    assert "holds a resnet2p1d network but the config builds resnet" in capsys.readouterr().err
-    assert eval_script.main(r2p1d + [f"--inference_ckpt_path={trained}", "--eval_subset=test"]) == 0
+    capsys.readouterr()
+    # the checkpoint carries its family: eval.py builds it without --model; a contradicting --model is refused
+    assert eval_script.main(tiny_args + [f"--inference_ckpt_path={trained}", "--model=resnet"]) == 2
+    assert "--model=resnet but the model has 'resnet2p1d'" in capsys.readouterr().err
+    assert eval_script.main(tiny_args + [f"--inference_ckpt_path={trained}", "--eval_subset=test"]) == 0
     assert "top-1: " in capsys.readouterr().out
 
 
