@@ -15,6 +15,7 @@ from src.data.datasets import canonical_subset, create_eval_dataset
 from src.engine.evaluation import run_evaluation
 from src.engine.predictors import resolve_checkpoint
 from src.errors import UserError
+from src.models.inference import inference_network
 from src.models.resnet3d import ModelSpec, build_model
 from src.rundir import RunDir
 from src.weights.checkpoint import load_pretrained, load_strict
@@ -40,7 +41,7 @@ def feature_network(cfg, runtime):
 
 def extract_features(cfg, runtime):
     """Write the features and their index; return (features array, index rows)."""
-    net = feature_network(cfg, runtime)
+    net = inference_network(feature_network(cfg, runtime), runtime.conv_impl, runtime.infer_precision)
     data = create_eval_dataset(cfg, subset=cfg.eval_subset)
     _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), data, ignore=cfg.ignore)
     features, counts = acc.video_scores()

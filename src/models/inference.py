@@ -1,6 +1,6 @@
 """Inference network of a trained ResNet3D: BatchNorm folded into the convolutions, activations fused.
 
-``inference_network(net, conv_impl)`` reads an eval-mode ResNet3D (src.models.resnet3d, native or
+``inference_network(net, conv_impl, precision)`` reads an eval-mode ResNet3D (src.models.resnet3d, native or
 fast convolutions) and returns a cell with the same call (clips float32 [b, 3, T, H, W] -> logits):
 
 - every conv + BatchNorm pair becomes one convolution with bias: w' = w * g / sqrt(var + eps),
@@ -9,15 +9,21 @@ fast convolutions) and returns a cell with the same call (clips float32 [b, 3, T
   primitive (post-ops), and weights are reordered to the kernel's layout once, not per call;
 - without it (``native``, or the op not built) the same folded weights run in nn.Conv3d, followed
   by MindSpore's bias add, residual add and ReLU.
+- ``precision="bf16"`` (fused op only; src.ops.isa decides where it is allowed): every convolution
+  runs on bfloat16 input and weights with float32 accumulation and writes bfloat16, so activations
+  stay bfloat16 from the stem's output to the last block (the stem reads the float32 clips, and the
+  max-pool pools bfloat16); the global average pool and the fc head run in float32.
 
 The weights are a snapshot taken here (and MindSpore GRAPH mode does not see weights loaded into a
 compiled network anyway): build the inference network after loading the checkpoint. Training keeps
 the unfused network; export keeps it too (a Custom op does not export to ONNX).
 """
+import functools
 import logging
 
 import numpy as np
 
+import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore import Parameter, Tensor
@@ -83,11 +89,13 @@ class NativeConvBias(nn.Cell):
         return out
 
 
-def _unit_factory(conv_impl):
+def _unit_factory(conv_impl, precision="fp32"):
     if conv_impl == "fast":
         from src.ops.fused_conv3d import FusedConv3d
 
-        return FusedConv3d
+        return functools.partial(FusedConv3d, dtype=ms.bfloat16) if precision == "bf16" else FusedConv3d
+    if precision != "fp32":
+        raise UserError(f"inference_network: precision {precision} needs the fused oneDNN op (conv_impl fast)")
     return NativeConvBias
 
 
@@ -110,36 +118,56 @@ class FoldedBlock(nn.Cell):
         return self.last(self.body(x), identity)
 
 
-def _fold_downsample(downsample, unit):
+def _shortcut_a_conv(shortcut, in_planes, unit):
+    """Type-A shortcut as a 1x1x1 convolution with a 0/1 weight (bfloat16: MindSpore's CPU slicing has no
+    bfloat16 kernel). Exact: each output is one input times 1 (or 0), accumulated in float32."""
+    weight = np.zeros((shortcut.out_planes, in_planes, 1, 1, 1), np.float32)
+    weight[np.arange(in_planes), np.arange(in_planes)] = 1.0
+    return unit(weight, np.zeros(shortcut.out_planes, np.float32), triple(shortcut.stride), (0, 0, 0))
+
+
+def _fold_downsample(downsample, unit, in_planes=None, precision="fp32"):
+    if isinstance(downsample, ShortcutA) and precision == "bf16":
+        return _shortcut_a_conv(downsample, in_planes, unit)
     if downsample is None or isinstance(downsample, ShortcutA):
         return downsample  # type A has no parameters: reused as is
     conv, bn = downsample[0], downsample[1]
     return unit(*fold_batch_norm(conv, bn), *conv_geometry(conv))
 
 
-def _fold_block(block, unit):
+def _fold_block(block, unit, precision="fp32"):
     if not isinstance(block, (BasicBlock, Bottleneck)):
         raise UserError(f"inference_network: unknown block type {type(block).__name__}")
-    return FoldedBlock(block, unit, _fold_downsample(block.downsample, unit))
+    downsample = _fold_downsample(block.downsample, unit, block.conv1.in_channels, precision)
+    return FoldedBlock(block, unit, downsample)
 
 
 class InferenceResNet3D(nn.Cell):
     """Eval-only ResNet3D with folded BatchNorm; built by :func:`inference_network`."""
 
-    def __init__(self, net, conv_impl):
+    def __init__(self, net, conv_impl, precision="fp32"):
         super().__init__()
-        unit = _unit_factory(conv_impl)
-        self.conv_impl = conv_impl
+        unit = _unit_factory(conv_impl, precision)
+        self.conv_impl, self.precision = conv_impl, precision
+        self.bf16 = precision == "bf16"
         self.conv1 = unit(*fold_batch_norm(net.conv1, net.bn1), *conv_geometry(net.conv1), relu=True)
         self.no_max_pool = bool(net.no_max_pool)
-        self.maxpool = MaxPool3dTorch(conv_impl, training=False)
+        if self.bf16:
+            from src.ops.fast_pool3d import FastMaxPool3d
+
+            self.maxpool = FastMaxPool3d(3, 2, 1, training=False, dtype=ms.bfloat16)
+        else:
+            self.maxpool = MaxPool3dTorch(conv_impl, training=False)
         self.layer1, self.layer2, self.layer3, self.layer4 = (
-            nn.SequentialCell([_fold_block(b, unit) for b in layer])
+            nn.SequentialCell([_fold_block(b, unit, precision) for b in layer])
             for layer in (net.layer1, net.layer2, net.layer3, net.layer4))
         fc = net.fc
-        self.fc = nn.Dense(fc.in_channels, fc.out_channels,
-                           weight_init=initializer(Tensor(fc.weight.asnumpy()), fc.weight.shape),
-                           bias_init=initializer(Tensor(fc.bias.asnumpy()), fc.bias.shape))
+        if isinstance(fc, nn.Identity):  # a feature extractor (src.deploy.features): the pooled features
+            self.fc = nn.Identity()
+        else:
+            self.fc = nn.Dense(fc.in_channels, fc.out_channels,
+                               weight_init=initializer(Tensor(fc.weight.asnumpy()), fc.weight.shape),
+                               bias_init=initializer(Tensor(fc.bias.asnumpy()), fc.bias.shape))
         self.set_train(False)
 
     def construct(self, x):
@@ -147,6 +175,8 @@ class InferenceResNet3D(nn.Cell):
         if not self.no_max_pool:
             x = self.maxpool(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.bf16:
+            x = x.astype(ms.float32)  # the pooled features and the head in float32
         return self.fc(x.mean(axis=(2, 3, 4)))
 
 
@@ -162,20 +192,25 @@ def resolve_inference_impl(conv_impl):
     return ("fast", reason) if available else ("native", f"fused op unavailable: {reason}")
 
 
-def inference_network(net: ResNet3D, conv_impl: str = "auto") -> nn.Cell:
+def inference_network(net: ResNet3D, conv_impl: str = "auto", precision: str = "fp32") -> nn.Cell:
     """Eval-only copy of trained ``net`` with BatchNorm folded into its convolutions.
 
     ``conv_impl``: ``fast`` / ``auto`` -> fused oneDNN op (conv + bias + add + ReLU in one kernel),
     falling back to ``native`` (nn.Conv3d with bias, then add and ReLU) when the op is not built.
-    Same call as ``net`` in eval mode: clips float32 [b, C, T, H, W] -> logits [b, n_classes].
+    ``precision``: ``fp32``, or ``bf16`` (a resolved Runtime.infer_precision: BF16 convolutions, see the
+    module's doc; needs the fused op). Same call as ``net`` in eval mode: clips float32
+    [b, C, T, H, W] -> logits float32 [b, n_classes].
     """
     if not isinstance(net, ResNet3D):
         raise UserError(f"inference_network needs a ResNet3D, not {type(net).__name__}")
+    if precision not in ("fp32", "bf16"):
+        raise UserError(f"inference_network: precision '{precision}' is not one of fp32, bf16")
     impl, reason = resolve_inference_impl(conv_impl)
-    folded = InferenceResNet3D(net, impl)
+    folded = InferenceResNet3D(net, impl, precision)
     if impl == "fast":
         log.info("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in "
-                 "the oneDNN op (%s)", reason)
+                 "the oneDNN op, %s (%s)", "BF16 activations and weights, FP32 accumulation and head"
+                 if precision == "bf16" else "FP32", reason)
     else:
         log.info("inference network: BatchNorm folded; native Conv3d with bias + ReLU (%s)", reason)
     return folded

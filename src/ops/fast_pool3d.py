@@ -3,8 +3,8 @@
 MindSpore's MaxPool3D makes oneDNN run its plain-layout kernel (~0.4 s for the r3d18 stem's pool at
 batch 8 on AVX2, a tenth of a training step); src/ops/csrc/maxpool3d.cc is a direct loop in the
 fast-op library. Training mode records each output's winning input index for the backward pass;
-``training=False`` (the inference network) skips it. PyTorch's semantics: padding never wins, the
-first maximum wins, NaN propagates.
+``training=False`` (the inference network) skips it and pools bfloat16 too (``dtype``). PyTorch's
+semantics: padding never wins, the first maximum wins, NaN propagates.
 """
 import ctypes
 import functools
@@ -49,7 +49,7 @@ def _pooled(shape, kernel, stride, padding):
 class FastMaxPool3d(nn.Cell):
     """Max-pool over [N, C, D, H, W] float32 with PyTorch-style symmetric padding."""
 
-    def __init__(self, kernel_size=3, stride=2, padding=1, training=True):
+    def __init__(self, kernel_size=3, stride=2, padding=1, training=True, dtype=ms.float32):
         super().__init__()
         available, reason = status()
         if not available:
@@ -58,6 +58,8 @@ class FastMaxPool3d(nn.Cell):
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"padding {self.padding} must be at most half the kernel {self.kernel_size}")
         self.training_op = bool(training)
+        if dtype != ms.float32 and self.training_op:
+            raise ValueError(f"dtype {dtype}: the training max-pool is float32 only")
         self.pool_params = Tensor(np.array(self.kernel_size + self.stride + self.padding, np.int64))
         path = str(library_path())
         # the shape functions are lambdas, not methods calling each other: in GRAPH mode MindSpore may
@@ -68,7 +70,7 @@ class FastMaxPool3d(nn.Cell):
                                    lambda x, p: (ms.float32, ms.int32), func_type="aot", bprop=_make_bprop(path))
         else:
             self.pool = ops.Custom(f"{path}:maxpool3d_infer", lambda x, p: _pooled(x, *geometry),
-                                   lambda x, p: ms.float32, func_type="aot")
+                                   lambda x, p: dtype, func_type="aot")
         # PyNative caches a Custom op's inferred shape by its inputs' shapes (see FastConv3d): pools of
         # other geometries on one input shape must differ in an attribute
         self.pool.add_prim_attr("geometry", f"{self.kernel_size}/{self.stride}/{self.padding}")

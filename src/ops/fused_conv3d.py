@@ -5,6 +5,10 @@ handle; the library reorders them to the kernel's blocked layout on first use an
 and it caches one primitive per geometry. The residual add and the ReLU are oneDNN post-ops
 (sum, eltwise relu). No bprop: this op is for eval-mode networks only. The weights are a snapshot:
 build a new cell after the weights change.
+
+BF16 (``dtype=ms.bfloat16``): the output is bfloat16; the kernel runs on bfloat16 input and weights
+with float32 accumulation, float32 bias and post-ops. The input may be float32 or bfloat16 (the library
+converts a float32 one while reordering it), the residual has the output's type.
 """
 import ctypes
 import functools
@@ -62,10 +66,12 @@ class FusedConv3d(nn.Cell):
 
     ``weight`` (out, in, kd, kh, kw) and ``bias`` (out,) are copied; PyTorch-style symmetric
     ``padding``. ``residual=True``: construct(x, residual) returns relu(conv(x) + bias + residual)
-    (with ``relu``), residual having the output's shape.
+    (with ``relu``), residual having the output's shape. ``dtype``: the output's type, ms.float32 or
+    ms.bfloat16 (BF16 compute, see the module's doc).
     """
 
-    def __init__(self, weight, bias, stride=1, padding=0, dilation=1, relu=False, residual=False):
+    def __init__(self, weight, bias, stride=1, padding=0, dilation=1, relu=False, residual=False,
+                 dtype=ms.float32):
         super().__init__()
         available, reason = status()
         if not available:
@@ -78,6 +84,9 @@ class FusedConv3d(nn.Cell):
         self.kernel_size = tuple(int(k) for k in weight.shape[2:])
         self.stride, self.padding, self.dilation = triple(stride), triple(padding), triple(dilation)
         self.relu, self.residual = bool(relu), bool(residual)
+        if dtype not in (ms.float32, ms.bfloat16):
+            raise ValueError(f"dtype {dtype}: want mindspore.float32 or mindspore.bfloat16")
+        self.dtype = dtype
         path = str(library_path())
         lib = _library(path)
         dims = np.array(weight.shape, np.int64)
@@ -90,7 +99,7 @@ class FusedConv3d(nn.Cell):
                                            + (self.handle, int(self.relu)), np.int64))
         # no bprop, so one func string per arity is safe (bprop reuse is per func string)
         symbol = "conv3d_infer_add" if self.residual else "conv3d_infer"
-        self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, self._out_dtype, func_type="aot")
+        self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, lambda x, p, *residual: dtype, func_type="aot")
         # PyNative caches inferred shapes per op and input shapes: two convs reading the same input
         # (a bottleneck's conv1 and downsample) must differ in an attribute to get their own shapes
         self.conv.add_prim_attr("weight_handle", self.handle)
@@ -100,10 +109,6 @@ class FusedConv3d(nn.Cell):
                    zip(x[2:], self.kernel_size, self.stride, self.padding, self.dilation)]
         return [x[0], self.out_channels, *spatial]
 
-    @staticmethod
-    def _out_dtype(x, p, *residual):
-        return ms.float32
-
     def construct(self, x, residual=None):
         if self.residual:
             return self.conv(x, self.conv_params, residual)
@@ -111,4 +116,5 @@ class FusedConv3d(nn.Cell):
 
     def extend_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, relu={self.relu}, residual={self.residual}")
+                f"stride={self.stride}, padding={self.padding}, relu={self.relu}, residual={self.residual}"
+                + (", dtype=bfloat16" if self.dtype == ms.bfloat16 else ""))
