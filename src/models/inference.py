@@ -12,7 +12,8 @@ fast convolutions) and returns a cell with the same call (clips float32 [b, 3, T
 - ``precision="bf16"`` (fused op only; src.ops.isa decides where it is allowed): every convolution
   runs on bfloat16 input and weights with float32 accumulation and writes bfloat16, so activations
   stay bfloat16 from the stem's output to the last block (the stem reads the float32 clips, and the
-  max-pool pools bfloat16); the global average pool and the fc head run in float32.
+  max-pool pools bfloat16); the global average pool and the fc head run in float32. Between layers
+  the activations are channels-last (NDHWC, the layout of oneDNN's BF16 kernels: no reorder per layer).
 
 The weights are a snapshot taken here (and MindSpore GRAPH mode does not see weights loaded into a
 compiled network anyway): build the inference network after loading the checkpoint. Training keeps
@@ -93,7 +94,9 @@ def _unit_factory(conv_impl, precision="fp32"):
     if conv_impl == "fast":
         from src.ops.fused_conv3d import FusedConv3d
 
-        return functools.partial(FusedConv3d, dtype=ms.bfloat16) if precision == "bf16" else FusedConv3d
+        if precision == "bf16":  # NDHWC bfloat16 in and out; the stem's float32 NCDHW input is set apart
+            return functools.partial(FusedConv3d, dtype=ms.bfloat16, channels_last=(True, True))
+        return FusedConv3d
     if precision != "fp32":
         raise UserError(f"inference_network: precision {precision} needs the fused oneDNN op (conv_impl fast)")
     return NativeConvBias
@@ -150,12 +153,13 @@ class InferenceResNet3D(nn.Cell):
         unit = _unit_factory(conv_impl, precision)
         self.conv_impl, self.precision = conv_impl, precision
         self.bf16 = precision == "bf16"
-        self.conv1 = unit(*fold_batch_norm(net.conv1, net.bn1), *conv_geometry(net.conv1), relu=True)
+        stem = functools.partial(unit, channels_last=(False, True)) if self.bf16 else unit  # reads the clips
+        self.conv1 = stem(*fold_batch_norm(net.conv1, net.bn1), *conv_geometry(net.conv1), relu=True)
         self.no_max_pool = bool(net.no_max_pool)
         if self.bf16:
             from src.ops.fast_pool3d import FastMaxPool3d
 
-            self.maxpool = FastMaxPool3d(3, 2, 1, training=False, dtype=ms.bfloat16)
+            self.maxpool = FastMaxPool3d(3, 2, 1, training=False, dtype=ms.bfloat16, channels_last=True)
         else:
             self.maxpool = MaxPool3dTorch(conv_impl, training=False)
         self.layer1, self.layer2, self.layer3, self.layer4 = (
@@ -175,8 +179,8 @@ class InferenceResNet3D(nn.Cell):
         if not self.no_max_pool:
             x = self.maxpool(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        if self.bf16:
-            x = x.astype(ms.float32)  # the pooled features and the head in float32
+        if self.bf16:  # NDHWC; the pooled features and the head in float32
+            return self.fc(x.astype(ms.float32).mean(axis=(1, 2, 3)))
         return self.fc(x.mean(axis=(2, 3, 4)))
 
 

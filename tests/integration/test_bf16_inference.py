@@ -64,32 +64,46 @@ def as_float32(t):
     return t.astype(ms.float32).asnumpy() if t.dtype == ms.bfloat16 else t.asnumpy()
 
 
+def ndhwc(a):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
 @needs_bf16
+@pytest.mark.parametrize("channels_last", [(False, False), (False, True), (True, True)])
 @pytest.mark.parametrize("stride, residual", [(1, True), (2, False)])
-def test_fused_conv_bf16_matches_fp32(stride, residual):
+def test_fused_conv_bf16_matches_fp32(stride, residual, channels_last):
     rng = np.random.default_rng(0)
     w = rng.standard_normal((16, 8, 3, 3, 3)).astype(np.float32) * 0.2
     b = rng.standard_normal(16).astype(np.float32)
-    x = Tensor(rng.standard_normal((2, 8, 4, 10, 10)).astype(np.float32))
+    x = rng.standard_normal((2, 8, 4, 10, 10)).astype(np.float32)
     args = dict(stride=stride, padding=1, relu=True, residual=residual)
-    fp32, bf16 = FusedConv3d(w, b, **args), FusedConv3d(w, b, dtype=ms.bfloat16, **args)
-    res = Tensor(rng.standard_normal(fp32._out_shape(x.shape, None)).astype(np.float32))
-    want = (fp32(x, res) if residual else fp32(x)).asnumpy()
-    for x_in in (x, x.astype(ms.bfloat16)):  # the stem reads float32, every later layer bfloat16
-        got = bf16(x_in, res.astype(ms.bfloat16)) if residual else bf16(x_in)
+    fp32 = FusedConv3d(w, b, **args)
+    bf16 = FusedConv3d(w, b, dtype=ms.bfloat16, channels_last=channels_last, **args)
+    res = rng.standard_normal(fp32._out_shape(x.shape, None)).astype(np.float32)
+    want = (fp32(Tensor(x), Tensor(res)) if residual else fp32(Tensor(x))).asnumpy()
+    x_f32 = Tensor(ndhwc(x) if channels_last[0] else x)
+    res_in = Tensor(ndhwc(res) if channels_last[1] else res).astype(ms.bfloat16)
+    for x_in in (x_f32, x_f32.astype(ms.bfloat16)):  # the stem reads float32, every later layer bfloat16
+        got = bf16(x_in, res_in) if residual else bf16(x_in)
         assert got.dtype == ms.bfloat16
-        assert relative_error(as_float32(got), want) < CONV_TOLERANCE
+        got = as_float32(got)
+        assert relative_error(np.moveaxis(got, -1, 1) if channels_last[1] else got, want) < CONV_TOLERANCE
 
 
 @needs_bf16
-def test_max_pool_bf16_is_exact():
+@pytest.mark.parametrize("dtype", [ms.bfloat16, ms.float32])
+def test_max_pool_bf16_and_channels_last_are_exact(dtype):
     from src.ops.fast_pool3d import FastMaxPool3d
 
-    x = Tensor(np.random.default_rng(1).standard_normal((2, 4, 5, 9, 9)).astype(np.float32)).astype(ms.bfloat16)
-    got = FastMaxPool3d(3, 2, 1, training=False, dtype=ms.bfloat16)(x)
-    want = FastMaxPool3d(3, 2, 1, training=False)(x.astype(ms.float32))
-    assert got.dtype == ms.bfloat16
-    np.testing.assert_array_equal(as_float32(got), want.asnumpy())
+    x = np.random.default_rng(1).standard_normal((2, 4, 5, 9, 9)).astype(np.float32)
+    x[0, 1, 2, 3, 4] = np.nan  # propagates, as in PyTorch
+    x = Tensor(x).astype(ms.bfloat16).astype(ms.float32).asnumpy()  # values bfloat16 can hold
+    want = FastMaxPool3d(3, 2, 1, training=False)(Tensor(x)).asnumpy()
+    got = FastMaxPool3d(3, 2, 1, training=False, dtype=dtype)(Tensor(x).astype(dtype))
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(as_float32(got), want)
+    got = FastMaxPool3d(3, 2, 1, training=False, dtype=dtype, channels_last=True)(Tensor(ndhwc(x)).astype(dtype))
+    np.testing.assert_array_equal(np.moveaxis(as_float32(got), -1, 1), want)
 
 
 @needs_bf16

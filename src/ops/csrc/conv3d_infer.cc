@@ -7,6 +7,10 @@
 // activations back to float32 between layers; its first layer may take float32 (converted in the
 // reorder to the kernel's layout that runs anyway) and its head reads bfloat16.
 //
+// Layout: plain NCDHW by default. A handle may declare its input and/or output channels-last
+// (NDHWC, tensor shape [N, D, H, W, C]; conv3d_infer_set_layout): the layout oneDNN's BF16 brgemm
+// kernels use, so a BF16 network passing NDHWC between layers runs no reorder between them.
+//
 // The weights (BatchNorm already folded in, plus the folded bias) are handed over once through
 // conv3d_infer_prepare() and live here under a handle; the first call at a geometry reorders them
 // into the blocked layout the primitive chose and keeps that copy, so a call only moves
@@ -34,6 +38,7 @@ using namespace conv3d;
 struct Weights {
   memory::dims dims;        // OIDHW
   std::vector<float> plain_w, bias;  // plain_w kept while only bfloat16 blocked copies exist
+  bool src_cl = false, dst_cl = false;  // input / output tensors channels-last (NDHWC)
   // blocked copies, one per weights layout a primitive asked for
   std::vector<std::pair<memory::desc, memory>> blocked;  // std::vector: entries are few
 };
@@ -57,6 +62,7 @@ struct Call {
   int64_t handle = 0;
   bool relu = false, sum = false;
   dt src_dt = dt::f32, dst_dt = dt::f32;  // the tensors' types
+  bool src_cl = false, dst_cl = false;    // the tensors' layouts: NDHWC, else NCDHW
   dt compute() const { return src_dt == dt::bf16 || dst_dt == dt::bf16 ? dt::bf16 : dt::f32; }
 };
 
@@ -65,6 +71,8 @@ std::string key_of(const Call &c, const memory::dims &wei) {
   k += c.relu ? "r" : "l";
   k += c.src_dt == dt::bf16 ? "B" : "F";
   k += c.dst_dt == dt::bf16 ? "B" : "F";
+  k += c.src_cl ? "c" : "p";
+  k += c.dst_cl ? "c" : "p";
   for (const auto *v : {&c.src, &wei, &c.dst, &c.strides, &c.dil, &c.pad_l, &c.pad_r})
     for (auto x : *v) k += "," + std::to_string(x);
   return k;
@@ -92,8 +100,8 @@ std::unique_ptr<InferPlan> make_plan(const Call &c, const memory::dims &wei) {
       any(wei, compute), bias, any(c.dst, c.dst_dt), c.strides, c.dil, c.pad_l, c.pad_r, attr);
   auto plan = std::make_unique<InferPlan>();
   plan->prim = dnnl::convolution_forward(pd);
-  plan->src_user = plain(c.src, c.src_dt);
-  plan->dst_user = plain(c.dst, c.dst_dt);
+  plan->src_user = c.src_cl ? memory::desc(c.src, c.src_dt, tag::ndhwc) : plain(c.src, c.src_dt);
+  plan->dst_user = c.dst_cl ? memory::desc(c.dst, c.dst_dt, tag::ndhwc) : plain(c.dst, c.dst_dt);
   plan->src_prim = pd.src_desc();
   plan->dst_prim = pd.dst_desc();
   plan->wei_prim = pd.weights_desc();
@@ -196,8 +204,6 @@ int entry(bool with_residual, int nparam, void **params, int *ndims, int64_t **s
       return 1;
     }
     const int64_t *p = static_cast<const int64_t *>(params[1]);
-    c.src.assign(shapes[0], shapes[0] + 5);
-    c.dst.assign(shapes[n_in], shapes[n_in] + 5);
     c.handle = p[9];
     c.relu = p[10] != 0;
     c.sum = with_residual;
@@ -210,7 +216,15 @@ int entry(bool with_residual, int nparam, void **params, int *ndims, int64_t **s
         return 3;
       }
       wei = it->second->dims;
+      c.src_cl = it->second->src_cl;
+      c.dst_cl = it->second->dst_cl;
     }
+    // oneDNN's dims are N, C, D, H, W whatever the layout; an NDHWC tensor's shape is N, D, H, W, C
+    auto logical = [](const int64_t *shape, bool cl) {
+      return cl ? memory::dims{shape[0], shape[4], shape[1], shape[2], shape[3]} : memory::dims(shape, shape + 5);
+    };
+    c.src = logical(shapes[0], c.src_cl);
+    c.dst = logical(shapes[n_in], c.dst_cl);
     for (int k = 0; k < 3; ++k) {
       c.strides.push_back(p[k]);
       c.pad_l.push_back(p[3 + k]);
@@ -252,6 +266,16 @@ int64_t conv3d_infer_prepare(const float *w, const int64_t *dims, const float *b
     std::fprintf(stderr, "conv3d_infer_prepare: %s\n", e.what());
     return 0;
   }
+}
+
+// Declares the handle's input / output tensors channels-last (NDHWC); returns 0, or 1 for an unknown handle.
+int conv3d_infer_set_layout(int64_t handle, int src_channels_last, int dst_channels_last) {
+  std::lock_guard<std::mutex> lock(runtime().mu);
+  auto it = registry().find(handle);
+  if (it == registry().end()) return 1;
+  it->second->src_cl = src_channels_last != 0;
+  it->second->dst_cl = dst_channels_last != 0;
+  return 0;
 }
 
 void conv3d_infer_release(int64_t handle) {
