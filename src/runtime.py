@@ -125,7 +125,8 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="aut
     ms.set_context(mode=ms.GRAPH_MODE if mode == "GRAPH" else ms.PYNATIVE_MODE)
     if seed is not None:
         ms.set_seed(seed)
-    precision, why = resolve_infer_precision(infer_precision, device_target, impl, capped)
+    # the cap lasts for the process: an earlier setup may have applied it
+    precision, why = resolve_infer_precision(infer_precision, device_target, impl, capped or bool(_state["isa_cap"]))
     if infer_precision == "auto":
         log.info("infer_precision=auto: %s (%s)", precision, why)
     rank_id, rank_size = _init_distributed() if distributed else (0, 1)

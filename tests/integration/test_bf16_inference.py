@@ -23,7 +23,23 @@ try:
 except ImportError as err:  # pragma: no cover - the module imports MindSpore only
     AVAILABLE, REASON = False, str(err)
 NATIVE, CPU = bf16_support()
-needs_bf16 = pytest.mark.skipif(not (AVAILABLE and NATIVE), reason=f"fused op: {REASON}; CPU: {CPU}")
+
+
+def needs_bf16(test):
+    """Runs ``test`` where the fused op is built, the CPU has native BF16 and oneDNN is not capped."""
+    test = pytest.mark.usefixtures("onednn_not_capped")(test)
+    return pytest.mark.skipif(not (AVAILABLE and NATIVE), reason=f"fused op: {REASON}; CPU: {CPU}")(test)
+
+
+@pytest.fixture
+def onednn_not_capped():
+    """oneDNN capped at AVX2 (by an earlier setup with native convolutions in this process) has no BF16."""
+    from src.runtime import _state
+
+    if _state["isa_cap"]:
+        pytest.skip("oneDNN was capped at AVX2 earlier in this test process")
+
+
 CONV_TOLERANCE = 1e-2
 LOGITS_TOLERANCE = 3e-2
 # every block type, shortcut and stem variant the inference network folds (tiny widths)
@@ -150,10 +166,37 @@ def test_bf16_needs_the_fused_op():
 
 
 def test_eval_refuses_bf16_off_the_fused_path_with_one_line(tmp_path, capsys):
-    """Native convolutions cannot run BF16 on any CPU: one error line, exit 2, before any evaluation."""
+    """Native convolutions cannot run BF16 on any CPU: one error line, exit 2, before any evaluation.
+    (--cpu_isa_cap=off: the AVX2 cap would last for the rest of this test process.)"""
     ckpt = make_checkpoint(tmp_path / "m.ckpt")
-    code = eval_script.main(tiny_args() + ["--device_target=CPU", "--conv_impl=native", "--infer_precision=bf16",
+    code = eval_script.main(tiny_args() + ["--device_target=CPU", "--conv_impl=native", "--cpu_isa_cap=off",
+                                           "--infer_precision=bf16",
                                            f"--inference_ckpt_path={ckpt}", f"--result_path={tmp_path}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("error: --infer_precision=bf16: the fused oneDNN op is not running")
+
+
+@needs_bf16
+def test_eval_bf16_equals_fp32_predictions(tmp_path, capsys):
+    """eval.py --infer_precision=bf16 (and auto, which is bf16 here): the runtime line says BF16, every clip
+    gets the FP32 prediction, scores within 1e-2."""
+    import json
+
+    from toy import make_dataset
+
+    jpg, ann = make_dataset(tmp_path / "data")
+    ckpt = make_checkpoint(tmp_path / "m.ckpt", seed=4)
+    args = tiny_args() + ["--device_target=CPU", f"--video_path={jpg}", f"--annotation_path={ann}",
+                          f"--inference_ckpt_path={ckpt}"]
+    clips = {}
+    for precision in ("fp32", "bf16", "auto"):
+        out = tmp_path / precision
+        assert eval_script.main(args + [f"--infer_precision={precision}", f"--result_path={out}"]) == 0
+        printed = capsys.readouterr().out
+        assert ("inference in BF16" in printed) is (precision != "fp32")
+        clips[precision] = json.loads((out / "ucf101_eval_clips.json").read_text())
+    for precision in ("bf16", "auto"):
+        assert [c["pred"] for c in clips[precision]] == [c["pred"] for c in clips["fp32"]]
+        np.testing.assert_allclose([c["score"] for c in clips[precision]], [c["score"] for c in clips["fp32"]],
+                                   atol=1e-2)
