@@ -20,7 +20,7 @@ def _main(argv):
 
     check_format_supported(cfg)  # before touching a device: AIR needs Ascend
     # the exported graph always holds native convolutions (the fast op does not export)
-    setup_runtime(cfg, conv_impl="native", distributed=False)
+    setup_runtime(cfg, conv_impl="native", distributed=False, infer_precision="fp32")
     export_from_config(cfg, settings)
     return 0
 

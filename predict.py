@@ -36,7 +36,8 @@ def _main(argv):
     model = cfg.onnx_path or cfg.mindir_path or resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
     cfg, settings = adopt(cfg, model)
     exported = bool(cfg.onnx_path or cfg.mindir_path)  # exported models run via onnxruntime / on the CPU here
-    runtime = setup_runtime(cfg, device_target="CPU" if exported else None, distributed=False)
+    runtime = setup_runtime(cfg, device_target="CPU" if exported else None, distributed=False,
+                            infer_precision="fp32" if exported else None)
     names = read_labels(cfg.labels) if cfg.labels else class_names(settings)
     predict = make_predictor(cfg, runtime)
     from src.data.presets import ClipSpec, views_label

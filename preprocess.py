@@ -26,7 +26,7 @@ def _main(argv):
     if cfg.mindir_path:  # the clip size and length the model was trained with (its <model>.json)
         cfg, _ = adopt(cfg, cfg.mindir_path)
 
-    setup_runtime(cfg, device_target="CPU", distributed=False)  # only the input pipeline runs here
+    setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")  # input pipeline only
     write_clips(cfg, cfg.output_path)
     return 0
 

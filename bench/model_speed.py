@@ -1,4 +1,4 @@
-"""Whole-model speed, MindSpore vs PyTorch (both memory layouts) and ONNX Runtime, in one process.
+"""Whole-model speed, MindSpore vs PyTorch (both memory layouts), ONNX Runtime and OpenVINO, in one process.
 
     .venv/bin/python bench/model_speed.py [--quick] [--threads N] [--skip-capped] [--only TEXT]
 
@@ -8,16 +8,18 @@ Workloads and step builders: bench/workloads.py. Runs alternate between all runn
   eager in NCDHW and in channels_last_3d; the ratio (clips/s, higher is better) is against the
   faster of the two layouts.
 - inference: the inference network (src/models/inference.py: BatchNorm folded, ReLU and residual
-  add fused into the oneDNN op) against ONNX Runtime running the same weights exported by our export
-  path (src/deploy/export.py) and against PyTorch (faster layout); time ratios, lower is better.
-  "MS unfused" is the eval-mode training network, for reference.
+  add fused into the oneDNN op) in FP32 and, on CPUs with native BF16, in BF16 ("MS BF16"), against
+  ONNX Runtime and OpenVINO (its default precision: BF16 where native) running the same weights exported
+  by our export path (src/deploy/export.py) and against PyTorch (faster layout); time ratios, lower is
+  better, taken with our faster precision. "MS unfused" is the eval-mode training network, for reference.
 Configurations: "fast" (conv_impl auto -> our oneDNN ops, uncapped) in this process; "capped"
 (native nn.Conv3d, oneDNN capped at AVX2; inference = the BN-folded native fallback) in a
 subprocess, since the cap must be set before MindSpore builds its first oneDNN kernel. "native"
 uncapped (oneDNN's reference kernel, ~50-65x PyTorch's time) is skipped.
-The last line: `train_speed_ratio_vs_torch=... infer_time_ratio_vs_torch=...
-infer_time_ratio_vs_onnxruntime=... infer_time_ratio_vs_onnxruntime_max=...` for "fast" (the first
-three on r3d18 training and r3d50 batch-1 inference, the last the worst inference workload).
+The first line says whether the CPU has native BF16 and OpenVINO's default precision on it. The last
+line: `train_speed_ratio_vs_torch=... infer_time_ratio_vs_torch=... infer_time_ratio_vs_onnxruntime=...
+infer_time_ratio_vs_onnxruntime_max=... infer_time_ratio_vs_openvino=...` for "fast" (r3d18 training and
+r3d50 batch-1 inference; _max is the worst inference workload; inference ratios with our faster precision).
 """
 import argparse
 import json
@@ -42,6 +44,10 @@ def runners(w, config, info, threads):
     fused, net = wl.ms_infer(w, info.conv_impl, fused=True)
     fns = {"ms": fused, "ms unfused": wl.ms_infer(w, info.conv_impl, fused=False)[0],
            "ort": wl.ort_infer(w, net, threads)}
+    if config == "fast":
+        fns["ov"] = wl.openvino_infer(w, net, threads)
+        if info.infer_precision == "bf16":
+            fns["ms bf16"] = wl.ms_infer(w, info.conv_impl, fused=True, precision="bf16")[0]
     fns.update({f"torch {lay}": wl.torch_infer(w, lay) for lay in wl.TORCH_LAYOUTS})
     return fns
 
@@ -54,7 +60,8 @@ def measure(config, threads, reps, workloads):
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     info = setup_context("CPU", "GRAPH", conv_impl="native" if config == "capped" else "auto",
-                         cpu_isa_cap="on" if config == "capped" else "auto")
+                         cpu_isa_cap="on" if config == "capped" else "auto",
+                         infer_precision="fp32" if config == "capped" else "auto")
     print(f"# {config}: {info.describe()}, {threads} threads", file=sys.stderr)
     out = {}
     for w in workloads:
@@ -71,23 +78,33 @@ def best_torch(r):
     return r[f"torch {layout}"], layout
 
 
+def fastest_ms(r):
+    """Our inference time at the faster precision (BF16 where it ran)."""
+    return min(r["ms"], r.get("ms bf16", r["ms"]))
+
+
 def print_table(results):
-    print(f"{'workload':<15} {'config':<7} {'MindSpore':>10} {'MS unfused':>10} {'PT NCDHW':>9} {'PT CL3D':>9} "
-          f"{'ONNX RT':>8} {'vs PT':>6} {'vs ORT':>6}")
+    print(f"{'workload':<15} {'config':<7} {'MindSpore':>10} {'MS BF16':>8} {'MS unfused':>10} {'PT NCDHW':>9} "
+          f"{'PT CL3D':>9} {'ONNX RT':>8} {'OpenVINO':>8} {'vs PT':>6} {'vs ORT':>6} {'vs OV':>6}")
     print("(train: clips/s, ratio = MS/best PyTorch layout, higher is better; "
-          "infer: seconds, ratios = MS time / other time, lower is better)")
+          "infer: seconds, ratios = faster MS precision's time / other time, lower is better)")
     for name in next(iter(results.values())):
         for config, res in results.items():
             r = res[name]
             th, _ = best_torch(r)
             if r["kind"] == "train":
                 b = r["batch"]
-                print(f"{name:<15} {config:<7} {b / r['ms']:>6.2f}c/s {'':>10} {b / r['torch ncdhw']:>6.2f}c/s "
-                      f"{b / r['torch channels_last_3d']:>6.2f}c/s {'':>8} {th / r['ms']:>6.2f} {'':>6}")
+                print(f"{name:<15} {config:<7} {b / r['ms']:>6.2f}c/s {'':>8} {'':>10} "
+                      f"{b / r['torch ncdhw']:>6.2f}c/s {b / r['torch channels_last_3d']:>6.2f}c/s {'':>8} {'':>8} "
+                      f"{th / r['ms']:>6.2f} {'':>6} {'':>6}")
             else:
-                print(f"{name:<15} {config:<7} {r['ms']:>9.3f}s {r['ms unfused']:>9.3f}s {r['torch ncdhw']:>8.3f}s "
-                      f"{r['torch channels_last_3d']:>8.3f}s {r['ort']:>7.3f}s {r['ms'] / th:>6.2f} "
-                      f"{r['ms'] / r['ort']:>6.2f}")
+                ms_time = fastest_ms(r)
+                bf16 = f"{r['ms bf16']:>7.3f}s" if "ms bf16" in r else f"{'-':>8}"
+                ov = f"{r['ov']:>7.3f}s" if "ov" in r else f"{'-':>8}"
+                vs_ov = f"{ms_time / r['ov']:>6.2f}" if "ov" in r else f"{'':>6}"
+                print(f"{name:<15} {config:<7} {r['ms']:>9.3f}s {bf16} {r['ms unfused']:>9.3f}s "
+                      f"{r['torch ncdhw']:>8.3f}s {r['torch channels_last_3d']:>8.3f}s {r['ort']:>7.3f}s {ov} "
+                      f"{ms_time / th:>6.2f} {ms_time / r['ort']:>6.2f} {vs_ov}")
     print(f"{'(native)':<15} {'':<7} skipped: oneDNN reference kernel, ~50-65x PyTorch's time")
 
 
@@ -99,12 +116,22 @@ def summary(fast):
         parts.append(f"train_speed_ratio_vs_torch={best_torch(train)[0] / train['ms']:.2f}")
     infer = fast.get("r3d50 infer b1")
     if infer:
-        parts.append(f"infer_time_ratio_vs_torch={infer['ms'] / best_torch(infer)[0]:.2f}")
-        parts.append(f"infer_time_ratio_vs_onnxruntime={infer['ms'] / infer['ort']:.2f}")
-    ort_ratios = [r["ms"] / r["ort"] for r in fast.values() if r["kind"] == "infer"]
+        parts.append(f"infer_time_ratio_vs_torch={fastest_ms(infer) / best_torch(infer)[0]:.2f}")
+        parts.append(f"infer_time_ratio_vs_onnxruntime={fastest_ms(infer) / infer['ort']:.2f}")
+    ort_ratios = [fastest_ms(r) / r["ort"] for r in fast.values() if r["kind"] == "infer"]
     if ort_ratios:
         parts.append(f"infer_time_ratio_vs_onnxruntime_max={max(ort_ratios):.2f}")
+    if infer:
+        parts.append(f"infer_time_ratio_vs_openvino={fastest_ms(infer) / infer['ov']:.2f}")
     return " ".join(parts)
+
+
+def capability_line():
+    """What this CPU offers for BF16, and what OpenVINO picks by default on it."""
+    from src.ops.isa import bf16_support
+
+    _, description = bf16_support()
+    return f"CPU: {description}; {wl.openvino_precision()}"
 
 
 def main(argv=None):
@@ -126,6 +153,7 @@ def main(argv=None):
         print(json.dumps(measure(args.config, args.threads, reps, chosen)))
         return 0
 
+    print(capability_line(), flush=True)
     results = {"fast": measure("fast", args.threads, reps, chosen)}
     if not args.skip_capped:
         env = dict(os.environ, GLOG_v="3", OMP_NUM_THREADS=str(args.threads))

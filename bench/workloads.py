@@ -1,5 +1,6 @@
 """What the benchmarks run: model configurations, input shapes and one-step builders for MindSpore,
-PyTorch (tests/helpers/torch_reference.py, NCDHW or channels_last_3d) and ONNX Runtime (our own export).
+PyTorch (tests/helpers/torch_reference.py, NCDHW or channels_last_3d), ONNX Runtime and OpenVINO (both on our own
+ONNX export).
 
 Every builder returns a no-argument callable running one training step or one inference call to
 completion (results copied to the host), so that the timing loop can alternate frameworks.
@@ -88,9 +89,9 @@ def ms_train_step(w, conv_impl, nesterov=False):
     return lambda: step(x, y).asnumpy()
 
 
-def ms_infer(w, conv_impl, fused=True):
-    """MindSpore inference: the BN-folded inference network (``fused``) or the eval-mode model.
-    Returns (call, eval-mode model) so that other backends can reuse the same weights."""
+def ms_infer(w, conv_impl, fused=True, precision="fp32"):
+    """MindSpore inference: the BN-folded inference network (``fused``, in ``precision`` fp32 or bf16) or the
+    eval-mode model. Returns (call, eval-mode model) so that other backends can reuse the same weights."""
     from mindspore import Tensor
 
     from src.models.inference import inference_network
@@ -98,7 +99,7 @@ def ms_infer(w, conv_impl, fused=True):
     net = ms_model(w, conv_impl)
     net.set_train(False)
     x = Tensor(inputs(w)[0])
-    runner = inference_network(net, conv_impl) if fused else net
+    runner = inference_network(net, conv_impl, precision) if fused else net
     return (lambda: runner(x).asnumpy()), net
 
 
@@ -148,11 +149,10 @@ def torch_infer(w, layout="ncdhw"):
     return infer
 
 
-def ort_infer(w, ms_net, threads, workdir=None):
-    """ONNX Runtime on ``ms_net`` exported by our export path (src/deploy/export.py: explicit
-    padding, softmax head, parity-checked), ``threads`` intra-op threads. The .onnx file is kept in
-    ``workdir`` when given, else written to a temporary folder removed once the session is built."""
-    import onnxruntime as ort
+def _with_onnx_export(w, ms_net, workdir, load):
+    """load(path) of ``ms_net`` exported by our export path (src/deploy/export.py: explicit padding, softmax
+    head, parity-checked). The .onnx file is kept in ``workdir`` when given, else written to a temporary
+    folder removed once ``load`` returns: the loaded model holds it (a file of 130-190 MB)."""
     from mindspore import Tensor
 
     from src.deploy.export import export_network
@@ -163,17 +163,45 @@ def ort_infer(w, ms_net, threads, workdir=None):
         p.set_data(Tensor(values[p.name]))
     cfg = types.SimpleNamespace(file_format="ONNX", export_batch_size=w.batch, sample_duration=w.clip[1],
                                 sample_size=w.clip[2], n_input_channels=w.clip[0])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # the session holds the model once created: a temporary file (130-190 MB) goes with its folder
     with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
         path = os.path.join(workdir or tmp, f"{w.name.replace(' ', '_')}.onnx")
         export_network(native, cfg, path)
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return load(path)
+
+
+def ort_infer(w, ms_net, threads, workdir=None):
+    """ONNX Runtime on ``ms_net``'s ONNX export, ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = _with_onnx_export(w, ms_net, workdir,
+                                lambda path: ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
     x = inputs(w)[0]
     name = session.get_inputs()[0].name
     return lambda: session.run(None, {name: x})
+
+
+def openvino_infer(w, ms_net, threads, workdir=None):
+    """OpenVINO's CPU plugin on ``ms_net``'s ONNX export at its default precision (BF16 on CPUs with native
+    BF16, else FP32: see openvino_precision), ``threads`` inference threads."""
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = _with_onnx_export(w, ms_net, workdir, lambda path: core.compile_model(
+        core.read_model(path), "CPU", {"INFERENCE_NUM_THREADS": threads}))
+    request = compiled.create_infer_request()
+    x = inputs(w)[0]
+    return lambda: request.infer({0: x})
+
+
+def openvino_precision():
+    """'OpenVINO <version>, default inference precision <type>' on this CPU."""
+    import openvino as ov
+
+    hint = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+    return f"OpenVINO {ov.__version__.split('-')[0]}, default inference precision {hint.get_type_name()}"
 
 
 def alternate(fns, reps):

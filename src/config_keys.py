@@ -146,6 +146,11 @@ KEYS = {
     "eval_subset": Key("validation", "Annotation subset evaluated by eval.py and eval_in_training: validation "
                                      "(aliases val, test) or training.",
                        ("validation", "val", "test", "training")),
+    "infer_precision": Key("fp32", "Precision of the inference network (eval.py, predict.py, extract_features.py, "
+                                   "eval_in_training): fp32; bf16 = BF16 convolutions with FP32 accumulation and "
+                                   "head, on CPUs with native BF16 (avx512_bf16 or amx_bf16) and the fast op, "
+                                   "refused elsewhere; auto = bf16 where native, else fp32.",
+                           ("fp32", "bf16", "auto")),
     # optimisation
     "start_ft": Key("layer4", "Module name of beginning of fine-tuning; modules before it are frozen.",
                     ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")),
@@ -215,8 +220,8 @@ SECTIONS = {
                      "n_pretrain_classes")),
     "data": (True, ("dataset", "input_format", "sample_size", "sample_duration", "sample_t_stride", "train_crop",
                     "h_flip", "colorjitter", "train_crop_min_scale", "train_crop_min_ratio", "train_t_crop")),
-    "evaluation": (True, ("inference_stride", "test_clips", "test_crops", "ignore", "eval_subset", "eval_interval",
-                          "eval_in_training")),
+    "evaluation": (True, ("inference_stride", "test_clips", "test_crops", "ignore", "eval_subset", "infer_precision",
+                          "eval_interval", "eval_in_training")),
     "optimisation": (True, ("seed", "start_ft", "amp_level", "loss_scale", "loss_scale_type",
                             "drop_overflow_update", "label_smoothing", "mixup_alpha", "cutmix_alpha", "momentum",
                             "nesterov", "weight_decay", "batch_size", "accumulation_steps")),

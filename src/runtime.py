@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.errors import UserError
+from src.ops.isa import resolve_infer_precision
 
 log = logging.getLogger("resnet3d")
 
@@ -36,6 +37,7 @@ class Runtime:
     device_id: int = 0
     rank_id: int = 0
     rank_size: int = 1
+    infer_precision: str = "fp32"  # of the inference network: "fp32" or "bf16" (src.ops.isa)
 
     @property
     def is_main(self):
@@ -45,6 +47,8 @@ class Runtime:
         extra = ""
         if self.device_target == "CPU":
             extra = f", conv={self.conv_impl}, oneDNN {'capped at AVX2' if self.isa_cap else 'uncapped'}"
+            if self.infer_precision != "fp32":
+                extra += f", inference in {self.infer_precision.upper()}"
         else:
             extra = f", device_id={self.device_id}"
         if self.rank_size > 1:
@@ -99,8 +103,10 @@ def resolve_conv_impl(device_target, conv_impl):
 
 
 def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="auto", cpu_isa_cap="auto",
-                  seed=None, distributed=False):
+                  seed=None, distributed=False, infer_precision="fp32"):
     """Set MindSpore's context, the CPU convolution path and (``distributed``) the communication group.
+    ``infer_precision`` (fp32 | bf16 | auto) is resolved for this CPU (src.ops.isa; an impossible bf16 is a
+    UserError).
 
     Returns a :class:`Runtime`. Entry scripts call :func:`setup_runtime` once; tests and benchmarks may call
     this directly.
@@ -119,8 +125,12 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="aut
     ms.set_context(mode=ms.GRAPH_MODE if mode == "GRAPH" else ms.PYNATIVE_MODE)
     if seed is not None:
         ms.set_seed(seed)
+    # the cap lasts for the process: an earlier setup may have applied it
+    precision, why = resolve_infer_precision(infer_precision, device_target, impl, capped or bool(_state["isa_cap"]))
+    if infer_precision == "auto":
+        log.info("infer_precision=auto: %s (%s)", precision, why)
     rank_id, rank_size = _init_distributed() if distributed else (0, 1)
-    info = Runtime(device_target, mode, impl, capped, device_id, rank_id, rank_size)
+    info = Runtime(device_target, mode, impl, capped, device_id, rank_id, rank_size, precision)
     log.debug("runtime: %s", info.describe())  # entry scripts print it where it matters (training, evaluation)
     return info
 
@@ -184,17 +194,19 @@ def _init_distributed():
     return get_rank(), rank_size
 
 
-def setup_runtime(cfg, device_target=None, conv_impl=None, distributed=None):
+def setup_runtime(cfg, device_target=None, conv_impl=None, distributed=None, infer_precision=None):
     """The one runtime set-up of an entry script, from its config.
 
-    ``device_target`` / ``conv_impl`` override the config where a script knows better (ONNX evaluation
-    runs only the input pipeline in MindSpore: CPU; export writes native convolutions).
+    ``device_target`` / ``conv_impl`` / ``infer_precision`` override the config where a script knows better
+    (ONNX evaluation runs only the input pipeline in MindSpore: CPU; export writes native convolutions; a
+    script that never runs the inference network passes infer_precision="fp32").
     ``distributed`` defaults to the config's run_distribute. The config is not changed (``num_workers:
     auto`` is resolved where a dataset is built: resolve_num_workers).
     """
     return setup_context(device_target or cfg.device_target, cfg.mode, cfg.device_id,
                          conv_impl or cfg.conv_impl, cfg.cpu_isa_cap, cfg.seed,
-                         cfg.run_distribute if distributed is None else distributed)
+                         cfg.run_distribute if distributed is None else distributed,
+                         infer_precision or cfg.infer_precision)
 
 
 MAX_AUTO_WORKERS = 8

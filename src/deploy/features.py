@@ -16,6 +16,7 @@ from src.engine.evaluation import run_evaluation
 from src.engine.predictors import resolve_checkpoint
 from src.errors import UserError
 from src.models.factory import ModelSpec, build_model
+from src.models.inference import inference_network
 from src.rundir import RunDir
 from src.weights.checkpoint import load_pretrained, load_strict
 
@@ -40,7 +41,7 @@ def feature_network(cfg, runtime):
 
 def extract_features(cfg, runtime):
     """Write the features and their index; return (features array, index rows)."""
-    net = feature_network(cfg, runtime)
+    net = inference_network(feature_network(cfg, runtime), runtime.conv_impl, runtime.infer_precision)
     data = eval_dataset_of(cfg, cfg.eval_subset)
     _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), data, ignore=cfg.ignore)
     features, counts = acc.video_scores()

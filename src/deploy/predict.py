@@ -71,7 +71,7 @@ def make_predictor(cfg, runtime):
     if cfg.mindir_path:
         return mindir_predictor(cfg.mindir_path, clip_shape(cfg))
     ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
-    return checkpoint_predictor(cfg, ckpt, runtime.conv_impl)
+    return checkpoint_predictor(cfg, ckpt, runtime.conv_impl, runtime.infer_precision)
 
 
 def predict_video(predict, path, cfg):

@@ -186,7 +186,8 @@ def checkpoint_network(cfg, ckpt_file, conv_impl="native"):
     return net
 
 
-def checkpoint_predictor(cfg, ckpt_file, conv_impl="native"):
+def checkpoint_predictor(cfg, ckpt_file, conv_impl="native", precision="fp32"):
     """predict() of a checkpoint through its inference network (BatchNorm folded; on CPU with the fast op,
-    bias, residual add and ReLU fused into each convolution)."""
-    return mindspore_predictor(inference_network(checkpoint_network(cfg, ckpt_file, conv_impl), conv_impl))
+    bias, residual add and ReLU fused into each convolution; ``precision`` fp32 or bf16)."""
+    net = checkpoint_network(cfg, ckpt_file, conv_impl)
+    return mindspore_predictor(inference_network(net, conv_impl, precision))

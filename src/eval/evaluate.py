@@ -34,7 +34,7 @@ def evaluate(predict, cfg, tag):
 def evaluate_checkpoint(cfg, runtime):
     """eval.py: load cfg.inference_ckpt_path strictly and evaluate it."""
     ckpt = resolve_checkpoint(cfg.inference_ckpt_path, cfg.dataset, "inference_ckpt_path")
-    predict = checkpoint_predictor(cfg, ckpt, runtime.conv_impl)
+    predict = checkpoint_predictor(cfg, ckpt, runtime.conv_impl, runtime.infer_precision)
     log.info("evaluating %s (%s)", ckpt, runtime.describe())
     return evaluate(predict, cfg, "eval")
 
@@ -44,7 +44,7 @@ def evaluate_onnx(cfg):
     MindSpore runs only the input pipeline, on the CPU."""
     device = onnx_device(cfg.device_target, "device_target" in cfg.explicit)  # fail before any work
     onnx_providers(device)
-    setup_runtime(cfg, device_target="CPU", distributed=False)
+    setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")
     if not cfg.onnx_path:
         raise UserError("--onnx_path is required: the ONNX model to evaluate (python export.py --file_format=ONNX)")
     predict = onnx_predictor(cfg.onnx_path, device, clip_shape(cfg))

@@ -1,8 +1,8 @@
 """Inference network of a trained network of any family: BatchNorm folded into the convolutions, activations fused.
 
-``inference_network(net, conv_impl)`` reads an eval-mode network of src.models.families (3D ResNet, R(2+1)D with
-its 1x7x7 / Tx1x1 stem and 1x3x3 / 3x1x1 pairs, pre-activation, wide, ResNeXt; native or fast convolutions)
-and returns a cell with the same call (clips float32 [b, 3, T, H, W] -> logits):
+``inference_network(net, conv_impl, precision)`` reads an eval-mode network of src.models.families (3D ResNet,
+R(2+1)D with its 1x7x7 / Tx1x1 stem and 1x3x3 / 3x1x1 pairs, pre-activation, wide, ResNeXt; native or fast
+convolutions) and returns a cell with the same call (clips float32 [b, 3, T, H, W] -> logits):
 
 - every conv + BatchNorm pair becomes one convolution with bias: w' = w * g / sqrt(var + eps),
   b' = beta - mean * g / sqrt(var + eps) (computed in float64), exactly the eval-mode BatchNorm;
@@ -14,7 +14,13 @@ and returns a cell with the same call (clips float32 [b, 3, T, H, W] -> logits):
   (the op has no groups; MindSpore's native grouped Conv3D is oneDNN's reference kernel on CPU, ~10x
   slower on ResNeXt-101); natively, nn.Conv3d(group=...) (split per group on Ascend);
 - pre-activation blocks (BN -> ReLU -> conv): every BN but a block's first folds into the convolution
-  before it; the first stays a per-channel affine + ReLU.
+  before it; the first stays a per-channel affine + ReLU;
+- ``precision="bf16"`` (fused op only; src.ops.isa decides where it is allowed): every convolution
+  runs on bfloat16 input and weights with float32 accumulation and writes bfloat16, so activations
+  stay bfloat16 from the stem's output to the last block (the stem reads the float32 clips, and the
+  max-pool pools bfloat16); the global average pool and the fc head run in float32. Between layers
+  the activations are channels-last (NDHWC, the layout of oneDNN's BF16 kernels: no reorder per layer).
+  The pre-activation family runs in FP32 (said once).
 
 The weights are a snapshot taken here (and MindSpore GRAPH mode does not see weights loaded into a
 compiled network anyway): build the inference network after loading the checkpoint. Training keeps
@@ -24,6 +30,7 @@ import logging
 
 import numpy as np
 
+import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore import Parameter, Tensor
@@ -119,47 +126,63 @@ class BatchNormReLU(nn.Cell):
 
 class SplitFusedConv3d(nn.Cell):
     """A grouped convolution (+ bias, ReLU) as one fused-op convolution per group over channel slices:
-    the fused op has no groups, and MindSpore's native grouped Conv3D runs oneDNN's reference kernel on CPU."""
+    the fused op has no groups, and MindSpore's native grouped Conv3D runs oneDNN's reference kernel on CPU.
+    ``options``: FusedConv3d's dtype / channels_last (the channel axis is the last one when channels-last)."""
 
-    def __init__(self, weight, bias, stride, padding, groups, relu=False):
+    def __init__(self, weight, bias, stride, padding, groups, relu=False, **options):
         super().__init__()
         from src.ops.fused_conv3d import FusedConv3d
 
         per = weight.shape[0] // groups
         self.units = nn.CellList([FusedConv3d(weight[g * per:(g + 1) * per], bias[g * per:(g + 1) * per], stride,
-                                              padding, relu=relu) for g in range(groups)])
-        self.split = ops.Split(axis=1, output_num=groups)
+                                              padding, relu=relu, **options) for g in range(groups)])
+        self.axis = 4 if options.get("channels_last", (False, False))[0] else 1
+        self.split = ops.Split(axis=self.axis, output_num=groups)
 
     def construct(self, x):
         xs = self.split(x)
-        return ops.cat([unit(xs[i]) for i, unit in enumerate(self.units)], 1)
+        return ops.cat([unit(xs[i]) for i, unit in enumerate(self.units)], self.axis)
 
 
 class UnitMaker:
-    """Folded conv (+ bias, residual, ReLU) units: the fused op where it applies; grouped convolutions
-    (ResNeXt) always take the native path, the fused op having no groups. Counts what it built."""
+    """Folded conv (+ bias, residual, ReLU) units: the fused op where it applies (BF16 when ``precision`` is
+    bf16), grouped convolutions split per group for it; natively otherwise. Counts what it built."""
 
-    def __init__(self, conv_impl):
+    def __init__(self, conv_impl, precision="fp32"):
         self.fused = conv_impl == "fast"
+        if precision != "fp32" and not self.fused:
+            raise UserError(f"inference_network: precision {precision} needs the fused oneDNN op (conv_impl fast)")
+        self.bf16 = precision == "bf16"
         self.counts = {"fused": 0, "native": 0, "native_grouped": 0, "fused_split_groups": 0}
 
-    def __call__(self, conv, bn, relu=False, residual=False):
+    def _options(self, reads_clips=False):
+        """BF16: NDHWC bfloat16 in and out, except the first unit, which reads the float32 NCDHW clips."""
+        if not self.bf16:
+            return {}
+        return {"dtype": ms.bfloat16, "channels_last": (not reads_clips, True)}
+
+    def raw(self, weight, bias, stride, padding, relu=False, residual=False, reads_clips=False):
+        """A unit from folded arrays (the stem's first convolution, the BF16 type-A shortcut)."""
+        if self.fused:
+            from src.ops.fused_conv3d import FusedConv3d
+
+            self.counts["fused"] += 1
+            return FusedConv3d(weight, bias, stride, padding, relu=relu, residual=residual,
+                               **self._options(reads_clips))
+        self.counts["native"] += 1
+        return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual)
+
+    def __call__(self, conv, bn, relu=False, residual=False, reads_clips=False):
         weight, bias = fold_batch_norm(conv, bn)
         stride, padding = conv_geometry(conv)
         groups = int(getattr(conv, "group", 1))
         if groups > 1 and self.fused and not residual:
             self.counts["fused_split_groups"] += 1
-            return SplitFusedConv3d(weight, bias, stride, padding, groups, relu=relu)
+            return SplitFusedConv3d(weight, bias, stride, padding, groups, relu=relu, **self._options(reads_clips))
         if groups > 1:
             self.counts["native_grouped"] += 1
             return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual, groups=groups)
-        if self.fused:
-            from src.ops.fused_conv3d import FusedConv3d
-
-            self.counts["fused"] += 1
-            return FusedConv3d(weight, bias, stride, padding, relu=relu, residual=residual)
-        self.counts["native"] += 1
-        return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual)
+        return self.raw(weight, bias, stride, padding, relu=relu, residual=residual, reads_clips=reads_clips)
 
 
 class FoldedBlock(nn.Cell):
@@ -201,7 +224,17 @@ class FoldedPreActBlock(nn.Cell):
         return self.last(self.body(self.pre(x)), identity)
 
 
-def _fold_downsample(downsample, unit):
+def _shortcut_a_conv(shortcut, in_planes, unit):
+    """Type-A shortcut as a 1x1x1 convolution with a 0/1 weight (bfloat16: MindSpore's CPU slicing has no
+    bfloat16 kernel). Exact: each output is one input times 1 (or 0), accumulated in float32."""
+    weight = np.zeros((shortcut.out_planes, in_planes, 1, 1, 1), np.float32)
+    weight[np.arange(in_planes), np.arange(in_planes)] = 1.0
+    return unit.raw(weight, np.zeros(shortcut.out_planes, np.float32), triple(shortcut.stride), (0, 0, 0))
+
+
+def _fold_downsample(downsample, unit, in_planes=None):
+    if isinstance(downsample, ShortcutA) and unit.bf16:
+        return _shortcut_a_conv(downsample, in_planes, unit)
     if downsample is None or isinstance(downsample, ShortcutA):
         return downsample  # type A has no parameters: reused as is
     return unit(downsample[0], downsample[1])
@@ -209,7 +242,8 @@ def _fold_downsample(downsample, unit):
 
 def _fold_block(block, unit):
     if hasattr(block, "conv_bn_pairs"):
-        return FoldedBlock(block, unit, _fold_downsample(block.downsample, unit))
+        in_planes = block.conv_bn_pairs()[0][0].in_channels
+        return FoldedBlock(block, unit, _fold_downsample(block.downsample, unit, in_planes))
     if hasattr(block, "bn_conv_pairs"):
         return FoldedPreActBlock(block, unit, _fold_downsample(block.downsample, unit))
     raise UserError(f"inference_network: unknown block type {type(block).__name__}")
@@ -219,20 +253,35 @@ class InferenceResNet3D(nn.Cell):
     """Eval-only network of any family (src.models.families) with folded BatchNorm; built by
     :func:`inference_network`."""
 
-    def __init__(self, net, conv_impl):
+    def __init__(self, net, conv_impl, precision="fp32"):
         super().__init__()
-        unit = UnitMaker(conv_impl)
-        self.conv_impl = conv_impl
-        self.stem = nn.SequentialCell([unit(conv, bn, relu=True) for conv, bn in net.stem_pairs()])
+        if precision == "bf16" and any(hasattr(b, "bn_conv_pairs") for layer in
+                                        (net.layer1, net.layer2, net.layer3, net.layer4) for b in layer):
+            _say_once("inference network: the pre-activation family runs in FP32 (BF16 covers the "
+                      "post-activation families)")
+            precision = "fp32"
+        unit = UnitMaker(conv_impl, precision)
+        self.conv_impl, self.precision = conv_impl, precision
+        self.bf16 = precision == "bf16"
+        self.stem = nn.SequentialCell([unit(conv, bn, relu=True, reads_clips=i == 0)
+                                       for i, (conv, bn) in enumerate(net.stem_pairs())])
         self.no_max_pool = bool(net.no_max_pool)
-        self.maxpool = MaxPool3dTorch(conv_impl, training=False)
+        if self.bf16:
+            from src.ops.fast_pool3d import FastMaxPool3d
+
+            self.maxpool = FastMaxPool3d(3, 2, 1, training=False, dtype=ms.bfloat16, channels_last=True)
+        else:
+            self.maxpool = MaxPool3dTorch(conv_impl, training=False)
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             nn.SequentialCell([_fold_block(b, unit) for b in layer])
             for layer in (net.layer1, net.layer2, net.layer3, net.layer4))
         fc = net.fc
-        self.fc = nn.Dense(fc.in_channels, fc.out_channels,
-                           weight_init=initializer(Tensor(fc.weight.asnumpy()), fc.weight.shape),
-                           bias_init=initializer(Tensor(fc.bias.asnumpy()), fc.bias.shape))
+        if isinstance(fc, nn.Identity):  # a feature extractor (src.deploy.features): the pooled features
+            self.fc = nn.Identity()
+        else:
+            self.fc = nn.Dense(fc.in_channels, fc.out_channels,
+                               weight_init=initializer(Tensor(fc.weight.asnumpy()), fc.weight.shape),
+                               bias_init=initializer(Tensor(fc.bias.asnumpy()), fc.bias.shape))
         self.unit_counts = dict(unit.counts)
         self.set_train(False)
 
@@ -241,6 +290,8 @@ class InferenceResNet3D(nn.Cell):
         if not self.no_max_pool:
             x = self.maxpool(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.bf16:  # NDHWC; the pooled features and the head in float32
+            return self.fc(x.astype(ms.float32).mean(axis=(1, 2, 3)))
         return self.fc(x.mean(axis=(2, 3, 4)))
 
 
@@ -256,22 +307,27 @@ def resolve_inference_impl(conv_impl):
     return ("fast", reason) if available else ("native", f"fused op unavailable: {reason}")
 
 
-def inference_network(net: nn.Cell, conv_impl: str = "auto") -> nn.Cell:
+def inference_network(net: nn.Cell, conv_impl: str = "auto", precision: str = "fp32") -> nn.Cell:
     """Eval-only copy of trained ``net`` with BatchNorm folded into its convolutions.
 
     ``conv_impl``: ``fast`` / ``auto`` -> fused oneDNN op (conv + bias + add + ReLU in one kernel),
     falling back to ``native`` (nn.Conv3d with bias, then add and ReLU) when the op is not built.
-    Same call as ``net`` in eval mode: clips float32 [b, C, T, H, W] -> logits [b, n_classes].
+    ``precision``: ``fp32``, or ``bf16`` (a resolved Runtime.infer_precision: BF16 convolutions, see the
+    module's doc; needs the fused op). Same call as ``net`` in eval mode: clips float32
+    [b, C, T, H, W] -> logits float32 [b, n_classes].
     """
     if not hasattr(net, "stem_pairs"):
         raise UserError(f"inference_network needs a ResNet3D or another network of src.models.families, "
                         f"not {type(net).__name__}")
+    if precision not in ("fp32", "bf16"):
+        raise UserError(f"inference_network: precision '{precision}' is not one of fp32, bf16")
     impl, reason = resolve_inference_impl(conv_impl)
-    folded = InferenceResNet3D(net, impl)
+    folded = InferenceResNet3D(net, impl, precision)
     split = folded.unit_counts["fused_split_groups"]
     if impl == "fast":
-        _say_once("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in the oneDNN op "
-                  f"({reason})")
+        kind = "BF16 activations and weights, FP32 accumulation and head" if folded.bf16 else "FP32"
+        _say_once("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in the oneDNN op, "
+                  f"{kind} ({reason})")
         if split:
             _say_once(f"inference network: {split} grouped convolutions run as one fused convolution per group "
                       "(the fused op has no groups)")

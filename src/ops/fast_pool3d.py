@@ -3,8 +3,9 @@
 MindSpore's MaxPool3D makes oneDNN run its plain-layout kernel (~0.4 s for the r3d18 stem's pool at
 batch 8 on AVX2, a tenth of a training step); src/ops/csrc/maxpool3d.cc is a direct loop in the
 fast-op library. Training mode records each output's winning input index for the backward pass;
-``training=False`` (the inference network) skips it. PyTorch's semantics: padding never wins, the
-first maximum wins, NaN propagates.
+``training=False`` (the inference network) skips it, and pools bfloat16 too (``dtype``) and
+channels-last [N, D, H, W, C] tensors (``channels_last``: the BF16 inference network). PyTorch's
+semantics: padding never wins, the first maximum wins, NaN propagates.
 """
 import ctypes
 import functools
@@ -41,15 +42,18 @@ def _make_bprop(path):
     return bprop
 
 
-def _pooled(shape, kernel, stride, padding):
-    """Output shape of pooling an [N, C, D, H, W] input."""
-    return [shape[0], shape[1], *(_out_len(n, k, s, p, 1) for n, k, s, p in zip(shape[2:], kernel, stride, padding))]
+def _pooled(shape, kernel, stride, padding, channels_last=False):
+    """Output shape of pooling an [N, C, D, H, W] input (channels_last: [N, D, H, W, C])."""
+    spatial = shape[1:4] if channels_last else shape[2:]
+    out = [_out_len(n, k, s, p, 1) for n, k, s, p in zip(spatial, kernel, stride, padding)]
+    return [shape[0], *out, shape[4]] if channels_last else [shape[0], shape[1], *out]
 
 
 class FastMaxPool3d(nn.Cell):
     """Max-pool over [N, C, D, H, W] float32 with PyTorch-style symmetric padding."""
 
-    def __init__(self, kernel_size=3, stride=2, padding=1, training=True):
+    def __init__(self, kernel_size=3, stride=2, padding=1, training=True, dtype=ms.float32,
+                 channels_last=False):
         super().__init__()
         available, reason = status()
         if not available:
@@ -58,6 +62,8 @@ class FastMaxPool3d(nn.Cell):
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"padding {self.padding} must be at most half the kernel {self.kernel_size}")
         self.training_op = bool(training)
+        if (dtype != ms.float32 or channels_last) and self.training_op:
+            raise ValueError("the training max-pool is float32 NCDHW only")
         self.pool_params = Tensor(np.array(self.kernel_size + self.stride + self.padding, np.int64))
         path = str(library_path())
         # the shape functions are lambdas, not methods calling each other: in GRAPH mode MindSpore may
@@ -67,8 +73,9 @@ class FastMaxPool3d(nn.Cell):
             self.pool = ops.Custom(f"{path}:maxpool3d_fwd", lambda x, p: (_pooled(x, *geometry),) * 2,
                                    lambda x, p: (ms.float32, ms.int32), func_type="aot", bprop=_make_bprop(path))
         else:
-            self.pool = ops.Custom(f"{path}:maxpool3d_infer", lambda x, p: _pooled(x, *geometry),
-                                   lambda x, p: ms.float32, func_type="aot")
+            symbol = "maxpool3d_infer_ndhwc" if channels_last else "maxpool3d_infer"
+            self.pool = ops.Custom(f"{path}:{symbol}", lambda x, p: _pooled(x, *geometry, channels_last),
+                                   lambda x, p: dtype, func_type="aot")
         # PyNative caches a Custom op's inferred shape by its inputs' shapes (see FastConv3d): pools of
         # other geometries on one input shape must differ in an attribute
         self.pool.add_prim_attr("geometry", f"{self.kernel_size}/{self.stride}/{self.padding}")

@@ -5,6 +5,14 @@ handle; the library reorders them to the kernel's blocked layout on first use an
 and it caches one primitive per geometry. The residual add and the ReLU are oneDNN post-ops
 (sum, eltwise relu). No bprop: this op is for eval-mode networks only. The weights are a snapshot:
 build a new cell after the weights change.
+
+BF16 (``dtype=ms.bfloat16``): the output is bfloat16; the kernel runs on bfloat16 input and weights
+with float32 accumulation, float32 bias and post-ops. The input may be float32 or bfloat16 (the library
+converts a float32 one while reordering it), the residual has the output's type.
+
+Layout (``channels_last=(input, output)``): a channels-last tensor is NDHWC, shape [N, D, H, W, C]; the
+BF16 inference network passes NDHWC between layers, the layout of oneDNN's BF16 kernels, so that no
+reorder runs between them.
 """
 import ctypes
 import functools
@@ -19,7 +27,8 @@ from src.ops.fast_conv3d import _out_len, triple
 from src.ops.fast_conv3d import status as training_op_status
 from src.ops.paths import library_path
 
-SYMBOLS = ("conv3d_infer", "conv3d_infer_add", "conv3d_infer_prepare", "conv3d_infer_release")
+SYMBOLS = ("conv3d_infer", "conv3d_infer_add", "conv3d_infer_prepare", "conv3d_infer_release",
+           "conv3d_infer_set_layout")
 
 
 def status():
@@ -46,6 +55,8 @@ def _library(path):
     lib.conv3d_infer_prepare.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
     lib.conv3d_infer_release.restype = None
     lib.conv3d_infer_release.argtypes = (ctypes.c_int64,)
+    lib.conv3d_infer_set_layout.restype = ctypes.c_int
+    lib.conv3d_infer_set_layout.argtypes = (ctypes.c_int64, ctypes.c_int, ctypes.c_int)
     lib.conv3d_infer_calls.restype = ctypes.c_long
     lib.conv3d_infer_handles.restype = ctypes.c_long
     return lib
@@ -62,10 +73,12 @@ class FusedConv3d(nn.Cell):
 
     ``weight`` (out, in, kd, kh, kw) and ``bias`` (out,) are copied; PyTorch-style symmetric
     ``padding``. ``residual=True``: construct(x, residual) returns relu(conv(x) + bias + residual)
-    (with ``relu``), residual having the output's shape.
+    (with ``relu``), residual having the output's shape. ``dtype``: the output's type, ms.float32 or
+    ms.bfloat16 (BF16 compute, see the module's doc). ``channels_last``: (input, output) NDHWC flags.
     """
 
-    def __init__(self, weight, bias, stride=1, padding=0, dilation=1, relu=False, residual=False):
+    def __init__(self, weight, bias, stride=1, padding=0, dilation=1, relu=False, residual=False,
+                 dtype=ms.float32, channels_last=(False, False)):
         super().__init__()
         available, reason = status()
         if not available:
@@ -78,6 +91,9 @@ class FusedConv3d(nn.Cell):
         self.kernel_size = tuple(int(k) for k in weight.shape[2:])
         self.stride, self.padding, self.dilation = triple(stride), triple(padding), triple(dilation)
         self.relu, self.residual = bool(relu), bool(residual)
+        if dtype not in (ms.float32, ms.bfloat16):
+            raise ValueError(f"dtype {dtype}: want mindspore.float32 or mindspore.bfloat16")
+        self.dtype = dtype
         path = str(library_path())
         lib = _library(path)
         dims = np.array(weight.shape, np.int64)
@@ -86,23 +102,23 @@ class FusedConv3d(nn.Cell):
             raise RuntimeError("conv3d_infer_prepare failed (see the message above)")
         self.handle = int(handle)
         weakref.finalize(self, lib.conv3d_infer_release, self.handle)  # frees the library's copy
+        self.channels_last = tuple(bool(v) for v in channels_last)
+        if lib.conv3d_infer_set_layout(self.handle, *self.channels_last) != 0:
+            raise RuntimeError(f"conv3d_infer_set_layout: unknown handle {self.handle}")
         self.conv_params = Tensor(np.array(self.stride + self.padding + self.dilation
                                            + (self.handle, int(self.relu)), np.int64))
         # no bprop, so one func string per arity is safe (bprop reuse is per func string)
         symbol = "conv3d_infer_add" if self.residual else "conv3d_infer"
-        self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, self._out_dtype, func_type="aot")
+        self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, lambda x, p, *residual: dtype, func_type="aot")
         # PyNative caches inferred shapes per op and input shapes: two convs reading the same input
         # (a bottleneck's conv1 and downsample) must differ in an attribute to get their own shapes
         self.conv.add_prim_attr("weight_handle", self.handle)
 
     def _out_shape(self, x, p, *residual):
+        cl_in, cl_out = self.channels_last
         spatial = [_out_len(n, k, s, pd, d) for n, k, s, pd, d in
-                   zip(x[2:], self.kernel_size, self.stride, self.padding, self.dilation)]
-        return [x[0], self.out_channels, *spatial]
-
-    @staticmethod
-    def _out_dtype(x, p, *residual):
-        return ms.float32
+                   zip(x[1:4] if cl_in else x[2:], self.kernel_size, self.stride, self.padding, self.dilation)]
+        return [x[0], *spatial, self.out_channels] if cl_out else [x[0], self.out_channels, *spatial]
 
     def construct(self, x, residual=None):
         if self.residual:
@@ -111,4 +127,6 @@ class FusedConv3d(nn.Cell):
 
     def extend_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, relu={self.relu}, residual={self.residual}")
+                f"stride={self.stride}, padding={self.padding}, relu={self.relu}, residual={self.residual}"
+                + (", dtype=bfloat16" if self.dtype == ms.bfloat16 else "")
+                + (f", channels_last={self.channels_last}" if any(self.channels_last) else ""))

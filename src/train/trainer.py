@@ -246,7 +246,7 @@ def _evaluate(net, eval_data, ignore, runtime):
     if runtime.rank_size > 1:
         share_batchnorm_statistics(net)
     net.set_train(False)
-    folded = inference_network(net, runtime.conv_impl)
+    folded = inference_network(net, runtime.conv_impl, runtime.infer_precision)
     result, _ = run_evaluation(mindspore_predictor(folded), eval_data, ignore, verbose=False,
                                rank_size=runtime.rank_size)
     net.set_train(True)

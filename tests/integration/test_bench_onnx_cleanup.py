@@ -1,4 +1,4 @@
-"""bench/model_speed.py's ONNX Runtime runner leaves no exported model in the temp folder."""
+"""bench/model_speed.py's ONNX Runtime and OpenVINO runners leave no exported model in the temp folder."""
 import importlib.util
 import tempfile
 from pathlib import Path
@@ -25,3 +25,15 @@ def test_ort_runner_removes_its_export(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     probs = run()[0]
     assert probs.shape == (1, 4) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)  # softmax head
+
+
+def test_openvino_runner_removes_its_export(tmp_path, monkeypatch):
+    wl = load_workloads()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    w = wl.Workload("tiny infer", "infer", 10, 1, (3, 4, 16, 16), widen=0.25, t_size=3, classes=4)
+    net = wl.ms_model(w, "native")
+    net.set_train(False)
+    run = wl.openvino_infer(w, net, threads=1)
+    assert list(tmp_path.iterdir()) == []
+    probs = run()[0]
+    assert probs.shape == (1, 4) and np.allclose(probs.sum(axis=1), 1, atol=1e-2)  # softmax head (BF16 maybe)

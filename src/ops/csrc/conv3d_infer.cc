@@ -1,4 +1,15 @@
-// Inference-only fused 3-D convolution: y = [relu](conv(x, w) + b [+ residual]), float32, no bprop.
+// Inference-only fused 3-D convolution: y = [relu](conv(x, w) + b [+ residual]), no bprop.
+//
+// Precision follows the tensors: float32 in and out runs in float32; a bfloat16 input or output
+// (BF16 inference, on CPUs with native BF16) runs the kernel on bfloat16 input and weights with
+// float32 accumulation and a float32 bias, the post-ops on the float32 accumulator, and writes the
+// output's type. So a network whose layers hand each other bfloat16 tensors never converts its
+// activations back to float32 between layers; its first layer may take float32 (converted in the
+// reorder to the kernel's layout that runs anyway) and its head reads bfloat16.
+//
+// Layout: plain NCDHW by default. A handle may declare its input and/or output channels-last
+// (NDHWC, tensor shape [N, D, H, W, C]; conv3d_infer_set_layout): the layout oneDNN's BF16 brgemm
+// kernels use, so a BF16 network passing NDHWC between layers runs no reorder between them.
 //
 // The weights (BatchNorm already folded in, plus the folded bias) are handed over once through
 // conv3d_infer_prepare() and live here under a handle; the first call at a geometry reorders them
@@ -26,7 +37,8 @@ using namespace conv3d;
 
 struct Weights {
   memory::dims dims;        // OIDHW
-  std::vector<float> plain_w, bias;
+  std::vector<float> plain_w, bias;  // plain_w kept while only bfloat16 blocked copies exist
+  bool src_cl = false, dst_cl = false;  // input / output tensors channels-last (NDHWC)
   // blocked copies, one per weights layout a primitive asked for
   std::vector<std::pair<memory::desc, memory>> blocked;  // std::vector: entries are few
 };
@@ -49,11 +61,18 @@ struct Call {
   memory::dims src, dst, strides, dil, pad_l, pad_r;
   int64_t handle = 0;
   bool relu = false, sum = false;
+  dt src_dt = dt::f32, dst_dt = dt::f32;  // the tensors' types
+  bool src_cl = false, dst_cl = false;    // the tensors' layouts: NDHWC, else NCDHW
+  dt compute() const { return src_dt == dt::bf16 || dst_dt == dt::bf16 ? dt::bf16 : dt::f32; }
 };
 
 std::string key_of(const Call &c, const memory::dims &wei) {
   std::string k = c.sum ? "s" : "n";
   k += c.relu ? "r" : "l";
+  k += c.src_dt == dt::bf16 ? "B" : "F";
+  k += c.dst_dt == dt::bf16 ? "B" : "F";
+  k += c.src_cl ? "c" : "p";
+  k += c.dst_cl ? "c" : "p";
   for (const auto *v : {&c.src, &wei, &c.dst, &c.strides, &c.dil, &c.pad_l, &c.pad_r})
     for (auto x : *v) k += "," + std::to_string(x);
   return k;
@@ -64,21 +83,25 @@ std::unique_ptr<InferPlan> make_plan(const Call &c, const memory::dims &wei) {
   dnnl::post_ops po;
   if (c.sum) po.append_sum(1.f);
   if (c.relu) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  // forward_training although nothing trains: with it oneDNN 3.10 picks the blocked JIT kernels the
-  // training op uses; forward_inference picks its brgemm kernels with channels-last layouts, which
-  // took 1.35x the time here (AVX2, r3d18 batch 8). Training only adds a workspace to primitives
-  // that need one; a convolution needs none.
+  // float32: forward_training although nothing trains: with it oneDNN 3.10 picks the blocked JIT
+  // kernels the training op uses; forward_inference picks its brgemm kernels with channels-last
+  // layouts, which took 1.35x the time here (AVX2, r3d18 batch 8). Training only adds a workspace to
+  // primitives that need one; a convolution needs none. bfloat16: the other way round, the brgemm
+  // kernels (forward_inference) took 0.65x the time of the blocked jit_bf16 ones (r3d50 batch 1,
+  // Zen 4 with avx512_bf16), which were slower than float32 there.
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   attr.set_post_ops(po);
   memory::desc bias({wei[0]}, dt::f32, tag::a);
+  const dt compute = c.compute();
+  const auto prop = compute == dt::bf16 ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training;
   dnnl::convolution_forward::primitive_desc pd(
-      rt.eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any(c.src),
-      any(wei), bias, any(c.dst), c.strides, c.dil, c.pad_l, c.pad_r, attr);
+      rt.eng, prop, dnnl::algorithm::convolution_direct, any(c.src, compute),
+      any(wei, compute), bias, any(c.dst, c.dst_dt), c.strides, c.dil, c.pad_l, c.pad_r, attr);
   auto plan = std::make_unique<InferPlan>();
   plan->prim = dnnl::convolution_forward(pd);
-  plan->src_user = plain(c.src);
-  plan->dst_user = plain(c.dst);
+  plan->src_user = c.src_cl ? memory::desc(c.src, c.src_dt, tag::ndhwc) : plain(c.src, c.src_dt);
+  plan->dst_user = c.dst_cl ? memory::desc(c.dst, c.dst_dt, tag::ndhwc) : plain(c.dst, c.dst_dt);
   plan->src_prim = pd.src_desc();
   plan->dst_prim = pd.dst_desc();
   plan->wei_prim = pd.weights_desc();
@@ -99,17 +122,22 @@ std::unique_ptr<InferPlan> make_plan(const Call &c, const memory::dims &wei) {
 
 PlanCache<InferPlan> g_infer_plans;  // guarded by runtime().mu
 
-// The plain copy is dropped once a blocked one exists; a later layout is reordered from that one.
+// The plain copy is dropped once a float32 blocked one exists; a later layout is reordered from that
+// one. A bfloat16 copy is never the source of another (it lost precision), so the plain copy stays
+// until a float32 one exists.
 memory &weights_for(Weights &w, const memory::desc &want) {
   for (auto &entry : w.blocked)
     if (entry.first == want) return entry.second;
   auto &rt = runtime();
-  memory from = w.blocked.empty() ? memory(plain(w.dims), rt.eng, w.plain_w.data()) : w.blocked.front().second;
+  const std::pair<memory::desc, memory> *f32 = nullptr;
+  for (auto &entry : w.blocked)
+    if (entry.first.get_data_type() == dt::f32) f32 = &entry;
+  memory from = f32 ? f32->second : memory(plain(w.dims), rt.eng, w.plain_w.data());
   memory blocked(want, rt.eng);  // owns its buffer
   dnnl::reorder(from, blocked).execute(rt.strm, from, blocked);
   rt.strm.wait();
   w.blocked.emplace_back(want, blocked);
-  std::vector<float>().swap(w.plain_w);
+  if (want.get_data_type() == dt::f32) std::vector<float>().swap(w.plain_w);
   return w.blocked.back().second;
 }
 
@@ -152,24 +180,30 @@ void run(const Call &c, void *x, void *residual, void *y) {
   rt.strm.wait();
 }
 
-// x: float32 5-D, params: int64[11], residual (optional): float32 5-D of the output's shape.
+// float32 -> f32, bfloat16 -> bf16; false for any other type
+bool activation_type(const char *name, dt &type) {
+  if (std::strcmp(name, "float32") == 0) type = dt::f32;
+  else if (std::strcmp(name, "bfloat16") == 0) type = dt::bf16;
+  else return false;
+  return true;
+}
+
+// x: float32 or bfloat16 5-D, params: int64[11], residual (optional): 5-D of the output's shape and type.
 int entry(bool with_residual, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
   try {
     int n_in = with_residual ? 3 : 2;
-    bool ok = nparam == n_in + 1 && ndims[0] == 5 && std::strcmp(dtypes[0], "float32") == 0 &&
+    Call c;
+    bool ok = nparam == n_in + 1 && ndims[0] == 5 && activation_type(dtypes[0], c.src_dt) &&
               ndims[1] == 1 && shapes[1][0] == 11 && std::strcmp(dtypes[1], "int64") == 0 &&
-              ndims[n_in] == 5 && std::strcmp(dtypes[n_in], "float32") == 0;
+              ndims[n_in] == 5 && activation_type(dtypes[n_in], c.dst_dt);
     if (ok && with_residual)
-      ok = ndims[2] == 5 && std::strcmp(dtypes[2], "float32") == 0 &&
+      ok = ndims[2] == 5 && std::strcmp(dtypes[2], dtypes[n_in]) == 0 &&
            std::memcmp(shapes[2], shapes[n_in], 5 * sizeof(int64_t)) == 0;
     if (!ok) {
       std::fprintf(stderr, "conv3d_infer: unexpected inputs\n");
       return 1;
     }
     const int64_t *p = static_cast<const int64_t *>(params[1]);
-    Call c;
-    c.src.assign(shapes[0], shapes[0] + 5);
-    c.dst.assign(shapes[n_in], shapes[n_in] + 5);
     c.handle = p[9];
     c.relu = p[10] != 0;
     c.sum = with_residual;
@@ -182,7 +216,15 @@ int entry(bool with_residual, int nparam, void **params, int *ndims, int64_t **s
         return 3;
       }
       wei = it->second->dims;
+      c.src_cl = it->second->src_cl;
+      c.dst_cl = it->second->dst_cl;
     }
+    // oneDNN's dims are N, C, D, H, W whatever the layout; an NDHWC tensor's shape is N, D, H, W, C
+    auto logical = [](const int64_t *shape, bool cl) {
+      return cl ? memory::dims{shape[0], shape[4], shape[1], shape[2], shape[3]} : memory::dims(shape, shape + 5);
+    };
+    c.src = logical(shapes[0], c.src_cl);
+    c.dst = logical(shapes[n_in], c.dst_cl);
     for (int k = 0; k < 3; ++k) {
       c.strides.push_back(p[k]);
       c.pad_l.push_back(p[3 + k]);
@@ -224,6 +266,16 @@ int64_t conv3d_infer_prepare(const float *w, const int64_t *dims, const float *b
     std::fprintf(stderr, "conv3d_infer_prepare: %s\n", e.what());
     return 0;
   }
+}
+
+// Declares the handle's input / output tensors channels-last (NDHWC); returns 0, or 1 for an unknown handle.
+int conv3d_infer_set_layout(int64_t handle, int src_channels_last, int dst_channels_last) {
+  std::lock_guard<std::mutex> lock(runtime().mu);
+  auto it = registry().find(handle);
+  if (it == registry().end()) return 1;
+  it->second->src_cl = src_channels_last != 0;
+  it->second->dst_cl = dst_channels_last != 0;
+  return 0;
 }
 
 void conv3d_infer_release(int64_t handle) {

@@ -113,16 +113,16 @@ class PlanCache {
 
 inline size_t align_up(size_t n) { return (n + 4095) & ~size_t(4095); }
 
-inline memory::desc plain(const memory::dims &d) {
+inline memory::desc plain(const memory::dims &d, dt type = dt::f32) {
   memory::dims strides(d.size());
   memory::dim s = 1;
   for (int i = int(d.size()) - 1; i >= 0; --i) {
     strides[i] = s;
     s *= d[i];
   }
-  return memory::desc(d, dt::f32, strides);
+  return memory::desc(d, type, strides);
 }
 
-inline memory::desc any(const memory::dims &d) { return memory::desc(d, dt::f32, tag::any); }
+inline memory::desc any(const memory::dims &d, dt type = dt::f32) { return memory::desc(d, type, tag::any); }
 
 }  // namespace conv3d

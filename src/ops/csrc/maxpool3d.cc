@@ -1,4 +1,5 @@
-// 3-D max pooling on plain NCDHW float32 for MindSpore's CPU backend (Custom op, func_type="aot").
+// 3-D max pooling on plain NCDHW float32 for MindSpore's CPU backend (Custom op, func_type="aot"); the
+// inference variant also pools bfloat16 (BF16 inference): compared as float32, stored back exactly.
 //
 // MindSpore's MaxPool3D hands oneDNN plain layouts, where oneDNN runs its simple_nchw kernel: on
 // AVX2 the stem's pool (8x64x16x112x112 -> 56x56) took ~0.4 s forward, a tenth of a whole r3d18
@@ -48,11 +49,28 @@ inline void window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t n, int64_
   if (e > n) e = n;
 }
 
+// bfloat16 is the upper half of a float32: widening is exact, and so is narrowing a value that was
+// read from bfloat16 (a max-pool only ever stores one of its inputs, or -inf)
+using bf16_t = uint16_t;
+inline float widen(float v) { return v; }
+inline float widen(bf16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+inline void narrow(float v, float &out) { out = v; }
+inline void narrow(float v, bf16_t &out) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  out = bf16_t(u >> 16);
+}
+
 // m[ow], best[ow] <- src[ow * stride] (flat index base + ow * stride) where it beats m[ow].
-template <typename Stride>
-inline void update(const float *src, Stride stride, float *m, int32_t *best, int32_t base, int64_t lo, int64_t hi) {
+template <typename T, typename Stride>
+inline void update(const T *src, Stride stride, float *m, int32_t *best, int32_t base, int64_t lo, int64_t hi) {
   for (int64_t ow = lo; ow < hi; ++ow) {
-    const float v = src[ow * stride];
+    const float v = widen(src[ow * stride]);
     const bool take = (v > m[ow]) | (v != v);  // NaN wins, as in PyTorch
     m[ow] = take ? v : m[ow];
     best[ow] = take ? base + static_cast<int32_t>(ow * stride) : best[ow];
@@ -61,8 +79,8 @@ inline void update(const float *src, Stride stride, float *m, int32_t *best, int
 
 // One output row (od, oh) at a time: the window's candidates are visited in (d, h, w) order, each
 // as one branch-free select over the whole row of outputs, which the compiler vectorises.
-template <bool kIndex>
-void forward(const Shape &sh, const float *x, float *y, int32_t *idx) {
+template <bool kIndex, typename T>
+void forward(const Shape &sh, const T *x, T *y, int32_t *idx) {
   const int64_t in_plane = sh.id * sh.ih * sh.iw, out_plane = sh.od * sh.oh * sh.ow;
   // outputs whose window starts inside the input along w: [ow_lo, ow_hi) per kw, precomputed
   std::vector<int64_t> lo(sh.k[2]), hi(sh.k[2]);
@@ -83,7 +101,7 @@ void forward(const Shape &sh, const float *x, float *y, int32_t *idx) {
     std::vector<int32_t> best(sh.ow);
 #pragma omp for schedule(static)
     for (int64_t pl = 0; pl < sh.planes; ++pl) {
-      const float *xp = x + pl * in_plane;
+      const T *xp = x + pl * in_plane;
       for (int64_t od = 0; od < sh.od; ++od) {
         int64_t d0, d1;
         window(od, sh.k[0], sh.s[0], sh.p[0], sh.id, d0, d1);
@@ -98,7 +116,7 @@ void forward(const Shape &sh, const float *x, float *y, int32_t *idx) {
               const int64_t row = (d * sh.ih + h) * sh.iw;
               for (int64_t kw = 0; kw < sh.k[2]; ++kw) {
                 const int64_t shift = kw - sh.p[2];
-                const float *src = xp + row + shift;
+                const T *src = xp + row + shift;
                 float *mp = m.data();
                 int32_t *bp = best.data();
                 const int32_t base = static_cast<int32_t>(row + shift);
@@ -109,9 +127,43 @@ void forward(const Shape &sh, const float *x, float *y, int32_t *idx) {
               }
             }
           const int64_t o = (od * sh.oh + oh) * sh.ow;
-          std::copy(m.begin(), m.end(), y + pl * out_plane + o);
+          T *yp = y + pl * out_plane + o;
+          for (int64_t ow = 0; ow < sh.ow; ++ow) narrow(m[ow], yp[ow]);
           if (kIndex) std::copy(best.begin(), best.end(), idx + pl * out_plane + o);
         }
+      }
+    }
+  }
+}
+
+// Channels-last (NDHWC) inference pooling: one output row (n, od, oh) per OpenMP task, each output
+// position's window visited in (d, h, w) order with a branch-free select over the channels.
+template <typename T>
+void forward_ndhwc(int64_t n, int64_t c, const Shape &sh, const T *x, T *y) {
+#pragma omp parallel
+  {
+    std::vector<float> m(c);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < n * sh.od * sh.oh; ++row) {
+      const int64_t b = row / (sh.od * sh.oh), od = row / sh.oh % sh.od, oh = row % sh.oh;
+      int64_t d0, d1, h0, h1;
+      window(od, sh.k[0], sh.s[0], sh.p[0], sh.id, d0, d1);
+      window(oh, sh.k[1], sh.s[1], sh.p[1], sh.ih, h0, h1);
+      for (int64_t ow = 0; ow < sh.ow; ++ow) {
+        int64_t w0, w1;
+        window(ow, sh.k[2], sh.s[2], sh.p[2], sh.iw, w0, w1);
+        std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+        for (int64_t d = d0; d < d1; ++d)
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) {
+              const T *src = x + (((b * sh.id + d) * sh.ih + h) * sh.iw + w) * c;
+              for (int64_t ch = 0; ch < c; ++ch) {
+                const float v = widen(src[ch]);
+                m[ch] = (v > m[ch]) | (v != v) ? v : m[ch];
+              }
+            }
+        T *dst = y + (((b * sh.od + od) * sh.oh + oh) * sh.ow + ow) * c;
+        for (int64_t ch = 0; ch < c; ++ch) narrow(m[ch], dst[ch]);
       }
     }
   }
@@ -158,16 +210,39 @@ int maxpool3d_fwd(AOT_ARGS) {
   return 0;
 }
 
-// (x f32, p int64[9]) -> y f32, inference (no index)
+// (x f32, p int64[9]) -> y f32, inference (no index); or bfloat16 x and y
 int maxpool3d_infer(AOT_ARGS) {
-  if (nparam != 3 || !is(ndims, dtypes, 0, 5, "float32") || !is(ndims, dtypes, 1, 1, "int64") ||
-      !is(ndims, dtypes, 2, 5, "float32")) {
+  const bool bf16 = nparam == 3 && is(ndims, dtypes, 0, 5, "bfloat16") && is(ndims, dtypes, 2, 5, "bfloat16");
+  if (nparam != 3 || !is(ndims, dtypes, 1, 1, "int64") ||
+      !(bf16 || (is(ndims, dtypes, 0, 5, "float32") && is(ndims, dtypes, 2, 5, "float32")))) {
     std::fprintf(stderr, "maxpool3d_infer: unexpected inputs\n");
     return 1;
   }
   g_calls[0]++;
   Shape sh = shape_of(shapes[0], shapes[2], static_cast<const int64_t *>(params[1]));
-  forward<false>(sh, static_cast<const float *>(params[0]), static_cast<float *>(params[2]), nullptr);
+  if (bf16)
+    forward<false>(sh, static_cast<const bf16_t *>(params[0]), static_cast<bf16_t *>(params[2]), nullptr);
+  else
+    forward<false>(sh, static_cast<const float *>(params[0]), static_cast<float *>(params[2]), nullptr);
+  return 0;
+}
+
+// (x [N,D,H,W,C] float32 or bfloat16, p int64[9]) -> y [N,od,oh,ow,C] of x's type, inference, channels-last
+int maxpool3d_infer_ndhwc(AOT_ARGS) {
+  const bool bf16 = nparam == 3 && is(ndims, dtypes, 0, 5, "bfloat16") && is(ndims, dtypes, 2, 5, "bfloat16");
+  if (nparam != 3 || !is(ndims, dtypes, 1, 1, "int64") ||
+      !(bf16 || (is(ndims, dtypes, 0, 5, "float32") && is(ndims, dtypes, 2, 5, "float32")))) {
+    std::fprintf(stderr, "maxpool3d_infer_ndhwc: unexpected inputs\n");
+    return 1;
+  }
+  g_calls[0]++;
+  const int64_t *in = shapes[0], *out = shapes[2];
+  const int64_t in_ncdhw[5] = {in[0], in[4], in[1], in[2], in[3]}, out_ncdhw[5] = {out[0], out[4], out[1], out[2], out[3]};
+  Shape sh = shape_of(in_ncdhw, out_ncdhw, static_cast<const int64_t *>(params[1]));
+  if (bf16)
+    forward_ndhwc(in[0], in[4], sh, static_cast<const bf16_t *>(params[0]), static_cast<bf16_t *>(params[2]));
+  else
+    forward_ndhwc(in[0], in[4], sh, static_cast<const float *>(params[0]), static_cast<float *>(params[2]));
   return 0;
 }
 
