@@ -9,8 +9,8 @@ from functools import partial
 
 import mindspore.nn as nn
 
-from src.models.resnet3d import (ARCHITECTURES, STAGE_WIDTHS, MaxPool3dTorch, ShortcutA, _native_conv3d,
-                                 batch_norm, conv_factory, dense_head)
+from src.models.resnet3d import (ARCHITECTURES, STAGE_WIDTHS, MaxPool3dTorch, _native_conv3d,
+                                 batch_norm, conv_factory, dense_head, make_stage)
 
 
 def mid_planes(in_planes, planes, kernel_t=3, kernel_s=3):
@@ -114,17 +114,7 @@ class ResNet2p1d(nn.Cell):
         return [(self.conv1_s, self.bn1_s), (self.conv1_t, self.bn1_t)]
 
     def _make_layer(self, block, planes, blocks, stride=1, resnet_shortcut="B", conv=_native_conv3d):
-        downsample = None
-        if stride != 1 or self.in_planes != planes * block.expansion:
-            if resnet_shortcut == "A":
-                downsample = ShortcutA(planes * block.expansion, stride)
-            else:
-                downsample = nn.SequentialCell([conv(self.in_planes, planes * block.expansion, 1, stride, 0),
-                                                batch_norm(planes * block.expansion)])
-        cells = [block(self.in_planes, planes, stride, downsample, conv=conv)]
-        self.in_planes = planes * block.expansion
-        cells += [block(self.in_planes, planes, conv=conv) for _ in range(1, blocks)]
-        return nn.SequentialCell(cells)
+        return make_stage(self, block, planes, blocks, stride, resnet_shortcut, conv)
 
     def construct(self, x):
         x = self.relu(self.bn1_s(self.conv1_s(x)))

@@ -135,6 +135,22 @@ class MaxPool3dTorch(nn.Cell):
         return self.pool(x)
 
 
+def make_stage(net, block, planes, blocks, stride=1, resnet_shortcut="B", conv=_native_conv3d):
+    """One stage of ``blocks`` blocks of ``net`` (a 3D ResNet or R(2+1)D: anything with ``in_planes``), the
+    first with the shortcut (type A: zero-padded identity; B: 1x1x1 conv + BN) where the shape changes."""
+    downsample = None
+    if stride != 1 or net.in_planes != planes * block.expansion:
+        if resnet_shortcut == "A":
+            downsample = ShortcutA(planes * block.expansion, stride)
+        else:
+            downsample = nn.SequentialCell([conv(net.in_planes, planes * block.expansion, 1, stride, 0),
+                                            batch_norm(planes * block.expansion)])
+    cells = [block(net.in_planes, planes, stride, downsample, conv=conv)]
+    net.in_planes = planes * block.expansion
+    cells += [block(net.in_planes, planes, conv=conv) for _ in range(1, blocks)]
+    return nn.SequentialCell(cells)
+
+
 class ResNet3D(nn.Cell):
     """3D ResNet; with other blocks / widths also the CVPR 2018 families (src.models.families).
 
@@ -168,17 +184,7 @@ class ResNet3D(nn.Cell):
         return [(self.conv1, self.bn1)]
 
     def _make_layer(self, block, planes, blocks, stride=1, resnet_shortcut="B", conv=_native_conv3d):
-        downsample = None
-        if stride != 1 or self.in_planes != planes * block.expansion:
-            if resnet_shortcut == "A":
-                downsample = ShortcutA(planes * block.expansion, stride)
-            else:
-                downsample = nn.SequentialCell([conv(self.in_planes, planes * block.expansion, 1, stride, 0),
-                                                batch_norm(planes * block.expansion)])
-        cells = [block(self.in_planes, planes, stride, downsample, conv=conv)]
-        self.in_planes = planes * block.expansion
-        cells += [block(self.in_planes, planes, conv=conv) for _ in range(1, blocks)]
-        return nn.SequentialCell(cells)
+        return make_stage(self, block, planes, blocks, stride, resnet_shortcut, conv)
 
     def construct(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
