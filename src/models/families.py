@@ -162,14 +162,14 @@ def grouped_conv3d(in_channels, out_channels, groups, stride, weight_init=None, 
                      group=groups, has_bias=False, weight_init=weight_init)
 
 
-class ResNeXtBottleneck(nn.Cell):
+class ResNeXtBottleneck(Bottleneck):
     """1x1x1 -> grouped 3x3x3 (``cardinality`` groups) -> 1x1x1 to 2x planes; middle width
-    cardinality * (planes // 32), as upstream."""
+    cardinality * (planes // 32), as upstream. The 3D ResNet bottleneck's forward, other widths."""
     expansion = 2
     cardinality = 32
 
     def __init__(self, in_planes, planes, stride=1, downsample=None, conv=_native_conv3d):
-        super().__init__()
+        nn.Cell.__init__(self)  # Bottleneck's own layers are not built: these replace them
         mid = self.cardinality * (planes // 32)
         if mid == 0:
             raise UserError(f"resnext: planes {planes} // 32 is 0: use a larger widen_factor")
@@ -181,16 +181,6 @@ class ResNeXtBottleneck(nn.Cell):
         self.bn3 = batch_norm(planes * self.expansion)
         self.relu = nn.ReLU()
         self.downsample = downsample
-
-    def conv_bn_pairs(self):
-        return [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)]
-
-    def construct(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
 
 
 def resnext_block(cardinality):
