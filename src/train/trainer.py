@@ -36,10 +36,10 @@ log = logging.getLogger("resnet3d")
 __all__ = ["Stopped", "train", "fingerprint"]
 
 
-def fingerprint(cfg, **effective) -> str:
-    """The keys that decide what training computes, as JSON (stored in every training checkpoint);
+def fingerprint(cfg, **effective) -> dict:
+    """The keys that decide what training computes (stored as JSON in every training checkpoint);
     ``effective``: values that the run uses in place of the config's (start_ft without weights)."""
-    return json.dumps({k: effective.get(k, cfg[k]) for k in result_keys()}, sort_keys=True)
+    return {k: effective.get(k, cfg[k]) for k in result_keys()}
 
 
 def effective_start_ft(cfg) -> str:
@@ -145,10 +145,10 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     stop = StopRequest(runtime.rank_size)
     extras = {settings.KEY: settings.to_text(settings.from_config(cfg, class_names)),
               ARCHITECTURE_KEY: net.architecture}
-    policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size, extras)
-    if plateau is not None:
-        policies.insert(-3, cb.ReduceOnPlateau(plateau, base_lr, cfg.plateau_patience,
-                                               lambda rates: _set_lr(train_step, rates)))
+    reduce = None if plateau is None else cb.ReduceOnPlateau(plateau, base_lr, cfg.plateau_patience,
+                                                             lambda rates: _set_lr(train_step, rates))
+    policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size, extras,
+                         reduce)
 
     def log_step(epoch, step, loss, step_time, data_wait):
         logger.step(epoch, step, (epoch - 1) * spe + step, loss, loop.current_lr(), step_time, data_wait)
@@ -172,12 +172,13 @@ def _steps_per_epoch(cfg, n_videos, rank_size):
 def _initial_state(cfg, train_step, resume_from, spe, current):
     """A fresh TrainState, or the one the resumed checkpoint recorded (its weights and optimizer loaded);
     ``current``: this run's fingerprint."""
+    text = json.dumps(current, sort_keys=True)
     if not resume_from:
-        return TrainState(fingerprint=current)
+        return TrainState(fingerprint=text)
     saved = load_training_state(train_step.cell, resume_from)
     state = TrainState.from_checkpoint(saved, spe)
-    check_fingerprint(state.fingerprint, json.loads(current), cfg.resume_allow, resume_from, log.warning)
-    state.fingerprint = current
+    check_fingerprint(state.fingerprint, current, cfg.resume_allow, resume_from, log.warning)
+    state.fingerprint = text
     out.info(f"resumed from {resume_from}: epoch {state.epoch} step {state.step} done, global step "
              f"{train_step.global_step}")
     total = state.lr_steps or cfg.n_epochs * spe
@@ -187,17 +188,18 @@ def _initial_state(cfg, train_step, resume_from, spe, current):
     return state
 
 
-def _policies(cfg, runtime, run_dir, stop, logger, eval_data, clips_per_epoch, extras):
-    """The run's callbacks in the order they run at an epoch's end (the plateau callback, when there is one,
-    goes before the last three)."""
+def _policies(cfg, runtime, run_dir, stop, logger, eval_data, clips_per_epoch, extras, reduce=None):
+    """The run's callbacks in the order they run at an epoch's end; ``reduce``: the plateau callback, if any."""
     saver = cb.CheckpointSaver(run_dir, cfg.save_checkpoint_epochs, cfg.save_checkpoint_steps,
                                cfg.keep_checkpoint_max, write=runtime.is_main, extras=extras)
     policies = []
     if eval_data is not None:
         policies.append(cb.Evaluate(lambda net: _evaluate(net, eval_data, cfg.ignore, runtime), cfg.eval_interval,
                                     saver))
-    return policies + [cb.LogEpoch(logger, clips_per_epoch), cb.KillPoint("after_eval"),
-                       cb.KeepBest(run_dir, extras=extras), saver, cb.StopOnSignal(stop, saver)]
+    policies += [cb.LogEpoch(logger, clips_per_epoch), cb.KillPoint("after_eval")]
+    if reduce is not None:
+        policies.append(reduce)
+    return policies + [cb.KeepBest(run_dir, extras=extras), saver, cb.StopOnSignal(stop, saver)]
 
 
 def _batch_source(cfg, entries, runtime, spe):

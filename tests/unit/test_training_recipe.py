@@ -1,6 +1,5 @@
 """src/train/trainer.py's recipe rules: start_ft follows the weights, a schedule that never reaches lr_max is
 said once, and the resume fingerprint records what the run really uses."""
-import json
 import logging
 
 import numpy as np
@@ -18,7 +17,7 @@ def test_without_weights_every_layer_trains_and_says_so(caplog):
     with caplog.at_level(logging.INFO):
         assert effective_start_ft(cfg) == "conv1"
     assert "start_ft=conv1: no pretrained weights, so every layer trains" in caplog.text
-    assert json.loads(fingerprint(cfg, start_ft="conv1"))["start_ft"] == "conv1"
+    assert fingerprint(cfg, start_ft="conv1")["start_ft"] == "conv1"
 
 
 def test_with_weights_the_config_value_holds(tmp_path):
