@@ -19,7 +19,7 @@ from src.ops.isa import resolve_infer_precision
 log = logging.getLogger("resnet3d")
 
 DNNL_CPU_ISA_AVX2 = 0x7
-# auto | on | off and auto | fast | native: what "auto" means for callers of setup_context (tests,
+# auto | on | off and auto | fast | native, for callers of setup_context that choose nothing (None: tests,
 # benchmarks); entry scripts get them through the config's precedence rule (src.config.ENVIRONMENT)
 ISA_CAP_ENV = "RESNET3D_CPU_ISA_CAP"
 CONV_IMPL_ENV = "RESNET3D_CONV_IMPL"
@@ -84,8 +84,9 @@ def cap_onednn_isa():
 
 
 def resolve_conv_impl(device_target, conv_impl):
-    """Which 3-D convolution runs: 'fast' (our oneDNN op, CPU only) or 'native'."""
-    if conv_impl in ("auto", "", None):
+    """Which 3-D convolution runs: 'fast' (our oneDNN op, CPU only) or 'native'. ``conv_impl`` None (a
+    caller that chose nothing: tests, benchmarks): RESNET3D_CONV_IMPL, else auto."""
+    if conv_impl is None:
         conv_impl = os.environ.get(CONV_IMPL_ENV) or "auto"
     if conv_impl not in ("auto", "fast", "native"):
         raise UserError(f"conv_impl '{conv_impl}' is not one of auto, fast, native")
@@ -102,12 +103,14 @@ def resolve_conv_impl(device_target, conv_impl):
     return "native"
 
 
-def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="auto", cpu_isa_cap="auto",
+def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl=None, cpu_isa_cap=None,
                   seed=None, distributed=False, infer_precision="fp32"):
     """Set MindSpore's context, the CPU convolution path and (``distributed``) the communication group.
     ``infer_precision`` (fp32 | bf16 | auto) is resolved for this CPU (src.ops.isa; an impossible bf16 is a
     UserError).
 
+    ``conv_impl`` / ``cpu_isa_cap`` None: the environment's RESNET3D_CONV_IMPL / RESNET3D_CPU_ISA_CAP, else
+    auto (an entry script's config has already applied the environment, below its command line).
     Returns a :class:`Runtime`. Entry scripts call :func:`setup_runtime` once; tests and benchmarks may call
     this directly.
     """
@@ -117,9 +120,7 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl="aut
     impl = resolve_conv_impl(device_target, conv_impl)
     capped = False
     if device_target == "CPU":
-        cap = str(cpu_isa_cap).lower()
-        if cap == "auto":
-            cap = os.environ.get(ISA_CAP_ENV, cap).lower()
+        cap = str(cpu_isa_cap if cpu_isa_cap is not None else os.environ.get(ISA_CAP_ENV, "auto")).lower()
         if cap in ("on", "true") or (cap == "auto" and impl == "native"):
             capped = cap_onednn_isa()
     ms.set_context(mode=ms.GRAPH_MODE if mode == "GRAPH" else ms.PYNATIVE_MODE)

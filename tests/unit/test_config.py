@@ -136,3 +136,26 @@ def test_the_upstream_recipe_as_its_maintainer_posted_it():
     assert (cfg.lr_decay_mode, cfg.plateau_patience, cfg.start_ft, cfg.model_depth, cfg.warmup_epochs) == \
         ("plateau", 10, "layer4", 18, 0)
     assert (cfg.label_smoothing, cfg.sample_size, cfg.sample_duration, cfg.inference_stride) == (0.0, 112, 16, 16)
+
+
+def test_one_precedence_rule_command_line_then_environment_then_yaml(monkeypatch, caplog):
+    """The environment beats the YAML and loses to the command line, once, in the config: the runtime
+    does not read the environment again behind an explicit --conv_impl=auto."""
+    from src.ops import fast_conv3d_status
+    from src.runtime import resolve_conv_impl
+
+    monkeypatch.setenv("RESNET3D_CONV_IMPL", "native")
+    monkeypatch.setenv("DEVICE_ID", "3")
+    with caplog.at_level("INFO"):
+        cfg = load_config(["--device_id=1"])
+    assert (cfg.conv_impl, cfg.device_id) == ("native", 1)
+    assert "device_id=1 from the command line (DEVICE_ID=3 in the environment ignored)" in caplog.text
+    assert "conv_impl=native from RESNET3D_CONV_IMPL in the environment" in caplog.text
+    cfg = load_config(["--conv_impl=auto"])
+    assert cfg.conv_impl == "auto"
+    if fast_conv3d_status()[0]:
+        assert resolve_conv_impl("CPU", cfg.conv_impl) == "fast"  # the environment's native stays ignored
+    assert resolve_conv_impl("CPU", None) == "native"  # a caller that chose nothing gets the environment
+    monkeypatch.setenv("DEVICE_ID", "x")
+    with pytest.raises(ConfigError, match="DEVICE_ID='x' in the environment is not a valid device_id"):
+        load_config([])
