@@ -24,3 +24,22 @@ def copy_parameters(source, target):
     values = {p.name: p.asnumpy() for p in source.get_parameters()}
     for p in target.get_parameters():
         p.set_data(ms.Tensor(values[p.name]))
+
+
+def conv_fc_net(n_classes=4):
+    """conv1 + fc, named like the ResNet's modules (freezing needs the names), without BatchNorm: its batch
+    statistics would make a micro-batch differ from the whole batch. Clips [b, 3, T, H, W] -> logits."""
+    import mindspore as ms
+    import mindspore.nn as nn
+    from mindspore.common.initializer import Normal
+
+    class ConvFc(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv3d(3, 4, 3, pad_mode="pad", padding=1, weight_init=Normal(0.1))
+            self.fc = nn.Dense(4, n_classes, weight_init=Normal(0.1))
+
+        def construct(self, x):
+            return self.fc(ms.ops.relu(self.conv1(x)).mean(axis=(2, 3, 4)))
+
+    return ConvFc()

@@ -6,10 +6,8 @@ import signal
 from types import SimpleNamespace
 
 import mindspore as ms
-import mindspore.nn as nn
 import numpy as np
 import pytest
-from mindspore.common.initializer import Normal
 
 from src.engine import callbacks as cb
 from src.engine.fit import Callback, Loop, Stopped, fit
@@ -19,23 +17,14 @@ from src.rundir import RunDir
 from src.train.signals import StopRequest
 from src.train.step import build_train_step
 from src.weights.checkpoint import read_checkpoint
+from tests.helpers.nets import conv_fc_net
 
 SPE, N_EPOCHS, N_CLASSES = 3, 2, 4
 
 
-class ConvFc(nn.Cell):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv3d(3, 4, 3, pad_mode="pad", padding=1, weight_init=Normal(0.1))
-        self.fc = nn.Dense(4, N_CLASSES, weight_init=Normal(0.1))
-
-    def construct(self, x):
-        return self.fc(ms.ops.relu(self.conv1(x)).mean(axis=(2, 3, 4)))
-
-
 def make_loop(n_epochs=N_EPOCHS, state=None, rate=0.05):
     ms.set_seed(0)
-    net = ConvFc()
+    net = conv_fc_net(N_CLASSES)
     lr = np.full(SPE * n_epochs, rate, np.float32)
     step = build_train_step(net, lr, start_ft="conv1", device_target="CPU", n_classes=N_CLASSES,
                             label_smoothing=0.1, momentum=0.9, weight_decay=1e-3, loss_scale=1.0)

@@ -4,27 +4,13 @@ import numpy as np
 import pytest
 
 import mindspore as ms
-import mindspore.nn as nn
-from mindspore.common.initializer import Normal
 
 from src.errors import UserError
 from src.runtime import auto_num_workers
 from src.train.step import build_train_step, resolve_amp_level
+from tests.helpers.nets import conv_fc_net
 
 N_CLASSES = 4
-
-
-class NoBatchNorm(nn.Cell):
-    """conv1 + fc, named like the ResNet's modules (freezing needs the names), without BatchNorm: its batch
-    statistics would make a micro-batch differ from the whole batch."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv3d(3, 4, 3, pad_mode="pad", padding=1, weight_init=Normal(0.1))
-        self.fc = nn.Dense(4, N_CLASSES, weight_init=Normal(0.1))
-
-    def construct(self, x):
-        return self.fc(ms.ops.relu(self.conv1(x)).mean(axis=(2, 3, 4)))
 
 
 def _step(net, **kw):
@@ -63,7 +49,7 @@ def _same_start(make):
 
 
 def test_two_micro_batches_of_four_equal_one_batch_of_eight():
-    a, b = _same_start(NoBatchNorm)
+    a, b = _same_start(lambda: conv_fc_net(N_CLASSES))
     clip, label = _batch(8)
     whole, accumulated = _step(a, drop_overflow_update=True), _step(b, accumulation_steps=2)
     for _ in range(3):  # momentum state too
@@ -93,7 +79,7 @@ def test_accumulation_with_batchnorm_training_normally():
 
 @pytest.mark.parametrize("accumulation_steps", [1, 2])
 def test_an_overflowing_step_is_skipped_and_the_scale_halved(accumulation_steps):
-    net = NoBatchNorm()
+    net = conv_fc_net(N_CLASSES)
     step = _step(net, loss_scale_type="dynamic", accumulation_steps=accumulation_steps)
     before = {p.name: p.asnumpy().copy() for p in step.get_parameters() if "accum" not in p.name}
     clip, label = _batch(8)
@@ -113,7 +99,7 @@ def test_an_overflowing_step_is_skipped_and_the_scale_halved(accumulation_steps)
 
 
 def test_fixed_scale_with_drop_skips_an_inf_batch():
-    net = NoBatchNorm()
+    net = conv_fc_net(N_CLASSES)
     step = _step(net, drop_overflow_update=True)
     clip, label = _batch(4)
     bad = clip.asnumpy()
