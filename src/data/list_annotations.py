@@ -56,6 +56,8 @@ def read_list(path, subset, names):
                 raise UserError(f"{path}:{number}: label {label} is outside the {len(names)} classes of "
                                 f"--class_names")
             label = names[int(label)]
+        elif names is not None and label not in names:
+            raise UserError(f"{path}:{number}: class '{label}' is not in --class_names")
         video_id = str(Path(rel).with_suffix("")) if Path(rel).suffix else rel.rstrip("/")
         items.append((video_id, label, subset, f"{path}:{number}", rel))
     return items

@@ -52,6 +52,10 @@ def test_name_labels_need_no_class_file_and_bad_lines_are_one_error(tmp_path, vi
     index_train, _ = _lists(tmp_path, videos, lambda i, name: i)
     with pytest.raises(UserError, match="is an index: pass --class_names"):
         generate_from_lists(index_train, val, videos, tmp_path / "c.json")
+    train, val = _lists(tmp_path, videos, lambda i, name: name)
+    (tmp_path / "two.txt").write_text("\n".join(n for n, _, _ in CLASSES[:2]) + "\n")
+    with pytest.raises(UserError, match=r"train.txt:3: class '.*' is not in --class_names"):
+        generate_from_lists(train, val, videos, tmp_path / "d.json", tmp_path / "two.txt")
 
 
 def test_a_missing_video_is_an_error_and_nothing_is_written(tmp_path, videos, capsys):
