@@ -6,7 +6,8 @@ Workloads and step builders: bench/workloads.py. Runs alternate between all runn
 (round-robin) and medians are reported, because other processes may share the cores.
 - training: a GRAPH-mode step (forward, backward, SGD) of the model as trained, against PyTorch
   eager in NCDHW and in channels_last_3d; the ratio (clips/s, higher is better) is against the
-  faster of the two layouts.
+  faster of the two layouts. On CPUs with native BF16 also the BF16 mixed-precision step ("MS BF16":
+  --amp_level=O2, BF16 convolutions, the rest FP32).
 - inference: the inference network (src/models/inference.py: BatchNorm folded, ReLU and residual
   add fused into the oneDNN op) in FP32 and, on CPUs with native BF16, in BF16 ("MS BF16"), against
   ONNX Runtime and OpenVINO (its default precision: BF16 where native) running the same weights exported
@@ -17,9 +18,10 @@ Configurations: "fast" (conv_impl auto -> our oneDNN ops, uncapped) in this proc
 subprocess, since the cap must be set before MindSpore builds its first oneDNN kernel. "native"
 uncapped (oneDNN's reference kernel, ~50-65x PyTorch's time) is skipped.
 The first line says whether the CPU has native BF16 and OpenVINO's default precision on it. The last
-line: `train_speed_ratio_vs_torch=... infer_time_ratio_vs_torch=... infer_time_ratio_vs_onnxruntime=...
-infer_time_ratio_vs_onnxruntime_max=... infer_time_ratio_vs_openvino=...` for "fast" (r3d18 training and
-r3d50 batch-1 inference; _max is the worst inference workload; inference ratios with our faster precision).
+line: `train_speed_ratio_vs_torch=... train_speed_ratio_bf16_vs_fp32=... infer_time_ratio_vs_torch=...
+infer_time_ratio_vs_onnxruntime=... infer_time_ratio_vs_onnxruntime_max=... infer_time_ratio_vs_openvino=...`
+for "fast" (r3d18 training, FP32 against PyTorch and BF16 against our FP32 in clips/s; r3d50 batch-1
+inference; _max is the worst inference workload; inference ratios with our faster precision).
 """
 import argparse
 import json
@@ -39,6 +41,8 @@ def runners(w, config, info, threads):
     """{runner name: fn} for one workload."""
     if w.kind == "train":
         fns = {"ms": wl.ms_train_step(w, info.conv_impl)}
+        if config == "fast" and info.bf16_missing is None:
+            fns["ms bf16"] = wl.ms_train_step(w, info.conv_impl, precision="bf16")
         fns.update({f"torch {lay}": wl.torch_train_step(w, lay) for lay in wl.TORCH_LAYOUTS})
         return fns
     fused, net = wl.ms_infer(w, info.conv_impl, fused=True)
@@ -94,7 +98,8 @@ def print_table(results):
             th, _ = best_torch(r)
             if r["kind"] == "train":
                 b = r["batch"]
-                print(f"{name:<15} {config:<7} {b / r['ms']:>6.2f}c/s {'':>8} {'':>10} "
+                bf16 = f"{b / r['ms bf16']:>5.2f}c/s" if "ms bf16" in r else f"{'-':>8}"
+                print(f"{name:<15} {config:<7} {b / r['ms']:>6.2f}c/s {bf16} {'':>10} "
                       f"{b / r['torch ncdhw']:>6.2f}c/s {b / r['torch channels_last_3d']:>6.2f}c/s {'':>8} {'':>8} "
                       f"{th / r['ms']:>6.2f} {'':>6} {'':>6}")
             else:
@@ -114,6 +119,8 @@ def summary(fast):
     train = fast.get("r3d18 train")
     if train:
         parts.append(f"train_speed_ratio_vs_torch={best_torch(train)[0] / train['ms']:.2f}")
+        if "ms bf16" in train:
+            parts.append(f"train_speed_ratio_bf16_vs_fp32={train['ms'] / train['ms bf16']:.2f}")
     infer = fast.get("r3d50 infer b1")
     if infer:
         parts.append(f"infer_time_ratio_vs_torch={fastest_ms(infer) / best_torch(infer)[0]:.2f}")

@@ -76,11 +76,16 @@ def ms_model(w, conv_impl):
     return build_model(ModelSpec(model=w.model, model_depth=w.depth, **w.model_kwargs()), conv_impl=conv_impl)
 
 
-def ms_train_step(w, conv_impl, nesterov=False):
-    """One MindSpore training step (GRAPH mode when the context says so): SGD momentum 0.9."""
+def ms_train_step(w, conv_impl, nesterov=False, precision="fp32"):
+    """One MindSpore training step (GRAPH mode when the context says so): SGD momentum 0.9; ``precision``
+    bf16 = --amp_level=O2 on the CPU (BF16 convolutions, the rest FP32; src/train/step.py)."""
     from mindspore import Tensor, nn
 
+    from src.ops.fast_conv3d import set_training_precision
+
     net = ms_model(w, conv_impl)
+    if precision != "fp32":
+        set_training_precision(net, precision)
     x, y = (Tensor(a) for a in inputs(w))
     loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
     opt = nn.SGD(net.trainable_params(), learning_rate=0.01, momentum=0.9, nesterov=nesterov)

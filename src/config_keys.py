@@ -154,8 +154,10 @@ KEYS = {
     # optimisation
     "start_ft": Key("layer4", "Module name of beginning of fine-tuning; modules before it are frozen.",
                     ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")),
-    "amp_level": Key("auto", "Mixed precision: auto = O2 on Ascend (the original), O0 (FP32) elsewhere; O1, O2, O3 "
-                             "need GPU or Ascend. BatchNorm stays in FP32.", ("auto", "O0", "O1", "O2", "O3")),
+    "amp_level": Key("auto", "Mixed precision: auto = O2 on Ascend (the original) and on CPUs with native BF16 and "
+                             "the fast op, O0 (FP32) elsewhere. On the CPU, O1 / O2 = BF16 convolutions (FP32 "
+                             "accumulation, weights, BatchNorm and loss) and O3 is refused; on GPU / Ascend FP16. "
+                             "BatchNorm stays in FP32.", ("auto", "O0", "O1", "O2", "O3")),
     "loss_scale": Key(1024.0, "Loss scale (FP16 training on Ascend): the fixed value, or the start of a dynamic "
                               "one.", check=positive),
     "loss_scale_type": Key("fixed", "fixed: the loss scale never changes (the original); dynamic: halved on an "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.errors import UserError
-from src.ops.isa import resolve_infer_precision
+from src.ops.isa import bf16_missing, resolve_infer_precision
 
 log = logging.getLogger("resnet3d")
 
@@ -38,6 +38,7 @@ class Runtime:
     rank_id: int = 0
     rank_size: int = 1
     infer_precision: str = "fp32"  # of the inference network: "fp32" or "bf16" (src.ops.isa)
+    bf16_missing: str | None = "not set up"  # why our BF16 convolutions cannot run here; None: they can
 
     @property
     def is_main(self):
@@ -127,11 +128,13 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl=None
     if seed is not None:
         ms.set_seed(seed)
     # the cap lasts for the process: an earlier setup may have applied it
-    precision, why = resolve_infer_precision(infer_precision, device_target, impl, capped or bool(_state["isa_cap"]))
+    capped_now = capped or bool(_state["isa_cap"])
+    precision, why = resolve_infer_precision(infer_precision, device_target, impl, capped_now)
     if infer_precision == "auto":
         log.info("infer_precision=auto: %s (%s)", precision, why)
     rank_id, rank_size = _init_distributed() if distributed else (0, 1)
-    info = Runtime(device_target, mode, impl, capped, device_id, rank_id, rank_size, precision)
+    info = Runtime(device_target, mode, impl, capped, device_id, rank_id, rank_size, precision,
+                   bf16_missing(device_target, impl, capped_now)[0])
     log.debug("runtime: %s", info.describe())  # entry scripts print it where it matters (training, evaluation)
     return info
 

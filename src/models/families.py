@@ -103,6 +103,12 @@ class SplitGroupConv3d(nn.Cell):
         self.split_x = ops.Split(axis=1, output_num=groups)
         self.split_w = ops.Split(axis=0, output_num=groups)
 
+    def set_precision(self, precision):
+        from src.ops.fast_conv3d import conv_params
+
+        self.precision = precision
+        self.conv_params = conv_params(self.stride, self.padding, self.dilation, precision)
+
     def construct(self, x):
         xs, ws = self.split_x(x), self.split_w(self.weight)
         return ops.cat([self.conv(xs[i], ws[i]) for i in range(self.group)], 1)
@@ -115,10 +121,9 @@ class FastGroupConv3d(nn.Cell):
 
     def __init__(self, in_channels, out_channels, groups, stride, weight_init):
         super().__init__()
-        import numpy as np
 
         import mindspore as ms
-        from mindspore import Parameter, Tensor
+        from mindspore import Parameter
         from mindspore.common.initializer import initializer
 
         from src.ops.fast_conv3d import _make_bprop, _out_len, library_path, status
@@ -130,7 +135,7 @@ class FastGroupConv3d(nn.Cell):
         self.stride, self.padding, self.dilation = (stride,) * 3, (1, 1, 1), (1, 1, 1)
         self.weight = Parameter(initializer(weight_init, (out_channels, in_channels // groups, 3, 3, 3)),
                                 name="weight")
-        self.conv_params = Tensor(np.array(self.stride + self.padding + self.dilation, np.int64))
+        self.set_precision("fp32")
         per = out_channels // groups
 
         def out_shape(x, w, p):
@@ -142,6 +147,12 @@ class FastGroupConv3d(nn.Cell):
         self.conv.add_prim_attr("geometry", f"{per}x{in_channels // groups}x3/{stride}/1/1/groups{groups}")
         self.split_x = ops.Split(axis=1, output_num=groups)
         self.split_w = ops.Split(axis=0, output_num=groups)
+
+    def set_precision(self, precision):
+        from src.ops.fast_conv3d import conv_params
+
+        self.precision = precision
+        self.conv_params = conv_params(self.stride, self.padding, self.dilation, precision)
 
     def construct(self, x):
         xs, ws = self.split_x(x), self.split_w(self.weight)

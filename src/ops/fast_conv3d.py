@@ -3,7 +3,8 @@
 MindSpore's CPU Conv3D makes oneDNN use its reference kernel (~1 GFLOP/s); this Cell calls
 our aot Custom op (src/ops/csrc/conv3d_dnnl.cc, built by `make setup`) on the same bundled oneDNN.
 It keeps nn.Conv3d's parameter name `weight`, shape (out, in, kd, kh, kw) and init, so checkpoints
-move freely between fast and native models. No bias, float32 only.
+move freely between fast and native models. No bias. Tensors are float32; the op computes in float32 or,
+for mixed-precision training (set_training_precision), in bfloat16 with float32 accumulation.
 """
 import ctypes
 import functools
@@ -66,6 +67,25 @@ def triple(v):
     return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * 3
 
 
+# precision codes of the op's parameter tensor (its 10th element; see conv3d_dnnl.cc)
+PRECISION_CODES = {"fp32": 0, "bf16": 1}
+
+
+def conv_params(stride, padding, dilation, precision="fp32"):
+    """The op's int64 parameter tensor: stride, padding, dilation (3 each) and the compute precision."""
+    return Tensor(np.array((*stride, *padding, *dilation, PRECISION_CODES[precision]), np.int64))
+
+
+def set_training_precision(net, precision):
+    """Make every fast training convolution of ``net`` compute in ``precision`` ('fp32' or 'bf16': BF16
+    inputs and weights, FP32 accumulation and output, so the graph around it stays FP32). Call before the
+    network's first run. Returns how many convolutions it set."""
+    cells = [cell for _, cell in net.cells_and_names() if hasattr(cell, "set_precision")]
+    for cell in cells:
+        cell.set_precision(precision)
+    return len(cells)
+
+
 def _out_len(n, k, s, p, d):
     return -1 if n < 0 else (n + 2 * p - d * (k - 1) - 1) // s + 1
 
@@ -113,7 +133,7 @@ class FastConv3d(nn.Cell):
         self.weight = Parameter(initializer(HeNormal(mode="fan_out", nonlinearity="relu"),
                                             (out_channels, in_channels, *self.kernel_size), ms.float32),
                                 name="weight")
-        self.conv_params = Tensor(np.array(self.stride + self.padding + self.dilation, np.int64))
+        self.set_precision("fp32")
         path = str(library_path())
         symbol = "conv3d_fwd" if self.input_grad else "conv3d_fwd_nodx"
         self.conv = ops.Custom(f"{path}:{symbol}", self._out_shape, lambda x, w, p: ms.float32,
@@ -122,6 +142,10 @@ class FastConv3d(nn.Cell):
         # the same input with another geometry must differ in an attribute to get their own shapes
         self.conv.add_prim_attr("geometry", f"{out_channels}x{in_channels}x{self.kernel_size}/{self.stride}/"
                                             f"{self.padding}/{self.dilation}")
+
+    def set_precision(self, precision):
+        self.precision = precision
+        self.conv_params = conv_params(self.stride, self.padding, self.dilation, precision)
 
     def _out_shape(self, x, w, p):
         spatial = [_out_len(n, k, s, pd, d) for n, k, s, pd, d in
@@ -134,4 +158,5 @@ class FastConv3d(nn.Cell):
     def extend_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}"
-                f"{'' if self.input_grad else ', input_grad=False'}")
+                f"{'' if self.input_grad else ', input_grad=False'}"
+                f"{'' if self.precision == 'fp32' else ', precision=' + self.precision}")

@@ -41,27 +41,35 @@ def bf16_support(cpuinfo_text=None):
     return False, f"no native BF16 (neither {' nor '.join(BF16_FLAGS)} in {CPUINFO}'s flags)"
 
 
+def bf16_missing(device_target="CPU", conv_impl="fast", isa_capped=False, cpuinfo_text=None):
+    """(missing, description): why our BF16 convolutions cannot run here (None when they can), and the CPU's
+    BF16 capability (bf16_support). They need the CPU, our oneDNN op (conv_impl fast), oneDNN not capped at
+    AVX2 and native BF16. Shared by BF16 inference (infer_precision) and BF16 training (amp_level on CPU)."""
+    native, description = bf16_support(cpuinfo_text)
+    if device_target != "CPU":
+        return f"device_target={device_target}: our BF16 convolutions run on the CPU only", description
+    if conv_impl != "fast":
+        return "our oneDNN op is not running (conv_impl native, or the op not built: 'make ops')", description
+    if isa_capped:
+        return "oneDNN is capped at AVX2 (cpu_isa_cap=on), which has no BF16 instructions", description
+    if not native:
+        return f"this CPU has {description}", description
+    return None, description
+
+
 def resolve_infer_precision(requested, device_target="CPU", conv_impl="fast", isa_capped=False,
                             cpuinfo_text=None):
     """(precision, reason): ``fp32`` or ``bf16`` for the inference network, from ``infer_precision``.
 
-    ``bf16`` needs the CPU, the fused oneDNN op (conv_impl fast), oneDNN not capped at AVX2 and native
-    BF16; when one is missing, ``bf16`` is a UserError naming it and ``auto`` is ``fp32``.
+    ``bf16`` needs what bf16_missing checks; when one is missing, ``bf16`` is a UserError naming it and
+    ``auto`` is ``fp32``.
     """
     if requested not in PRECISIONS:
         raise UserError(f"infer_precision '{requested}' is not one of {', '.join(PRECISIONS)}")
     if requested == "fp32":
         return "fp32", "requested"
-    native, description = bf16_support(cpuinfo_text)
-    if device_target != "CPU":
-        missing = f"device_target={device_target}: BF16 inference runs on the CPU only"
-    elif conv_impl != "fast":
-        missing = "the fused oneDNN op is not running (conv_impl native, or the op not built: 'make ops')"
-    elif isa_capped:
-        missing = "oneDNN is capped at AVX2 (cpu_isa_cap=on), which has no BF16 instructions"
-    elif not native:
-        missing = f"this CPU has {description}"
-    else:
+    missing, description = bf16_missing(device_target, conv_impl, isa_capped, cpuinfo_text)
+    if missing is None:
         return "bf16", description
     if requested == "bf16":
         raise UserError(f"--infer_precision=bf16: {missing}; use --infer_precision=fp32 (or auto)")

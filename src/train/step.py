@@ -10,6 +10,7 @@ Three ways to build it, one interface (:class:`TrainStep`):
   applied unless they overflow. (``nn.TrainOneStepWithLossScaleCell`` does the same for one micro-batch, but
   its overflow check uses an NPU status op that the CPU backend lacks.)
 """
+import logging
 from dataclasses import dataclass
 
 import mindspore as ms
@@ -17,13 +18,13 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from src.errors import UserError
+from src.ops.fast_conv3d import set_training_precision
 from src.train.loss import CrossEntropySmooth
 
 # top-level modules in forward order (a family's network may define its own); fine-tuning trains start_ft and
 # everything after it; start_ft conv1 is the first module (R(2+1)D's conv1_s)
 MODULE_ORDER = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
-AMP_DEVICES = {"O0": ("CPU", "GPU", "Ascend"), "O1": ("GPU", "Ascend"), "O2": ("GPU", "Ascend"),
-               "O3": ("GPU", "Ascend")}
+log = logging.getLogger(__name__)
 
 
 def freeze_before(net, start_ft):
@@ -42,18 +43,38 @@ def freeze_before(net, start_ft):
     return trainable
 
 
-def resolve_amp_level(amp_level, device_target):
-    """'auto' = O2 on Ascend (the original), O0 elsewhere; a level the device cannot run is an error."""
-    level = ("O2" if device_target == "Ascend" else "O0") if amp_level == "auto" else amp_level
-    if device_target not in AMP_DEVICES[level]:
-        raise UserError(f"--amp_level={level} runs 3-D convolutions in FP16, which {device_target} does not "
-                        f"support: use --amp_level=O0 (or auto) on {device_target}")
-    return level
+def resolve_amp_level(amp_level, device_target, bf16_missing="not checked"):
+    """The AMP level to train at. 'auto' = O2 on Ascend (the original); on the CPU O2 where our BF16
+    convolutions can run (``bf16_missing`` None: src.ops.isa.bf16_missing), else O0; O0 on GPU.
+    On the CPU, O1 and O2 mean BF16 convolutions (the rest FP32) and O3 is refused; a level this machine
+    cannot run is a UserError."""
+    if amp_level == "auto":
+        return "O2" if device_target == "Ascend" or (device_target == "CPU" and bf16_missing is None) else "O0"
+    if device_target != "CPU" or amp_level == "O0":
+        return amp_level
+    if amp_level == "O3":
+        raise UserError("--amp_level=O3 casts BatchNorm and the loss too, which the CPU keeps in FP32: use "
+                        "--amp_level=O2 (BF16 convolutions) or O0 (FP32)")
+    if bf16_missing is not None:
+        raise UserError(f"--amp_level={amp_level} trains with BF16 convolutions on the CPU, but {bf16_missing}: "
+                        f"use --amp_level=O0 (or auto)")
+    return amp_level
 
 
-def mixed_precision(net, level):
-    """``net`` at AMP ``level``, BatchNorm always in FP32."""
+def mixed_precision(net, level, device_target="CPU", loss_scale=1.0):
+    """``net`` at AMP ``level`` (resolved by resolve_amp_level), BatchNorm always in FP32. On the CPU, O1 / O2
+    make our oneDNN convolutions compute in BF16 (forward, backward-data, backward-weights; FP32
+    accumulation and output): weights, BatchNorm, the head and the loss stay FP32."""
     if level == "O0":
+        return net
+    if device_target == "CPU":
+        if not set_training_precision(net, "bf16"):
+            raise UserError(f"--amp_level={level} on the CPU needs the fast oneDNN convolutions "
+                            f"(conv_impl fast): use --amp_level=O0")
+        note = ("; BF16 keeps FP32's exponent range, so loss scaling is not needed (loss_scale "
+                f"{loss_scale:g} is a power of two and changes no result)") if loss_scale != 1 else ""
+        log.info("amp_level=%s on the CPU: BF16 convolutions with FP32 accumulation; FP32 weights, BatchNorm "
+                 "and loss%s", level, note)
         return net
     net = ms.amp.auto_mixed_precision(net, level)
     if level == "O3":  # O3 casts everything: put BatchNorm back to FP32, as O2 keeps it
@@ -167,11 +188,13 @@ def _grad_reducer(weights):
 
 def build_train_step(net, lr, *, start_ft, device_target, n_classes, label_smoothing, momentum, weight_decay,
                      loss_scale, loss_scale_type="fixed", drop_overflow_update=False, accumulation_steps=1,
-                     amp_level="auto", scale_window=1000, nesterov=True, soft_targets=False):
+                     amp_level="auto", scale_window=1000, nesterov=True, soft_targets=False,
+                     bf16_missing="not checked"):
     """The :class:`TrainStep` over ``net`` with learning rates ``lr`` (one per optimizer step).
-    ``soft_targets``: the micro-batches carry float target rows (mixup / cutmix) instead of class indices."""
+    ``soft_targets``: the micro-batches carry float target rows (mixup / cutmix) instead of class indices.
+    ``bf16_missing``: Runtime.bf16_missing (None where BF16 training can run on the CPU; see resolve_amp_level)."""
     params = freeze_before(net, start_ft)
-    net = mixed_precision(net, resolve_amp_level(amp_level, device_target))
+    net = mixed_precision(net, resolve_amp_level(amp_level, device_target, bf16_missing), device_target, loss_scale)
     loss = CrossEntropySmooth(n_classes, label_smoothing, dense=soft_targets)
     net_with_loss = nn.WithLossCell(net, loss)
     original = loss_scale_type == "fixed" and not drop_overflow_update and accumulation_steps == 1
@@ -208,9 +231,10 @@ def build_train_step(net, lr, *, start_ft, device_target, n_classes, label_smoot
     return TrainStep(cell, run, opt, scale)
 
 
-def create_train_step(net, lr, optim, *, device_target, n_classes):
+def create_train_step(net, lr, optim, *, device_target, n_classes, bf16_missing="not checked"):
     """The TrainStep for the config's optimisation section (src.config.section(cfg, "optimisation"))."""
     return build_train_step(net, lr, start_ft=optim.start_ft, device_target=device_target, n_classes=n_classes,
+                            bf16_missing=bf16_missing,
                             label_smoothing=optim.label_smoothing, momentum=optim.momentum,
                             weight_decay=optim.weight_decay, loss_scale=optim.loss_scale,
                             loss_scale_type=optim.loss_scale_type, drop_overflow_update=optim.drop_overflow_update,

@@ -28,7 +28,7 @@ from src.train.logger import TrainLogger
 from src.train.lr import Plateau, create_schedule
 from src.train.mix import mix_batch
 from src.train.signals import StopRequest
-from src.train.step import create_train_step, mixing
+from src.train.step import create_train_step, mixing, resolve_amp_level
 from src.weights import settings
 from src.weights.checkpoint import ARCHITECTURE_KEY, load_pretrained, load_training_state
 
@@ -40,6 +40,19 @@ def fingerprint(cfg, **effective) -> dict:
     """The keys that decide what training computes (stored as JSON in every training checkpoint);
     ``effective``: values that the run uses in place of the config's (start_ft without weights)."""
     return {k: effective.get(k, cfg[k]) for k in result_keys()}
+
+
+def training_amp_level(requested, runtime) -> str:
+    """The AMP level this run trains at (resolve_amp_level); on the CPU, what auto chose is said in one line.
+    The resolved level goes into the checkpoints' fingerprint, so a resume keeps the precision."""
+    level = resolve_amp_level(requested, runtime.device_target, runtime.bf16_missing)
+    if requested == "auto" and runtime.device_target == "CPU":
+        if level == "O0":
+            log.info("amp_level=auto: O0, FP32 training (no BF16 here: %s)", runtime.bf16_missing)
+        else:
+            out.info(f"amp_level=auto: {level}, BF16 convolutions (this CPU computes BF16 natively); "
+                     f"--amp_level=O0 trains in FP32")
+    return level
 
 
 def effective_start_ft(cfg) -> str:
@@ -125,10 +138,12 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
         load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
     base_lr = create_schedule(section(cfg, "schedule"), n_epochs=cfg.n_epochs, steps_per_epoch=spe)
     warn_if_lr_max_unreached(base_lr, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs)
-    optim = replace(section(cfg, "optimisation"), start_ft=effective_start_ft(cfg))
+    optim = replace(section(cfg, "optimisation"), start_ft=effective_start_ft(cfg),
+                    amp_level=training_amp_level(cfg.amp_level, runtime))
     train_step = create_train_step(net, base_lr, optim, device_target=runtime.device_target,
-                                   n_classes=cfg.n_classes)
-    state = _initial_state(cfg, train_step, resume_from, spe, fingerprint(cfg, start_ft=optim.start_ft))
+                                   n_classes=cfg.n_classes, bf16_missing=runtime.bf16_missing)
+    state = _initial_state(cfg, train_step, resume_from, spe,
+                           fingerprint(cfg, start_ft=optim.start_ft, amp_level=optim.amp_level))
     plateau = Plateau(cfg.plateau_patience, state=state.plateau or None) if cfg.lr_decay_mode == "plateau" else None
     lr = base_lr if plateau is None else _set_lr(train_step, plateau.apply(base_lr))
     if runtime.is_main:

@@ -13,14 +13,15 @@ from src.ops.isa import bf16_support
 pytestmark = pytest.mark.slow
 
 
-def test_bf16_tests_pass_in_a_fresh_process():
+def test_bf16_tests_pass_in_a_fresh_process():  # inference and training
     native, why = bf16_support()
     if not native:
         pytest.skip(f"this CPU has {why}: the BF16 paths are tested for refusal only")
     if not status()[0]:
         pytest.skip(f"fused op unavailable: {status()[1]}")
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-                          "tests/integration/test_bf16_inference.py"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          "tests/integration/test_bf16_inference.py", "tests/integration/test_bf16_training.py"],
+                         cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=1200)
     summary = res.stdout.strip().splitlines()[-1]
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]

@@ -14,30 +14,10 @@ import eval as eval_script
 from src.errors import UserError
 from src.models.inference import FoldedBlock, inference_network
 from src.models.resnet3d import generate_model
-from src.ops.isa import bf16_support
 from tests.helpers.tiny import make_tiny_checkpoint, tiny_options
 
-try:
-    from src.ops.fused_conv3d import FusedConv3d, status
-    AVAILABLE, REASON = status()
-except ImportError as err:  # pragma: no cover - the module imports MindSpore only
-    AVAILABLE, REASON = False, str(err)
-NATIVE, CPU = bf16_support()
-
-
-def needs_bf16(test):
-    """Runs ``test`` where the fused op is built, the CPU has native BF16 and oneDNN is not capped."""
-    test = pytest.mark.usefixtures("onednn_not_capped")(test)
-    return pytest.mark.skipif(not (AVAILABLE and NATIVE), reason=f"fused op: {REASON}; CPU: {CPU}")(test)
-
-
-@pytest.fixture
-def onednn_not_capped():
-    """oneDNN capped at AVX2 (by an earlier setup with native convolutions in this process) has no BF16."""
-    from src.runtime import _state
-
-    if _state["isa_cap"]:
-        pytest.skip("oneDNN was capped at AVX2 earlier in this test process")
+from src.ops.fused_conv3d import FusedConv3d
+from tests.helpers.bf16 import needs_bf16, onednn_not_capped  # noqa: F401 - a fixture
 
 
 CONV_TOLERANCE = 1e-2
@@ -174,7 +154,7 @@ def test_eval_refuses_bf16_off_the_fused_path_with_one_line(tmp_path, capsys):
                                            f"--inference_ckpt_path={ckpt}", f"--result_path={tmp_path}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert err[-1].startswith("error: --infer_precision=bf16: the fused oneDNN op is not running")
+    assert err[-1].startswith("error: --infer_precision=bf16: our oneDNN op is not running")
 
 
 @needs_bf16

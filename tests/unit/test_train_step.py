@@ -111,9 +111,18 @@ def test_fixed_scale_with_drop_skips_an_inf_batch():
 
 
 def test_amp_levels():
-    assert resolve_amp_level("auto", "Ascend") == "O2" and resolve_amp_level("auto", "CPU") == "O0"
-    with pytest.raises(UserError, match="--amp_level=O2 runs 3-D convolutions in FP16.*CPU"):
-        resolve_amp_level("O2", "CPU")
+    assert resolve_amp_level("auto", "Ascend") == "O2" and resolve_amp_level("auto", "GPU") == "O0"
+    # the CPU: auto = O2 (BF16 convolutions) exactly where they can run
+    assert resolve_amp_level("auto", "CPU", bf16_missing=None) == "O2"
+    assert resolve_amp_level("auto", "CPU", bf16_missing="this CPU has no native BF16") == "O0"
+    assert resolve_amp_level("O2", "CPU", bf16_missing=None) == "O2"
+    assert resolve_amp_level("O1", "CPU", bf16_missing=None) == "O1"
+    with pytest.raises(UserError, match=r"--amp_level=O2 trains with BF16 convolutions on the CPU, but this CPU "
+                                        r"has no native BF16: use --amp_level=O0"):
+        resolve_amp_level("O2", "CPU", bf16_missing="this CPU has no native BF16")
+    with pytest.raises(UserError, match="--amp_level=O3 casts BatchNorm.*use --amp_level=O2"):
+        resolve_amp_level("O3", "CPU", bf16_missing=None)
+    assert resolve_amp_level("O3", "GPU") == "O3" and resolve_amp_level("O0", "CPU") == "O0"
 
 
 def test_input_workers_are_sized_to_the_host(monkeypatch):

@@ -8,7 +8,9 @@
 // Every entry point has MindSpore's aot signature. The last input is an int64[9] tensor:
 // stride(3), padding(3), dilation(3) -- a tensor rather than attributes, so one symbol serves
 // every convolution. Output shapes come from MindSpore's infer (Python side).
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -42,9 +44,13 @@ struct Plan {
 
 struct Geometry {
   memory::dims src, wei, dst, strides, dil, pad_l, pad_r;
+  bool bf16 = false;  // BF16 inputs, FP32 accumulation and output (mixed-precision training)
 };
 
-Geometry geometry(int64_t **shapes, int i_src, int i_wei, int i_dst, const int64_t *p) {
+// The parameter tensor's optional 10th element: 1 = BF16 compute (src/ops/fast_conv3d.py, PRECISION_CODES).
+bool bf16_requested(const int64_t *p, int64_t nparams) { return nparams > 9 && p[9] == 1; }
+
+Geometry geometry(int64_t **shapes, int i_src, int i_wei, int i_dst, const int64_t *p, int64_t nparams) {
   Geometry g;
   g.src.assign(shapes[i_src], shapes[i_src] + 5);
   g.wei.assign(shapes[i_wei], shapes[i_wei] + 5);
@@ -57,6 +63,7 @@ Geometry geometry(int64_t **shapes, int i_src, int i_wei, int i_dst, const int64
     int64_t span = (g.wei[2 + k] - 1) * p[6 + k] + 1;
     g.pad_r.push_back((g.dst[2 + k] - 1) * p[k] + span - g.src[2 + k] - p[3 + k]);
   }
+  g.bf16 = bf16_requested(p, nparams);
   return g;
 }
 
@@ -64,7 +71,7 @@ std::string key_of(char kind, const Geometry &g) {
   std::string k(1, kind);
   for (const auto *v : {&g.src, &g.wei, &g.dst, &g.strides, &g.dil, &g.pad_l, &g.pad_r})
     for (auto x : *v) k += "," + std::to_string(x);
-  return k;
+  return g.bf16 ? k + ",bf16" : k;
 }
 
 dnnl::primitive_attr attr_user_scratch() {
@@ -74,18 +81,30 @@ dnnl::primitive_attr attr_user_scratch() {
 }
 
 // Activation layout per pass, measured on AVX2 (bench/investigations/onednn_passes.py):
-// backward-weights on channels-last, where oneDNN's GEMM kernel (its only non-reference one for 3x3x3)
-// is 1.3-1.7x faster than on plain NCDHW; forward and backward-data on the blocked JIT kernels
-// (format any), which channels-last did not beat inside the network.
-memory::desc act(const memory::dims &d, char kind) {
-  return kind == 'w' ? memory::desc(d, dt::f32, tag::ndhwc) : any(d);
+// FP32 backward-weights on channels-last, where oneDNN's GEMM kernel (its only non-reference one for
+// 3x3x3) is 1.3-1.7x faster than on plain NCDHW; forward and backward-data on the blocked JIT kernels
+// (format any), which channels-last did not beat inside the network. BF16 (Zen 4, avx512_bf16): every
+// pass on the blocked jit_bf16 kernels; channels-last for backward-data (brgemm) or all passes was no
+// faster over a whole r3d18 step (docs/bf16.md).
+memory::desc act(const memory::dims &d, char kind, bool bf16, dt type) {
+  return (!bf16 && kind == 'w') ? memory::desc(d, type, tag::ndhwc) : any(d, type);
 }
+
+// The data types of one pass: BF16 training reads BF16 (converted in the input reorders) and
+// accumulates and writes FP32, so the MindSpore graph around the op stays FP32.
+struct Types {
+  dt in, out;
+};
+Types types(const Geometry &g) { return g.bf16 ? Types{dt::bf16, dt::f32} : Types{dt::f32, dt::f32}; }
 
 dnnl::convolution_forward::primitive_desc fwd_pd(char kind, const Geometry &g) {
   auto &rt = runtime();
+  Types t = types(g);
+  dt dst_type = kind == 'f' ? t.out : t.in;  // a backward pass's hint: the forward it mirrors
   return dnnl::convolution_forward::primitive_desc(
-      rt.eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, act(g.src, kind),
-      any(g.wei), act(g.dst, kind), g.strides, g.dil, g.pad_l, g.pad_r, attr_user_scratch());
+      rt.eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+      act(g.src, kind, g.bf16, t.in), any(g.wei, t.in), act(g.dst, kind, g.bf16, dst_type), g.strides, g.dil,
+      g.pad_l, g.pad_r, attr_user_scratch());
 }
 
 Arg make_arg(int id, bool output, const memory::dims &dims, const memory::desc &prim) {
@@ -107,7 +126,7 @@ std::unique_ptr<Plan> make_plan(char kind, const Geometry &g) {
   auto &rt = runtime();
   auto plan = std::make_unique<Plan>();
   auto fpd = fwd_pd(kind, g);
-  auto src = act(g.src, kind), dst = act(g.dst, kind);
+  Types t = types(g);
   if (kind == 'f') {
     plan->prim = dnnl::convolution_forward(fpd);
     plan->args = {make_arg(DNNL_ARG_SRC, false, g.src, fpd.src_desc()),
@@ -116,8 +135,8 @@ std::unique_ptr<Plan> make_plan(char kind, const Geometry &g) {
     plan->scratch = fpd.scratchpad_desc();
   } else if (kind == 'd') {
     dnnl::convolution_backward_data::primitive_desc pd(
-        rt.eng, dnnl::algorithm::convolution_direct, src, any(g.wei), dst, g.strides,
-        g.dil, g.pad_l, g.pad_r, fpd, attr_user_scratch());
+        rt.eng, dnnl::algorithm::convolution_direct, act(g.src, kind, g.bf16, t.out), any(g.wei, t.in),
+        act(g.dst, kind, g.bf16, t.in), g.strides, g.dil, g.pad_l, g.pad_r, fpd, attr_user_scratch());
     plan->prim = dnnl::convolution_backward_data(pd);
     plan->args = {make_arg(DNNL_ARG_DIFF_DST, false, g.dst, pd.diff_dst_desc()),
                   make_arg(DNNL_ARG_WEIGHTS, false, g.wei, pd.weights_desc()),
@@ -125,8 +144,8 @@ std::unique_ptr<Plan> make_plan(char kind, const Geometry &g) {
     plan->scratch = pd.scratchpad_desc();
   } else {
     dnnl::convolution_backward_weights::primitive_desc pd(
-        rt.eng, dnnl::algorithm::convolution_direct, src, any(g.wei), dst, g.strides,
-        g.dil, g.pad_l, g.pad_r, fpd, attr_user_scratch());
+        rt.eng, dnnl::algorithm::convolution_direct, act(g.src, kind, g.bf16, t.in), any(g.wei, t.out),
+        act(g.dst, kind, g.bf16, t.in), g.strides, g.dil, g.pad_l, g.pad_r, fpd, attr_user_scratch());
     plan->prim = dnnl::convolution_backward_weights(pd);
     plan->args = {make_arg(DNNL_ARG_SRC, false, g.src, pd.src_desc()),
                   make_arg(DNNL_ARG_DIFF_DST, false, g.dst, pd.diff_dst_desc()),
@@ -141,10 +160,9 @@ std::unique_ptr<Plan> make_plan(char kind, const Geometry &g) {
 std::atomic<long> g_calls[4];
 PlanCache<Plan> g_plans;  // guarded by runtime().mu
 
-void run(char kind, const Geometry &g, const std::vector<void *> &ptrs) {
+// Runs one pass on the caller's plain float32 tensors; the caller holds runtime().mu.
+void execute(char kind, const Geometry &g, const std::vector<void *> &ptrs) {
   auto &rt = runtime();
-  g_calls[kind == 'f' ? 0 : kind == 'd' ? 1 : 2]++;
-  std::lock_guard<std::mutex> lock(rt.mu);
   Plan &plan = g_plans.get(key_of(kind, g), [&] { return make_plan(kind, g); });
 
   size_t total = align_up(plan.scratch.get_size());
@@ -180,6 +198,70 @@ void run(char kind, const Geometry &g, const std::vector<void *> &ptrs) {
   rt.strm.wait();
 }
 
+int64_t elements(const memory::dims &d) {
+  int64_t n = 1;
+  for (auto x : d) n *= x;
+  return n;
+}
+
+// oneDNN 3.10's jit_bf16 backward-weights kernel returns wrong weights for some geometries (on Zen 4: a
+// 3-deep kernel with padding 1 over a depth of 2, as in ResNet layer3 at 16 frames: relative error ~1).
+// So every BF16 pass is checked once per geometry against FP32 on pseudo-random data, and a geometry
+// whose BF16 result is off by more than kBf16CheckTolerance runs in FP32 (said once on stderr, counted
+// by conv3d_bf16_fallbacks). A correct BF16 pass is off by ~3e-3 (8-bit mantissa inputs, FP32 sums).
+constexpr double kBf16CheckTolerance = 0.05;
+std::unordered_map<std::string, bool> g_bf16_ok;  // guarded by runtime().mu
+std::atomic<long> g_bf16_fallbacks{0};
+
+bool bf16_matches_fp32(char kind, const Geometry &g) {
+  // inputs and output of each kind, in the call's order (see entry)
+  const memory::dims *dims[3] = {&g.src, &g.wei, &g.dst};
+  if (kind == 'd') dims[0] = &g.dst, dims[2] = &g.src;
+  if (kind == 'w') dims[1] = &g.dst, dims[2] = &g.wei;
+  std::vector<float> in[2], out[2];
+  uint32_t state = 12345u;
+  for (int i = 0; i < 2; ++i) {
+    in[i].resize(size_t(elements(*dims[i])));
+    for (auto &v : in[i]) {
+      state = state * 1664525u + 1013904223u;
+      v = float(state >> 8) / float(1u << 24) * 2.0f - 1.0f;
+    }
+  }
+  Geometry f32 = g;
+  f32.bf16 = false;
+  for (int i = 0; i < 2; ++i) {
+    out[i].assign(size_t(elements(*dims[2])), 0.0f);
+    execute(kind, i ? g : f32, {in[0].data(), in[1].data(), out[i].data()});
+  }
+  double diff = 0, scale = 1e-30;
+  for (size_t k = 0; k < out[0].size(); ++k) {
+    diff = std::max(diff, double(std::fabs(out[1][k] - out[0][k])));
+    scale = std::max(scale, double(std::fabs(out[0][k])));
+  }
+  if (diff / scale <= kBf16CheckTolerance) return true;
+  g_bf16_fallbacks++;
+  std::fprintf(stderr, "conv3d_dnnl: oneDNN's BF16 %s of a %lldx%lldx%lld convolution %lld->%lld channels over "
+               "%lldx%lldx%lld (batch %lld) is off by %.2g of the FP32 result: it runs in FP32\n",
+               kind == 'f' ? "forward" : kind == 'd' ? "backward-data" : "backward-weights", (long long)g.wei[2],
+               (long long)g.wei[3], (long long)g.wei[4], (long long)g.src[1], (long long)g.dst[1],
+               (long long)g.src[2], (long long)g.src[3], (long long)g.src[4], (long long)g.src[0], diff / scale);
+  return false;
+}
+
+void run(char kind, const Geometry &g, const std::vector<void *> &ptrs) {
+  auto &rt = runtime();
+  g_calls[kind == 'f' ? 0 : kind == 'd' ? 1 : 2]++;
+  std::lock_guard<std::mutex> lock(rt.mu);
+  if (!g.bf16) return execute(kind, g, ptrs);
+  std::string key = key_of(kind, g);
+  auto verdict = g_bf16_ok.find(key);
+  if (verdict == g_bf16_ok.end()) verdict = g_bf16_ok.emplace(key, bf16_matches_fp32(kind, g)).first;
+  if (verdict->second) return execute(kind, g, ptrs);
+  Geometry f32 = g;
+  f32.bf16 = false;
+  execute(kind, f32, ptrs);
+}
+
 // Inputs: forward (x, w, params), backward data (dy, w, params, x), backward weights
 // (x, dy, params, w); the output comes last. The trailing x / w of the backward ops only carry the
 // output's shape into MindSpore's shape inference.
@@ -202,18 +284,19 @@ int entry(char kind, int nparam, void **params, int *ndims, int64_t **shapes, co
     const int64_t *p = static_cast<const int64_t *>(params[2]);
     int out = nparam - 1;
     if (kind == 'f') {  // x, w, p -> y
-      Geometry g = geometry(shapes, 0, 1, out, p);
+      Geometry g = geometry(shapes, 0, 1, out, p, shapes[2][0]);
       run('f', g, {params[0], params[1], params[out]});
     } else if (kind == 'd') {  // dy, w, p, x -> dx
-      Geometry g = geometry(shapes, out, 1, 0, p);
+      Geometry g = geometry(shapes, out, 1, 0, p, shapes[2][0]);
       run('d', g, {params[0], params[1], params[out]});
-    } else if (stem_bwd_weights_applies(shapes[0], shapes[1], shapes[out], p)) {  // x, dy, p, w -> dw
+    } else if (!bf16_requested(p, shapes[2][0]) &&  // BF16: oneDNN's jit_bf16 kernel beats our FP32 one
+               stem_bwd_weights_applies(shapes[0], shapes[1], shapes[out], p)) {  // x, dy, p, w -> dw
       g_calls[2]++;
       g_calls[3]++;
       stem_bwd_weights(shapes[0], shapes[1], shapes[out], p, static_cast<const float *>(params[0]),
                        static_cast<const float *>(params[1]), static_cast<float *>(params[out]));
     } else {
-      Geometry g = geometry(shapes, 0, out, 1, p);
+      Geometry g = geometry(shapes, 0, out, 1, p, shapes[2][0]);
       run('w', g, {params[0], params[1], params[out]});
     }
     return 0;
@@ -245,4 +328,6 @@ long conv3d_plan_cache_entries() {
   return long(g_plans.size());
 }
 long conv3d_dnnl_calls(int kind) { return (kind >= 0 && kind < 4) ? g_calls[kind].load() : -1; }
+// BF16 passes found wrong by their one-time check against FP32, which therefore run in FP32 (see run).
+long conv3d_bf16_fallbacks() { return g_bf16_fallbacks.load(); }
 }
