@@ -14,6 +14,7 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
+import train as train_script
 from src.ops.fast_conv3d import FastConv3d, set_training_precision
 from src.train.step import build_train_step
 from tests.helpers.bf16 import needs_bf16, onednn_not_capped  # noqa: F401 - a fixture
@@ -125,3 +126,15 @@ def test_bf16_training_learns_as_fp32_does_and_is_reproducible():
     assert abs(bf16_losses[-1] - fp32_losses[-1]) < FINAL_LOSS_TOLERANCE, (fp32_losses, bf16_losses)
     assert all(v.dtype == np.float32 for v in bf16.values())  # FP32 master weights
     assert all(np.array_equal(bf16[k], bf16_again[k]) for k in bf16)  # what resume's bit-exactness rests on
+
+
+def test_train_refuses_bf16_off_the_fast_path_with_one_line(tiny_args, tmp_path, capsys):
+    """Any CPU: BF16 training needs our oneDNN op; with native convolutions --amp_level=O2 is one error line,
+    exit 2, before any step (--cpu_isa_cap=off: the AVX2 cap would last for the rest of this test process)."""
+    options = ["--batch_size=4", "--conv_impl=native", "--cpu_isa_cap=off", "--amp_level=O2"]
+    code = train_script.main(tiny_args + options)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("error: --amp_level=O2 trains with BF16 convolutions on the CPU, but our oneDNN op "
+                              "is not running")
+    assert not list((tmp_path / "result").glob("*.ckpt"))
