@@ -1,7 +1,9 @@
 """Faults injected for real into real train.py processes: kill -9 at chosen moments, SIGTERM, two
 processes on one folder, divergence, a full disk. After each fault the result equals the fault-free run bit
 for bit, or the tool stops with one `error:` line. (The fast fault checks are in
-tests/integration/test_reliability.py.)"""
+tests/integration/test_reliability.py.) The runs use the configs' amp_level auto: on a CPU with native BF16
+they train with BF16 convolutions (the reference run checks that it did), elsewhere in FP32, so the
+guarantees are checked for the precision each machine trains at by default."""
 import csv
 import json
 import os
@@ -15,6 +17,8 @@ import numpy as np
 import pytest
 
 from src.config import REPO_ROOT
+from src.ops import fast_conv3d_status
+from src.ops.isa import bf16_missing
 from tests.helpers.tiny import TINY_RUN_OPTIONS, checkpoint_tensors
 
 COMMON = ["--n_epochs=3", "--batch_size=8", "--warmup_epochs=1", "--lr_max=0.05", "--start_ft=conv1",
@@ -63,6 +67,8 @@ def reference(tiny_dataset, tmp_path_factory):
     result = tmp_path_factory.mktemp("reference") / "run"
     res = run_command(train_command(tiny_dataset, result))
     assert res.returncode == 0, res.stderr[-3000:]
+    bf16_here = bf16_missing(conv_impl="fast" if fast_conv3d_status()[0] else "native")[0] is None
+    assert ("amp_level=auto: O2, BF16 convolutions" in res.stdout) == bf16_here, res.stdout[-2000:]
     best_epochs = new_best_epochs(result)
     assert best_epochs and json.loads((result / "best_metrics.json").read_text())["epoch"] == best_epochs[-1]
     return {"path": result, "best_epochs": best_epochs}
