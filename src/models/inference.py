@@ -10,9 +10,9 @@ convolutions) and returns a cell with the same call (clips float32 [b, 3, T, H, 
   primitive (post-ops), and weights are reordered to the kernel's layout once, not per call;
 - without it (``native``, or the op not built) the same folded weights run in nn.Conv3d, followed
   by MindSpore's bias add, residual add and ReLU;
-- ResNeXt's grouped convolutions: with the fused op, one fused convolution per group over channel slices
-  (the op has no groups; MindSpore's native grouped Conv3D is oneDNN's reference kernel on CPU, ~10x
-  slower on ResNeXt-101); natively, nn.Conv3d(group=...) (split per group on Ascend);
+- ResNeXt's grouped convolutions: with the fused op, one grouped oneDNN primitive (MindSpore's native
+  grouped Conv3D is oneDNN's reference kernel on CPU, ~10x slower on ResNeXt-101); natively,
+  nn.Conv3d(group=...) (split per group on Ascend);
 - pre-activation blocks (BN -> ReLU -> conv): every BN but a block's first folds into the convolution
   before it; the first stays a per-channel affine + ReLU;
 - ``precision="bf16"`` (fused op only; src.ops.isa decides where it is allowed): every convolution
@@ -124,36 +124,16 @@ class BatchNormReLU(nn.Cell):
         return ops.relu(x * self.scale + self.shift)
 
 
-class SplitFusedConv3d(nn.Cell):
-    """A grouped convolution (+ bias, ReLU) as one fused-op convolution per group over channel slices:
-    the fused op has no groups, and MindSpore's native grouped Conv3D runs oneDNN's reference kernel on CPU.
-    ``options``: FusedConv3d's dtype / channels_last (the channel axis is the last one when channels-last)."""
-
-    def __init__(self, weight, bias, stride, padding, groups, relu=False, **options):
-        super().__init__()
-        from src.ops.fused_conv3d import FusedConv3d
-
-        per = weight.shape[0] // groups
-        self.units = nn.CellList([FusedConv3d(weight[g * per:(g + 1) * per], bias[g * per:(g + 1) * per], stride,
-                                              padding, relu=relu, **options) for g in range(groups)])
-        self.axis = 4 if options.get("channels_last", (False, False))[0] else 1
-        self.split = ops.Split(axis=self.axis, output_num=groups)
-
-    def construct(self, x):
-        xs = self.split(x)
-        return ops.cat([unit(xs[i]) for i, unit in enumerate(self.units)], self.axis)
-
-
 class UnitMaker:
     """Folded conv (+ bias, residual, ReLU) units: the fused op where it applies (BF16 when ``precision`` is
-    bf16), grouped convolutions split per group for it; natively otherwise. Counts what it built."""
+    bf16; grouped convolutions as one grouped primitive); natively otherwise. Counts what it built."""
 
     def __init__(self, conv_impl, precision="fp32"):
         self.fused = conv_impl == "fast"
         if precision != "fp32" and not self.fused:
             raise UserError(f"inference_network: precision {precision} needs the fused oneDNN op (conv_impl fast)")
         self.bf16 = precision == "bf16"
-        self.counts = {"fused": 0, "native": 0, "native_grouped": 0, "fused_split_groups": 0}
+        self.counts = {"fused": 0, "native": 0, "native_grouped": 0, "fused_grouped": 0}
 
     def _options(self, reads_clips=False):
         """BF16: NDHWC bfloat16 in and out, except the first unit, which reads the float32 NCDHW clips."""
@@ -161,28 +141,23 @@ class UnitMaker:
             return {}
         return {"dtype": ms.bfloat16, "channels_last": (not reads_clips, True)}
 
-    def raw(self, weight, bias, stride, padding, relu=False, residual=False, reads_clips=False):
-        """A unit from folded arrays (the stem's first convolution, the BF16 type-A shortcut)."""
+    def raw(self, weight, bias, stride, padding, relu=False, residual=False, reads_clips=False, groups=1):
+        """A unit from folded arrays (also the stem's first convolution, the BF16 type-A shortcut)."""
+        grouped = "_grouped" if groups > 1 else ""
         if self.fused:
             from src.ops.fused_conv3d import FusedConv3d
 
-            self.counts["fused"] += 1
-            return FusedConv3d(weight, bias, stride, padding, relu=relu, residual=residual,
+            self.counts["fused" + grouped] += 1
+            return FusedConv3d(weight, bias, stride, padding, relu=relu, residual=residual, groups=groups,
                                **self._options(reads_clips))
-        self.counts["native"] += 1
-        return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual)
+        self.counts["native" + grouped] += 1
+        return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual, groups=groups)
 
     def __call__(self, conv, bn, relu=False, residual=False, reads_clips=False):
         weight, bias = fold_batch_norm(conv, bn)
         stride, padding = conv_geometry(conv)
-        groups = int(getattr(conv, "group", 1))
-        if groups > 1 and self.fused and not residual:
-            self.counts["fused_split_groups"] += 1
-            return SplitFusedConv3d(weight, bias, stride, padding, groups, relu=relu, **self._options(reads_clips))
-        if groups > 1:
-            self.counts["native_grouped"] += 1
-            return NativeConvBias(weight, bias, stride, padding, relu=relu, residual=residual, groups=groups)
-        return self.raw(weight, bias, stride, padding, relu=relu, residual=residual, reads_clips=reads_clips)
+        return self.raw(weight, bias, stride, padding, relu=relu, residual=residual, reads_clips=reads_clips,
+                        groups=int(getattr(conv, "group", 1)))
 
 
 class FoldedBlock(nn.Cell):
@@ -323,14 +298,10 @@ def inference_network(net: nn.Cell, conv_impl: str = "auto", precision: str = "f
         raise UserError(f"inference_network: precision '{precision}' is not one of fp32, bf16")
     impl, reason = resolve_inference_impl(conv_impl)
     folded = InferenceResNet3D(net, impl, precision)
-    split = folded.unit_counts["fused_split_groups"]
     if impl == "fast":
         kind = "BF16 activations and weights, FP32 accumulation and head" if folded.bf16 else "FP32"
         _say_once("inference network: BatchNorm folded; conv + bias + residual add + ReLU fused in the oneDNN op, "
                   f"{kind} ({reason})")
-        if split:
-            _say_once(f"inference network: {split} grouped convolutions run as one fused convolution per group "
-                      "(the fused op has no groups)")
     else:
         _say_once(f"inference network: BatchNorm folded; native Conv3d with bias + ReLU ({reason})")
     return folded

@@ -27,7 +27,7 @@ from src.ops.fast_conv3d import _out_len, triple
 from src.ops.fast_conv3d import status as training_op_status
 from src.ops.paths import library_path
 
-SYMBOLS = ("conv3d_infer", "conv3d_infer_add", "conv3d_infer_prepare", "conv3d_infer_release",
+SYMBOLS = ("conv3d_infer", "conv3d_infer_add", "conv3d_infer_prepare_grouped", "conv3d_infer_release",
            "conv3d_infer_set_layout")
 
 
@@ -51,8 +51,8 @@ def _symbols_status(path):
 @functools.cache
 def _library(path):
     lib = ctypes.CDLL(path)  # the instance MindSpore's Custom op loads too (same path)
-    lib.conv3d_infer_prepare.restype = ctypes.c_int64
-    lib.conv3d_infer_prepare.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+    lib.conv3d_infer_prepare_grouped.restype = ctypes.c_int64
+    lib.conv3d_infer_prepare_grouped.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
     lib.conv3d_infer_release.restype = None
     lib.conv3d_infer_release.argtypes = (ctypes.c_int64,)
     lib.conv3d_infer_set_layout.restype = ctypes.c_int
@@ -71,23 +71,25 @@ def infer_counts():
 class FusedConv3d(nn.Cell):
     """Convolution + bias, then optionally ``+ residual`` and ReLU, from given float32 arrays.
 
-    ``weight`` (out, in, kd, kh, kw) and ``bias`` (out,) are copied; PyTorch-style symmetric
-    ``padding``. ``residual=True``: construct(x, residual) returns relu(conv(x) + bias + residual)
-    (with ``relu``), residual having the output's shape. ``dtype``: the output's type, ms.float32 or
+    ``weight`` (out, in / groups, kd, kh, kw), as nn.Conv3d's, and ``bias`` (out,) are copied; PyTorch-style
+    symmetric ``padding``; ``groups`` > 1: a grouped convolution (ResNeXt), one oneDNN primitive.
+    ``residual=True``: construct(x, residual) returns relu(conv(x) + bias + residual) (with ``relu``),
+    residual having the output's shape. ``dtype``: the output's type, ms.float32 or
     ms.bfloat16 (BF16 compute, see the module's doc). ``channels_last``: (input, output) NDHWC flags.
     """
 
     def __init__(self, weight, bias, stride=1, padding=0, dilation=1, relu=False, residual=False,
-                 dtype=ms.float32, channels_last=(False, False)):
+                 dtype=ms.float32, channels_last=(False, False), groups=1):
         super().__init__()
         available, reason = status()
         if not available:
             raise RuntimeError(f"FusedConv3d unavailable: {reason}")
         weight = np.ascontiguousarray(weight, np.float32)
         bias = np.ascontiguousarray(bias, np.float32)
-        if weight.ndim != 5 or bias.shape != weight.shape[:1]:
-            raise ValueError(f"weight {weight.shape} / bias {bias.shape}: want (out, in, kd, kh, kw) / (out,)")
-        self.out_channels, self.in_channels = weight.shape[:2]
+        if weight.ndim != 5 or bias.shape != weight.shape[:1] or weight.shape[0] % groups:
+            raise ValueError(f"weight {weight.shape} / bias {bias.shape} / groups {groups}: want (out, in / groups, "
+                             f"kd, kh, kw) / (out,), out divisible by groups")
+        self.out_channels, self.in_channels, self.groups = weight.shape[0], weight.shape[1] * groups, int(groups)
         self.kernel_size = tuple(int(k) for k in weight.shape[2:])
         self.stride, self.padding, self.dilation = triple(stride), triple(padding), triple(dilation)
         self.relu, self.residual = bool(relu), bool(residual)
@@ -97,9 +99,9 @@ class FusedConv3d(nn.Cell):
         path = str(library_path())
         lib = _library(path)
         dims = np.array(weight.shape, np.int64)
-        handle = lib.conv3d_infer_prepare(weight.ctypes.data, dims.ctypes.data, bias.ctypes.data)
+        handle = lib.conv3d_infer_prepare_grouped(weight.ctypes.data, dims.ctypes.data, bias.ctypes.data, self.groups)
         if handle <= 0:
-            raise RuntimeError("conv3d_infer_prepare failed (see the message above)")
+            raise RuntimeError("conv3d_infer_prepare_grouped failed (see the message above)")
         self.handle = int(handle)
         weakref.finalize(self, lib.conv3d_infer_release, self.handle)  # frees the library's copy
         self.channels_last = tuple(bool(v) for v in channels_last)
@@ -128,5 +130,6 @@ class FusedConv3d(nn.Cell):
     def extend_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, relu={self.relu}, residual={self.residual}"
+                + (f", groups={self.groups}" if self.groups > 1 else "")
                 + (", dtype=bfloat16" if self.dtype == ms.bfloat16 else "")
                 + (f", channels_last={self.channels_last}" if any(self.channels_last) else ""))

@@ -43,3 +43,18 @@ def conv_fc_net(n_classes=4):
             return self.fc(ms.ops.relu(self.conv1(x)).mean(axis=(2, 3, 4)))
 
     return ConvFc()
+
+
+def grouped_case(groups, stride, seed=6):
+    """A ResNeXt-like grouped 3x3x3 convolution with ReLU (32 channels), its input and float64 reference."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((32, 32 // groups, 3, 3, 3)).astype(np.float32) / np.sqrt(27 * 32 / groups)
+    b = rng.standard_normal(32).astype(np.float32)
+    x = rng.standard_normal((2, 32, 4, 9, 9)).astype(np.float32)
+    ref = torch.relu(torch.nn.functional.conv3d(torch.tensor(x, dtype=torch.float64),
+                                                torch.tensor(w, dtype=torch.float64),
+                                                torch.tensor(b, dtype=torch.float64), stride=stride, padding=1,
+                                                groups=groups))
+    return w, b, x, ref.numpy()

@@ -17,6 +17,7 @@ from src.models.resnet3d import generate_model
 from tests.helpers.tiny import make_tiny_checkpoint, tiny_options
 
 from src.ops.fused_conv3d import FusedConv3d
+from tests.helpers.nets import grouped_case
 from tests.helpers.bf16 import needs_bf16, onednn_not_capped  # noqa: F401 - a fixture
 
 
@@ -84,6 +85,15 @@ def test_fused_conv_bf16_matches_fp32(stride, residual, channels_last):
         assert got.dtype == ms.bfloat16
         got = as_float32(got)
         assert relative_error(np.moveaxis(got, -1, 1) if channels_last[1] else got, want) < CONV_TOLERANCE
+
+
+@needs_bf16
+@pytest.mark.parametrize("groups, stride", [(8, 1), (32, 2)])
+def test_fused_grouped_conv_bf16_matches_float64(groups, stride):
+    w, b, x, ref = grouped_case(groups, stride)
+    bf16 = FusedConv3d(w, b, stride, 1, relu=True, groups=groups, dtype=ms.bfloat16, channels_last=(True, True))
+    got = as_float32(bf16(Tensor(ndhwc(x)).astype(ms.bfloat16)))
+    assert relative_error(np.moveaxis(got, -1, 1), ref) < CONV_TOLERANCE
 
 
 @needs_bf16

@@ -93,9 +93,9 @@ def test_converted_family_reproduces_upstream_logits(tmp_path, capsys, case):
     for impl in ("native", "fast") if FUSED else ("native",):
         folded = inference_network(net, impl)
         results[f"inference_{impl}"] = folded(ms.Tensor(x)).asnumpy()
-        if impl == "fast":  # every convolution fused, ResNeXt's grouped ones one per group
+        if impl == "fast":  # every convolution fused, ResNeXt's grouped ones as grouped primitives
             assert folded.unit_counts["native"] == folded.unit_counts["native_grouped"] == 0
-            assert (folded.unit_counts["fused_split_groups"] > 0) == (family == "resnext")
+            assert (folded.unit_counts["fused_grouped"] > 0) == (family == "resnext")
     for name, got in results.items():
         rel = _rel(got, ref)
         print(f"parity {case} {name}: max rel diff {rel:.2e}")

@@ -13,7 +13,7 @@ from src.models.resnet3d import _native_conv3d, generate_model
 from src.ops import fast_conv3d_status
 from src.ops import fast_conv3d as fc
 from src.ops.paths import LIBRARY_ENV
-from tests.helpers.nets import relative_error, seeded_resnet10
+from tests.helpers.nets import grouped_case, relative_error, seeded_resnet10
 
 AVAILABLE, REASON = fast_conv3d_status()
 needs_op = pytest.mark.skipif(not AVAILABLE, reason=f"fast conv op unavailable: {REASON}")
@@ -230,6 +230,21 @@ def test_fused_inference_op_in_graph_mode_with_other_batch_sizes(graph_mode):
     got = conv(Tensor(x4), Tensor(res4)).asnumpy()
     assert relative_error(got[:2], conv(Tensor(x), Tensor(res)).asnumpy()) < 1e-6
     assert relative_error(got[2:], got[1::-1]) < 1e-6
+
+
+@needs_op
+@pytest.mark.parametrize("groups, stride", [(8, 1), (32, 2), (4, 2)])
+def test_fused_grouped_convolution_is_one_primitive_matching_float64(groups, stride):
+    from src.ops.fused_conv3d import FusedConv3d, infer_counts
+
+    w, b, x, ref = grouped_case(groups, stride)
+    conv = FusedConv3d(w, b, stride, 1, relu=True, groups=groups)
+    before = infer_counts()["calls"]
+    got = conv(Tensor(x)).asnumpy()
+    assert infer_counts()["calls"] == before + 1  # one call, not one per group
+    assert got.shape == ref.shape and relative_error(got, ref) < 5e-6
+    with pytest.raises(ValueError, match="divisible by groups"):
+        FusedConv3d(w[:30], b[:30], stride, 1, groups=groups)  # 30 output channels
 
 
 def test_fused_inference_op_refuses_when_library_is_absent(monkeypatch, tmp_path):

@@ -18,6 +18,9 @@
 // (sum, eltwise_relu): the residual is written into the destination buffer, the kernel adds its
 // result to it, then applies the ReLU, before the one reorder back to plain NCDHW.
 //
+// Grouped convolutions (ResNeXt) run as one oneDNN grouped primitive: the handle's weights are then
+// oneDNN's 6-D GOIDHW, the same bytes as the caller's (out, in / groups, kd, kh, kw) array.
+//
 // aot entry points: conv3d_infer (x, params) -> y and conv3d_infer_add (x, params, residual) -> y,
 // params = int64[11]: stride(3), padding(3), dilation(3), weight handle, relu flag.
 #include <atomic>
@@ -36,7 +39,7 @@ namespace {
 using namespace conv3d;
 
 struct Weights {
-  memory::dims dims;        // OIDHW
+  memory::dims dims;        // OIDHW, or GOIDHW for a grouped convolution (oneDNN's weights dims)
   std::vector<float> plain_w, bias;  // plain_w kept while only bfloat16 blocked copies exist
   bool src_cl = false, dst_cl = false;  // input / output tensors channels-last (NDHWC)
   // blocked copies, one per weights layout a primitive asked for
@@ -92,7 +95,7 @@ std::unique_ptr<InferPlan> make_plan(const Call &c, const memory::dims &wei) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   attr.set_post_ops(po);
-  memory::desc bias({wei[0]}, dt::f32, tag::a);
+  memory::desc bias({wei.size() == 6 ? wei[0] * wei[1] : wei[0]}, dt::f32, tag::a);
   const dt compute = c.compute();
   const auto prop = compute == dt::bf16 ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training;
   dnnl::convolution_forward::primitive_desc pd(
@@ -229,7 +232,7 @@ int entry(bool with_residual, int nparam, void **params, int *ndims, int64_t **s
       c.strides.push_back(p[k]);
       c.pad_l.push_back(p[3 + k]);
       c.dil.push_back(p[6 + k] - 1);  // oneDNN counts dilation from 0
-      int64_t span = (wei[2 + k] - 1) * p[6 + k] + 1;
+      int64_t span = (wei[wei.size() - 3 + k] - 1) * p[6 + k] + 1;
       c.pad_r.push_back((c.dst[2 + k] - 1) * p[k] + span - c.src[2 + k] - p[3 + k]);
     }
     run(c, params[0], with_residual ? params[2] : nullptr, params[n_in]);
@@ -249,11 +252,17 @@ extern "C" {
 int conv3d_infer(AOT_ARGS) { return entry(false, AOT_PASS); }
 int conv3d_infer_add(AOT_ARGS) { return entry(true, AOT_PASS); }
 
-// Copies OIDHW weights (dims[5]) and the bias (dims[0] values); returns the handle, 0 on failure.
-int64_t conv3d_infer_prepare(const float *w, const int64_t *dims, const float *bias) {
+// Copies (out, in / groups, kd, kh, kw) weights (dims[5]) and the bias (out values) of a convolution with
+// `groups` groups (1: plain); returns the handle, 0 on failure.
+int64_t conv3d_infer_prepare_grouped(const float *w, const int64_t *dims, const float *bias, int64_t groups) {
   try {
+    if (groups < 1 || dims[0] % groups != 0) throw std::runtime_error("out channels not divisible by groups");
     auto entry = std::make_unique<Weights>();
     entry->dims.assign(dims, dims + 5);
+    if (groups > 1) {
+      entry->dims[0] = dims[0] / groups;
+      entry->dims.insert(entry->dims.begin(), groups);
+    }
     size_t n = 1;
     for (auto d : entry->dims) n *= size_t(d);
     entry->plain_w.assign(w, w + n);
@@ -266,6 +275,10 @@ int64_t conv3d_infer_prepare(const float *w, const int64_t *dims, const float *b
     std::fprintf(stderr, "conv3d_infer_prepare: %s\n", e.what());
     return 0;
   }
+}
+
+int64_t conv3d_infer_prepare(const float *w, const int64_t *dims, const float *bias) {
+  return conv3d_infer_prepare_grouped(w, dims, bias, 1);
 }
 
 // Declares the handle's input / output tensors channels-last (NDHWC); returns 0, or 1 for an unknown handle.
