@@ -46,6 +46,7 @@ FULL = (3, 16, 112, 112)
 SPEED_WORKLOADS = (
     Workload("r3d18 train", "train", 18, 8, FULL),
     Workload("r3d10 train", "train", 10, 8, (3, 8, 56, 56)),
+    Workload("resnext50 train", "train", 50, 8, (3, 8, 56, 56), model="resnext"),
     Workload("r3d18 infer b1", "infer", 18, 1, FULL),
     Workload("r3d18 infer b8", "infer", 18, 8, FULL),
     Workload("r3d50 infer b1", "infer", 50, 1, FULL),

@@ -114,53 +114,17 @@ class SplitGroupConv3d(nn.Cell):
         return ops.cat([self.conv(xs[i], ws[i]) for i in range(self.group)], 1)
 
 
-class FastGroupConv3d(nn.Cell):
-    """A grouped 3x3x3 convolution through the fast op (src/ops/fast_conv3d.py, which has no groups): one op
-    call per group over channel slices, forward and backward; one ``weight`` Parameter of the grouped shape,
-    as nn.Conv3d(group=groups), so checkpoints move freely between fast and native networks."""
+def FastGroupConv3d(in_channels, out_channels, groups, stride, weight_init):  # noqa: N802 - a Cell's constructor
+    """A grouped 3x3x3 convolution through the fast op: one oneDNN grouped primitive per pass, forward and
+    backward; one ``weight`` Parameter of the grouped shape, as nn.Conv3d(group=groups), so checkpoints move
+    freely between fast and native networks."""
+    from src.ops.fast_conv3d import FastConv3d
 
-    def __init__(self, in_channels, out_channels, groups, stride, weight_init):
-        super().__init__()
-
-        import mindspore as ms
-        from mindspore import Parameter
-        from mindspore.common.initializer import initializer
-
-        from src.ops.fast_conv3d import _make_bprop, _out_len, library_path, status
-
-        available, reason = status()
-        if not available:
-            raise RuntimeError(f"FastGroupConv3d unavailable: {reason}")
-        self.in_channels, self.out_channels, self.group = in_channels, out_channels, groups
-        self.stride, self.padding, self.dilation = (stride,) * 3, (1, 1, 1), (1, 1, 1)
-        self.weight = Parameter(initializer(weight_init, (out_channels, in_channels // groups, 3, 3, 3)),
-                                name="weight")
-        self.set_precision("fp32")
-        per = out_channels // groups
-
-        def out_shape(x, w, p):
-            return [x[0], per, *(_out_len(n, 3, stride, 1, 1) for n in x[2:])]
-
-        path = str(library_path())
-        self.conv = ops.Custom(f"{path}:conv3d_fwd", out_shape, lambda x, w, p: ms.float32, func_type="aot",
-                               bprop=_make_bprop(path, True))
-        self.conv.add_prim_attr("geometry", f"{per}x{in_channels // groups}x3/{stride}/1/1/groups{groups}")
-        self.split_x = ops.Split(axis=1, output_num=groups)
-        self.split_w = ops.Split(axis=0, output_num=groups)
-
-    def set_precision(self, precision):
-        from src.ops.fast_conv3d import conv_params
-
-        self.precision = precision
-        self.conv_params = conv_params(self.stride, self.padding, self.dilation, precision)
-
-    def construct(self, x):
-        xs, ws = self.split_x(x), self.split_w(self.weight)
-        return ops.cat([self.conv(xs[i], ws[i], self.conv_params) for i in range(self.group)], 1)
+    return FastConv3d(in_channels, out_channels, 3, stride, 1, groups=groups, weight_init=weight_init)
 
 
 def grouped_conv3d(in_channels, out_channels, groups, stride, weight_init=None, fast=False):
-    """3x3x3 grouped convolution with upstream's init: ``fast`` through the fast op per group; natively
+    """3x3x3 grouped convolution with upstream's init: ``fast`` through the fast op (grouped primitives); natively
     nn.Conv3d(group=...), split per group where the device's Conv3D refuses groups (:func:`split_groups`)."""
     from mindspore.common.initializer import HeNormal
 

@@ -71,9 +71,10 @@ def triple(v):
 PRECISION_CODES = {"fp32": 0, "bf16": 1}
 
 
-def conv_params(stride, padding, dilation, precision="fp32"):
-    """The op's int64 parameter tensor: stride, padding, dilation (3 each) and the compute precision."""
-    return Tensor(np.array((*stride, *padding, *dilation, PRECISION_CODES[precision]), np.int64))
+def conv_params(stride, padding, dilation, precision="fp32", groups=1):
+    """The op's int64 parameter tensor: stride, padding, dilation (3 each), the compute precision and the
+    number of groups (weights (out, in / groups, kd, kh, kw), as nn.Conv3d's)."""
+    return Tensor(np.array((*stride, *padding, *dilation, PRECISION_CODES[precision], groups), np.int64))
 
 
 def set_training_precision(net, precision):
@@ -117,11 +118,13 @@ class FastConv3d(nn.Cell):
     """3-D convolution, PyTorch-style symmetric padding per dimension, no bias.
 
     ``input_grad=False`` skips the input gradient (dx = 0) for a convolution reading the network
-    input (the stem), whose input needs no gradient.
+    input (the stem), whose input needs no gradient. ``groups`` > 1: a grouped convolution (ResNeXt), one
+    oneDNN grouped primitive per pass, weight (out, in / groups, kd, kh, kw) as nn.Conv3d(group=...)'s.
+    ``weight_init``: an initializer or tensor (default He normal, fan_out, as upstream's ResNets).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 input_grad=True):
+                 input_grad=True, groups=1, weight_init=None):
         super().__init__()
         available, reason = status()
         if not available:
@@ -129,10 +132,12 @@ class FastConv3d(nn.Cell):
         self.kernel_size = triple(kernel_size)
         self.stride, self.padding, self.dilation = triple(stride), triple(padding), triple(dilation)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.input_grad = bool(input_grad)
-        self.weight = Parameter(initializer(HeNormal(mode="fan_out", nonlinearity="relu"),
-                                            (out_channels, in_channels, *self.kernel_size), ms.float32),
-                                name="weight")
+        self.input_grad, self.groups = bool(input_grad), int(groups)
+        if in_channels % self.groups or out_channels % self.groups:
+            raise ValueError(f"FastConv3d: {in_channels} -> {out_channels} channels not divisible by {groups} groups")
+        weight_init = HeNormal(mode="fan_out", nonlinearity="relu") if weight_init is None else weight_init
+        self.weight = Parameter(initializer(weight_init, (out_channels, in_channels // self.groups,
+                                                          *self.kernel_size), ms.float32), name="weight")
         self.set_precision("fp32")
         path = str(library_path())
         symbol = "conv3d_fwd" if self.input_grad else "conv3d_fwd_nodx"
@@ -141,11 +146,11 @@ class FastConv3d(nn.Cell):
         # PyNative caches a Custom op's inferred output shape by its inputs' shapes: convolutions that read
         # the same input with another geometry must differ in an attribute to get their own shapes
         self.conv.add_prim_attr("geometry", f"{out_channels}x{in_channels}x{self.kernel_size}/{self.stride}/"
-                                            f"{self.padding}/{self.dilation}")
+                                            f"{self.padding}/{self.dilation}/groups{self.groups}")
 
     def set_precision(self, precision):
         self.precision = precision
-        self.conv_params = conv_params(self.stride, self.padding, self.dilation, precision)
+        self.conv_params = conv_params(self.stride, self.padding, self.dilation, precision, self.groups)
 
     def _out_shape(self, x, w, p):
         spatial = [_out_len(n, k, s, pd, d) for n, k, s, pd, d in
@@ -159,4 +164,5 @@ class FastConv3d(nn.Cell):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}"
                 f"{'' if self.input_grad else ', input_grad=False'}"
+                f"{'' if self.groups == 1 else f', groups={self.groups}'}"
                 f"{'' if self.precision == 'fp32' else ', precision=' + self.precision}")

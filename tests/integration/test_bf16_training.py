@@ -25,14 +25,15 @@ GRADIENT_TOLERANCE = 0.4
 GRADIENT_MEDIAN_TOLERANCE = 0.1
 LEARNED = 1 / 3
 FINAL_LOSS_TOLERANCE = 0.1
-# (in, out, kernel, stride, padding, input_grad, input shape): a block conv, a strided one, the 1x1x1
-# downsample, and the stem (3 channels, 7x7x7, no input gradient: backward-weights through oneDNN's BF16
-# kernel instead of our FP32 stem kernel)
+# (in, out, kernel, stride, padding, input_grad, input shape[, groups]): a block conv, a strided one, the
+# 1x1x1 downsample, a grouped one, and the stem (3 channels, 7x7x7, no input gradient: backward-weights
+# through oneDNN's BF16 kernel instead of our FP32 stem kernel)
 GEOMETRIES = {
     "3x3x3": (16, 32, 3, 1, 1, True, (2, 16, 4, 8, 8)),
     "3x3x3_stride2": (16, 32, 3, 2, 1, True, (2, 16, 4, 8, 8)),
     "1x1x1_stride2": (16, 32, 1, 2, 0, True, (2, 16, 4, 8, 8)),
     "stem": (3, 16, 7, (1, 2, 2), 3, False, (2, 3, 8, 32, 32)),
+    "grouped_3x3x3": (32, 32, 3, 1, 1, True, (2, 32, 4, 8, 8), 8),  # ResNeXt's (groups 8)
 }
 
 
@@ -49,9 +50,9 @@ class _Passes(nn.Cell):
 
 
 def _passes(geometry, precision, seed=0):
-    cin, cout, k, stride, pad, input_grad, shape = GEOMETRIES[geometry]
+    cin, cout, k, stride, pad, input_grad, shape, *groups = GEOMETRIES[geometry]
     ms.set_seed(seed)
-    conv = FastConv3d(cin, cout, k, stride, pad, input_grad=input_grad)
+    conv = FastConv3d(cin, cout, k, stride, pad, input_grad=input_grad, groups=groups[0] if groups else 1)
     set_training_precision(conv, precision)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(np.float32)

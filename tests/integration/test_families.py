@@ -254,17 +254,18 @@ def test_released_sizes_convert_and_match_log_softmax(tmp_path, capsys, family, 
 @pytest.mark.skipif(not FUSED, reason="fast op library not built")
 @pytest.mark.parametrize("mode", ["pynative", pytest.param("graph", marks=pytest.mark.slow)])
 def test_resnext_fast_grouped_conv_gradients_match_native(mode, request):
-    """ResNeXt with conv_impl fast runs its grouped 3x3x3 through the fast op, one call per group, forward and
-    backward: every parameter's gradient equals the native network's (eval-mode BN: tiny clips make
+    """ResNeXt with conv_impl fast runs its grouped 3x3x3 through the fast op, one grouped primitive per pass,
+    forward and backward: every parameter's gradient equals the native network's (eval-mode BN: tiny clips make
     batch statistics ill-conditioned)."""
-    import src.models.families as families
+    from src.ops.fast_conv3d import FastConv3d
 
     if mode == "graph":
         request.getfixturevalue("graph_mode")
     spec = _spec("resnext", 50, "B", {"resnext_cardinality": 4}, n_classes=5)
     ms.set_seed(0)
     nets = {"native": build_model(spec, "native"), "fast": build_model(spec, "fast")}
-    assert isinstance(nets["fast"].layer2[0].conv2, families.FastGroupConv3d)
+    conv2 = nets["fast"].layer2[0].conv2
+    assert isinstance(conv2, FastConv3d) and conv2.groups == 4  # one grouped primitive per pass
     values = {p.name: p.asnumpy() for p in nets["native"].get_parameters()}
     for p in nets["fast"].get_parameters():
         p.set_data(ms.Tensor(values[p.name]))

@@ -43,12 +43,15 @@ struct Plan {
 };
 
 struct Geometry {
-  memory::dims src, wei, dst, strides, dil, pad_l, pad_r;
+  memory::dims src, wei, dst, strides, dil, pad_l, pad_r;  // wei: OIDHW, or GOIDHW when grouped
   bool bf16 = false;  // BF16 inputs, FP32 accumulation and output (mixed-precision training)
 };
 
-// The parameter tensor's optional 10th element: 1 = BF16 compute (src/ops/fast_conv3d.py, PRECISION_CODES).
+// The parameter tensor's optional 10th element: 1 = BF16 compute (src/ops/fast_conv3d.py, PRECISION_CODES);
+// its optional 11th: the number of groups (ResNeXt), whose weights (O, I / groups, kd, kh, kw) are oneDNN's
+// GOIDHW in the same bytes.
 bool bf16_requested(const int64_t *p, int64_t nparams) { return nparams > 9 && p[9] == 1; }
+int64_t groups_of(const int64_t *p, int64_t nparams) { return nparams > 10 && p[10] > 1 ? p[10] : 1; }
 
 Geometry geometry(int64_t **shapes, int i_src, int i_wei, int i_dst, const int64_t *p, int64_t nparams) {
   Geometry g;
@@ -64,6 +67,11 @@ Geometry geometry(int64_t **shapes, int i_src, int i_wei, int i_dst, const int64
     g.pad_r.push_back((g.dst[2 + k] - 1) * p[k] + span - g.src[2 + k] - p[3 + k]);
   }
   g.bf16 = bf16_requested(p, nparams);
+  if (int64_t groups = groups_of(p, nparams); groups > 1) {
+    if (g.wei[0] % groups != 0) throw std::runtime_error("output channels not divisible by the groups");
+    g.wei[0] /= groups;
+    g.wei.insert(g.wei.begin(), groups);
+  }
   return g;
 }
 
@@ -242,8 +250,8 @@ bool bf16_matches_fp32(char kind, const Geometry &g) {
   g_bf16_fallbacks++;
   std::fprintf(stderr, "conv3d_dnnl: oneDNN's BF16 %s of a %lldx%lldx%lld convolution %lld->%lld channels over "
                "%lldx%lldx%lld (batch %lld) is off by %.2g of the FP32 result: it runs in FP32\n",
-               kind == 'f' ? "forward" : kind == 'd' ? "backward-data" : "backward-weights", (long long)g.wei[2],
-               (long long)g.wei[3], (long long)g.wei[4], (long long)g.src[1], (long long)g.dst[1],
+               kind == 'f' ? "forward" : kind == 'd' ? "backward-data" : "backward-weights", (long long)g.wei[g.wei.size() - 3],
+               (long long)g.wei[g.wei.size() - 2], (long long)g.wei[g.wei.size() - 1], (long long)g.src[1], (long long)g.dst[1],
                (long long)g.src[2], (long long)g.src[3], (long long)g.src[4], (long long)g.src[0], diff / scale);
   return false;
 }
@@ -290,7 +298,7 @@ int entry(char kind, int nparam, void **params, int *ndims, int64_t **shapes, co
       Geometry g = geometry(shapes, out, 1, 0, p, shapes[2][0]);
       run('d', g, {params[0], params[1], params[out]});
     } else if (!bf16_requested(p, shapes[2][0]) &&  // BF16: oneDNN's jit_bf16 kernel beats our FP32 one
-               stem_bwd_weights_applies(shapes[0], shapes[1], shapes[out], p)) {  // x, dy, p, w -> dw
+               groups_of(p, shapes[2][0]) == 1 && stem_bwd_weights_applies(shapes[0], shapes[1], shapes[out], p)) {  // x, dy, p, w -> dw
       g_calls[2]++;
       g_calls[3]++;
       stem_bwd_weights(shapes[0], shapes[1], shapes[out], p, static_cast<const float *>(params[0]),
