@@ -23,7 +23,7 @@ from src.ops.paths import LIBRARY_ENV, library_path
 log = logging.getLogger(__name__)
 
 # the training convolution and the max-pool (src/ops/fast_pool3d.py): the model uses both or neither
-SYMBOLS = ("conv3d_fwd", "conv3d_fwd_nodx", "conv3d_bwd_data", "conv3d_bwd_weights",
+SYMBOLS = ("conv3d_fwd", "conv3d_fwd_nodx", "conv3d_bwd_data", "conv3d_bwd_weights", "conv3d_bf16_fallbacks",
            "maxpool3d_fwd", "maxpool3d_infer", "maxpool3d_bwd")
 
 
@@ -54,12 +54,16 @@ def _status(path):
 
 
 def call_counts():
-    """{'fwd', 'bwd_data', 'bwd_weights', 'stem_bwd_weights'}: kernel calls so far in this process (for
-    tests); the last counts the backward-weights calls that ran the stem's own kernel."""
+    """{'fwd', 'bwd_data', 'bwd_weights', 'stem_bwd_weights', 'bf16_fallbacks'}: kernel calls so far in this
+    process (for tests); 'stem_bwd_weights' counts the backward-weights calls that ran the stem's own kernel,
+    'bf16_fallbacks' the BF16 passes that failed their one check against FP32 (conv3d_dnnl.cc) and so run
+    in FP32."""
     lib = ctypes.CDLL(str(library_path()))  # dlopen returns the instance MindSpore already loaded
     lib.conv3d_dnnl_calls.restype = ctypes.c_long
+    lib.conv3d_bf16_fallbacks.restype = ctypes.c_long
     names = ("fwd", "bwd_data", "bwd_weights", "stem_bwd_weights")
-    return {name: lib.conv3d_dnnl_calls(i) for i, name in enumerate(names)}
+    return {**{name: lib.conv3d_dnnl_calls(i) for i, name in enumerate(names)},
+            "bf16_fallbacks": lib.conv3d_bf16_fallbacks()}
 
 
 def triple(v):

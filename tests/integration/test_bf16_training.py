@@ -15,7 +15,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 import train as train_script
-from src.ops.fast_conv3d import FastConv3d, set_training_precision
+from src.ops.fast_conv3d import FastConv3d, call_counts, set_training_precision
 from src.train.step import build_train_step
 from tests.helpers.bf16 import needs_bf16, onednn_not_capped  # noqa: F401 - a fixture
 from tests.helpers.nets import relative_error, seeded_resnet10
@@ -73,6 +73,24 @@ def test_each_pass_of_a_bf16_convolution_within_tolerance_of_fp32(geometry):
         assert 0 < error < PASS_TOLERANCE, f"{geometry} {name}: relative error {error:.2e}"  # 0: BF16 never ran
         assert np.array_equal(bf16[name], again[name]), f"{geometry} {name}: BF16 not reproducible"
     assert all(v.dtype == np.float32 for v in bf16.values())
+
+
+@needs_bf16
+def test_a_bf16_pass_that_onednn_gets_wrong_runs_in_fp32_instead():
+    """oneDNN 3.10.1's BF16 backward-weights is wrong for a 3x3x3 convolution with padding 1 over a depth of 2
+    (docs/bf16.md): the op's one check per geometry sends that pass to FP32, so the result is right whatever
+    the oneDNN release. Either BF16 is right (a later oneDNN) or the pass fell back and equals FP32 exactly."""
+    GEOMETRIES["depth2"] = (32, 32, 3, 1, 1, True, (3, 32, 2, 4, 4))  # a shape no other test checks first
+    try:
+        fp32, _ = _passes("depth2", "fp32")
+        before = call_counts()["bf16_fallbacks"]
+        bf16, _ = _passes("depth2", "bf16")
+        fell_back = call_counts()["bf16_fallbacks"] - before
+    finally:
+        del GEOMETRIES["depth2"]
+    assert 0 < relative_error(bf16["forward"], fp32["forward"]) < PASS_TOLERANCE
+    error = relative_error(bf16["backward-weights"], fp32["backward-weights"])
+    assert (fell_back == 1 and error == 0.0) or (fell_back == 0 and 0 < error < PASS_TOLERANCE), (fell_back, error)
 
 
 def _gradients(precision, clip, label):
