@@ -1,15 +1,12 @@
 """Shared by the BF16 tests: run a test only where our BF16 convolutions can run in this process."""
 import pytest
 
+from src.ops.fused_conv3d import status
 from src.ops.isa import bf16_support
 
 NATIVE, CPU = bf16_support()
 
-try:
-    from src.ops.fused_conv3d import status
-    AVAILABLE, REASON = status()
-except ImportError as err:  # pragma: no cover - the module imports MindSpore only
-    AVAILABLE, REASON = False, str(err)
+AVAILABLE, REASON = status()
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ struct Plan {
   dnnl::primitive prim;
   std::vector<Arg> args;
   memory::desc scratch;
+  int bf16_ok = -1;  // a BF16 plan's check against FP32 (see run): -1 not yet made, 0 failed, 1 passed
 };
 
 struct Geometry {
@@ -168,10 +169,19 @@ std::unique_ptr<Plan> make_plan(char kind, const Geometry &g) {
 std::atomic<long> g_calls[4];
 PlanCache<Plan> g_plans;  // guarded by runtime().mu
 
+// The cached plan of one pass; the caller holds runtime().mu. The reference stays valid until the next call.
+Plan &plan_for(char kind, const Geometry &g) {
+  return g_plans.get(key_of(kind, g), [&] { return make_plan(kind, g); });
+}
+
+Geometry fp32_of(Geometry g) {
+  g.bf16 = false;
+  return g;
+}
+
 // Runs one pass on the caller's plain float32 tensors; the caller holds runtime().mu.
-void execute(char kind, const Geometry &g, const std::vector<void *> &ptrs) {
+void execute(Plan &plan, const std::vector<void *> &ptrs) {
   auto &rt = runtime();
-  Plan &plan = g_plans.get(key_of(kind, g), [&] { return make_plan(kind, g); });
 
   size_t total = align_up(plan.scratch.get_size());
   for (auto &a : plan.args)
@@ -214,11 +224,11 @@ int64_t elements(const memory::dims &d) {
 
 // oneDNN 3.10's jit_bf16 backward-weights kernel returns wrong weights for some geometries (on Zen 4: a
 // 3-deep kernel with padding 1 over a depth of 2, as in ResNet layer3 at 16 frames: relative error ~1).
-// So every BF16 pass is checked once per geometry against FP32 on pseudo-random data, and a geometry
-// whose BF16 result is off by more than kBf16CheckTolerance runs in FP32 (said once on stderr, counted
-// by conv3d_bf16_fallbacks). A correct BF16 pass is off by ~3e-3 (8-bit mantissa inputs, FP32 sums).
+// So every BF16 plan is checked against FP32 on pseudo-random data when it is made, and a geometry
+// whose BF16 result is off by more than kBf16CheckTolerance runs in FP32 (said on stderr, counted by
+// conv3d_bf16_fallbacks; again only if the plan cache evicted and remade the plan). A correct BF16 pass
+// is off by ~3e-3 (8-bit mantissa inputs, FP32 sums).
 constexpr double kBf16CheckTolerance = 0.05;
-std::unordered_map<std::string, bool> g_bf16_ok;  // guarded by runtime().mu
 std::atomic<long> g_bf16_fallbacks{0};
 
 bool bf16_matches_fp32(char kind, const Geometry &g) {
@@ -235,11 +245,9 @@ bool bf16_matches_fp32(char kind, const Geometry &g) {
       v = float(state >> 8) / float(1u << 24) * 2.0f - 1.0f;
     }
   }
-  Geometry f32 = g;
-  f32.bf16 = false;
   for (int i = 0; i < 2; ++i) {
     out[i].assign(size_t(elements(*dims[2])), 0.0f);
-    execute(kind, i ? g : f32, {in[0].data(), in[1].data(), out[i].data()});
+    execute(plan_for(kind, i ? g : fp32_of(g)), {in[0].data(), in[1].data(), out[i].data()});
   }
   double diff = 0, scale = 1e-30;
   for (size_t k = 0; k < out[0].size(); ++k) {
@@ -248,11 +256,13 @@ bool bf16_matches_fp32(char kind, const Geometry &g) {
   }
   if (diff / scale <= kBf16CheckTolerance) return true;
   g_bf16_fallbacks++;
+  const size_t k = g.wei.size() - 3;  // the kernel's dims (GOIDHW or OIDHW)
   std::fprintf(stderr, "conv3d_dnnl: oneDNN's BF16 %s of a %lldx%lldx%lld convolution %lld->%lld channels over "
                "%lldx%lldx%lld (batch %lld) is off by %.2g of the FP32 result: it runs in FP32\n",
-               kind == 'f' ? "forward" : kind == 'd' ? "backward-data" : "backward-weights", (long long)g.wei[g.wei.size() - 3],
-               (long long)g.wei[g.wei.size() - 2], (long long)g.wei[g.wei.size() - 1], (long long)g.src[1], (long long)g.dst[1],
-               (long long)g.src[2], (long long)g.src[3], (long long)g.src[4], (long long)g.src[0], diff / scale);
+               kind == 'f' ? "forward" : kind == 'd' ? "backward-data" : "backward-weights",
+               (long long)g.wei[k], (long long)g.wei[k + 1], (long long)g.wei[k + 2], (long long)g.src[1],
+               (long long)g.dst[1], (long long)g.src[2], (long long)g.src[3], (long long)g.src[4],
+               (long long)g.src[0], diff / scale);
   return false;
 }
 
@@ -260,14 +270,14 @@ void run(char kind, const Geometry &g, const std::vector<void *> &ptrs) {
   auto &rt = runtime();
   g_calls[kind == 'f' ? 0 : kind == 'd' ? 1 : 2]++;
   std::lock_guard<std::mutex> lock(rt.mu);
-  if (!g.bf16) return execute(kind, g, ptrs);
-  std::string key = key_of(kind, g);
-  auto verdict = g_bf16_ok.find(key);
-  if (verdict == g_bf16_ok.end()) verdict = g_bf16_ok.emplace(key, bf16_matches_fp32(kind, g)).first;
-  if (verdict->second) return execute(kind, g, ptrs);
-  Geometry f32 = g;
-  f32.bf16 = false;
-  execute(kind, f32, ptrs);
+  Plan *plan = &plan_for(kind, g);
+  if (g.bf16 && plan->bf16_ok < 0) {
+    const bool ok = bf16_matches_fp32(kind, g);
+    plan = &plan_for(kind, g);  // the check's own plan_for calls end the old reference's validity
+    plan->bf16_ok = ok;
+  }
+  if (g.bf16 && !plan->bf16_ok) plan = &plan_for(kind, fp32_of(g));
+  execute(*plan, ptrs);
 }
 
 // Inputs: forward (x, w, params), backward data (dy, w, params, x), backward weights

@@ -12,7 +12,7 @@
 // kernels use, so a BF16 network passing NDHWC between layers runs no reorder between them.
 //
 // The weights (BatchNorm already folded in, plus the folded bias) are handed over once through
-// conv3d_infer_prepare() and live here under a handle; the first call at a geometry reorders them
+// conv3d_infer_prepare_grouped() and live here under a handle; the first call at a geometry reorders them
 // into the blocked layout the primitive chose and keeps that copy, so a call only moves
 // activations. The residual add and the ReLU run inside the convolution as oneDNN post-ops
 // (sum, eltwise_relu): the residual is written into the destination buffer, the kernel adds its
@@ -275,10 +275,6 @@ int64_t conv3d_infer_prepare_grouped(const float *w, const int64_t *dims, const 
     std::fprintf(stderr, "conv3d_infer_prepare: %s\n", e.what());
     return 0;
   }
-}
-
-int64_t conv3d_infer_prepare(const float *w, const int64_t *dims, const float *bias) {
-  return conv3d_infer_prepare_grouped(w, dims, bias, 1);
 }
 
 // Declares the handle's input / output tensors channels-last (NDHWC); returns 0, or 1 for an unknown handle.
