@@ -5,12 +5,15 @@ complete; what a killed process leaves behind is hidden and ``remove_stale_temps
 
 Every temporary has the one name ``temp_path`` gives: ``.<stem>.tmp<pid><suffix>`` next to the target
 (hidden; the suffix kept, since some writers choose the format by it; the writer's pid, so two processes
-never share one and a cleanup can tell a live writer's from a dead one's).
+never share one and a cleanup can tell a live writer's from a dead one's). A temporary is created
+exclusively (O_EXCL), never through a symbolic link: whatever stands at its name (a dead writer's with a
+recycled pid, or a link someone planted) is removed first, a link as a link, its target untouched.
 """
 import json
 import os
 import re
 import shutil
+import stat
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -24,6 +27,32 @@ def temp_path(path, tag="", pid=None):
     name for the same target, e.g. the old folder that atomic_dir moves aside)."""
     path = Path(path)
     return path.with_name(f".{path.stem}.tmp{os.getpid() if pid is None else pid}{tag}{path.suffix}")
+
+
+def _clear(path):
+    """Remove what stands at ``path`` without following a link: a folder with its content, anything else
+    (a link, a file) as the entry itself."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _claim(tmp):
+    """Create the empty temporary file ``tmp`` for this writer alone (O_CREAT | O_EXCL | O_NOFOLLOW):
+    the writer then opens a regular file of its own, never a planted link's target."""
+    _clear(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    os.close(fd)
+
+
+def _claim_dir(tmp):
+    _clear(tmp)
+    tmp.mkdir()  # mkdir never follows a link: it fails on any entry at the name
 
 
 def _fsync(path):
@@ -68,13 +97,14 @@ def atomic_output(path, mkdir=True, fsync=True):
         make_dirs(path.parent)
     tmp = temp_path(path)
     try:
+        _claim(tmp)
         yield tmp
         commit(tmp, path, fsync)
     except OSError as err:
         raise _cannot_write(path, err) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with suppress(OSError):
+            _clear(tmp)
 
 
 @contextmanager
@@ -87,11 +117,12 @@ def atomic_dir(path, fsync=True):
     remove_stale_temps(path.parent, path)
     tmp, old = temp_path(path), temp_path(path, tag="old")
     try:
-        tmp.mkdir()
+        _claim_dir(tmp)
         yield tmp
         if fsync:
             _fsync_folder(tmp)
-        if path.exists():
+        if os.path.lexists(path):  # a link at ``path`` is moved aside and removed as a link
+            _clear(old)
             os.rename(path, old)
         os.rename(tmp, path)
         if fsync:
@@ -99,8 +130,9 @@ def atomic_dir(path, fsync=True):
     except OSError as err:
         raise _cannot_write(path, err) from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        for leftover in (tmp, old):
+            with suppress(OSError):
+                _clear(leftover)
 
 
 @contextmanager
@@ -111,7 +143,7 @@ def scratch_dir(path):
     remove_stale_temps(path.parent, path)
     work = temp_path(path, tag="work")
     try:
-        work.mkdir()
+        _claim_dir(work)
     except OSError as err:
         raise _cannot_write(path, err) from None
     try:
@@ -165,6 +197,20 @@ def make_dirs(folder):
                         f"permissions and free space") from None
     if not folder.is_dir():
         raise UserError(f"{folder} exists and is not a folder: choose another path")
+    return folder
+
+
+def writable_dir(folder, hint="choose another folder, or make it writable"):
+    """``folder``, created if need be (make_dirs), once a file could really be created in it: a read-only
+    file system or folder is one UserError naming it and ``hint`` (os.access misses some of them, and
+    says yes to root)."""
+    folder = make_dirs(folder)
+    probe = temp_path(folder / "write-probe")
+    try:
+        _claim(probe)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"cannot write in {folder} ({err.strerror or err}): {hint}") from None
     return folder
 
 

@@ -9,12 +9,16 @@ they are written and how the checkpoint to resume or evaluate is found.
     <dataset>_eval.log, <dataset>_<tag>_{clips.json, videos.json, confusion.png}
 
 Names derive from the config's ``dataset`` only. Every write is atomic (src.atomic). ``lock()`` keeps a
-second process off a folder in use: an OS-level lock, released on any exit, kill -9 included.
+second process off a folder in use: an OS-level lock, released on any exit, kill -9 included. The lock
+file is opened without following a link and must be a regular file of its own (one hard link), so what
+someone planted at ``.lock`` is refused, never written through.
 """
+import errno
 import fcntl
 import json
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 
@@ -122,7 +126,7 @@ class RunDir:
     def lock(self):
         """Take this folder for this process, or fail at once if another process has it."""
         self.make()
-        f = open(self.path / LOCK, "a+")
+        f = _open_lock_file(self.path / LOCK)
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -143,3 +147,24 @@ class RunDir:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+
+def _open_lock_file(path):
+    """``path`` opened for reading and writing (created if absent), never through a symbolic link, and only
+    if it is a regular file with no other name (a hard link's other file would be overwritten)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK  # O_NONBLOCK: a planted FIFO never blocks
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UserError(f"{path} is a symbolic link; remove it (a run never makes one, and it is not "
+                            f"followed: its target is left untouched)") from None
+        raise UserError(f"cannot open the lock file {path} ({err.strerror or err}): remove it, or pass "
+                        f"another --result_path") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        what = "is not a regular file" if not stat.S_ISREG(info.st_mode) else f"has {info.st_nlink} hard links"
+        raise UserError(f"{path} {what}; remove it (a run makes a plain file of its own, and writes nothing "
+                        f"into this one)")
+    return os.fdopen(fd, "r+")

@@ -1,10 +1,12 @@
 """Verify a dataset before a long run.
 
 Frame folders: every annotated video has its folder, the number of frames on disk equals its
-segment, no frame file is empty, and its first and last frames decode; ``--full`` decodes every
-frame (a damaged or cut JPEG does not decode).
+segment, no frame of the segment is missing (a gap), no frame file is empty, and its first and last
+frames decode; ``--full`` decodes every frame (a damaged or cut JPEG does not decode).
 Video files: the file opens, its first and last annotated frames decode (a seek to the end, so a
 truncated file is caught); ``--full`` decodes every frame and compares the count with the segment.
+Degenerate data (src.data.degenerate: classes without training or validation videos, one class, videos
+shorter than ``--sample_duration``) is warned about, one line each; it does not fail the check.
 """
 import os
 import sys
@@ -14,6 +16,7 @@ import cv2
 import numpy as np
 
 from src.data.datasets import read_annotation_json
+from src.data.degenerate import degenerate_lines, say
 from src.data.frames import frame_name
 from src.data.layout import SourceLocator
 from src.data.video import VideoFile, count_decodable_frames
@@ -50,6 +53,11 @@ def _check_frames(folder, start, end, full):
         return "unreadable frame", (f"{folder / empty[0]} is empty (0 bytes)"
                                     + (f" (and {len(empty) - 1} more)" if len(empty) > 1 else "")
                                     + ": re-extract this video")
+    gaps = [number for number in range(start, end) if frame_name(number) not in sizes]
+    if gaps:
+        more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
+        return "frame gap", (f"{folder / frame_name(gaps[0])} is missing{more}: the {expected} frames on disk are "
+                             f"not numbered {start}..{end - 1} (a gap); re-extract this video")
     numbers = range(start, end) if full else (start, end - 1)
     for number in numbers:
         path = folder / frame_name(number)
@@ -97,8 +105,9 @@ def check_entry(video_id, value, video_path, locate=None, full=False):
     return _check_video(source, start, end, full)
 
 
-def check_dataset(annotation_path, video_path, max_listed=20, full=False, input_format="auto"):
-    """Check every entry; print problems (stderr) and a summary; return the exit code."""
+def check_dataset(annotation_path, video_path, max_listed=20, full=False, input_format="auto", sample_duration=16):
+    """Check every entry; print problems (stderr), warnings about degenerate data and a summary; return the
+    exit code (warnings do not fail it)."""
     if not Path(video_path).is_dir():
         raise UserError(f"--video_path {video_path} is not a directory of extracted frames or videos")
     labels, database = read_annotation_json(annotation_path)
@@ -115,6 +124,7 @@ def check_dataset(annotation_path, video_path, max_listed=20, full=False, input_
         print(f"problem: {line}", file=sys.stderr)
     if len(problems) > max_listed:
         print(f"... and {len(problems) - max_listed} more problems", file=sys.stderr)
+    say(degenerate_lines(labels, database, sample_duration, gaps=False))  # a gap is a problem above
     per_subset = ", ".join(f"{n} {s}" for s, n in sorted(subsets.items(), key=lambda x: str(x[0])))
     detail = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no problems"
     print(f"check_dataset: {len(database)} videos ({per_subset}), {len(labels)} classes, "
@@ -132,5 +142,8 @@ def main(argv=None):
                         help="what --video_path holds (auto: detected)")
     parser.add_argument("--full", action="store_true",
                         help="decode every frame (slow; finds damaged frames in the middle of a video)")
+    parser.add_argument("--sample_duration", type=int, default=16,
+                        help="frames of a training clip: shorter videos are warned about (default 16, the configs')")
     args = parser.parse_args(argv)
-    return check_dataset(args.annotation_path, args.video_path, full=args.full, input_format=args.input_format)
+    return check_dataset(args.annotation_path, args.video_path, full=args.full, input_format=args.input_format,
+                         sample_duration=args.sample_duration)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from src.atomic import atomic_dir, remove_stale_temps, write_text
+from src.atomic import atomic_dir, remove_stale_temps, writable_dir, write_text
 from src.data.frames import VIDEO_SUFFIXES, count_frames, frame_name
 from src.errors import UserError
 from src.cli import ArgumentParser
@@ -143,12 +143,12 @@ def extract_all(video_path, target_path, size=240, quality=DEFAULT_QUALITY, n_jo
     from tqdm import tqdm
 
     videos = find_videos(video_path)
-    target = Path(target_path)
-    target.mkdir(parents=True, exist_ok=True)
+    hint = "frames are written there: pass a writable --target_path"
+    target = writable_dir(target_path, hint)  # one line for a read-only target, not one failure per video
     remove_stale_temps(target)  # a failures list of a killed earlier run
     jobs = [(video, target / rel, size, quality) for video, rel in videos]
-    for _, rel in videos:
-        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+    for folder in sorted({(target / rel).parent for _, rel in videos} - {target}):
+        writable_dir(folder, hint)
     summary = {"videos": len(jobs), "done": 0, "skipped": 0, "failed": 0, "frames": 0, "bytes": 0,
                "failures": [], "short": []}
     n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(jobs) or 1))

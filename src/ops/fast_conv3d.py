@@ -18,7 +18,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import HeNormal, initializer
 
 from src.ops.build import FALLBACK_COST, dotted, loaded_dnnl_version, unpack
-from src.ops.paths import LIBRARY_ENV, library_path
+from src.ops.paths import LIBRARY_ENV, library_path, library_requested
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +29,28 @@ SYMBOLS = ("conv3d_fwd", "conv3d_fwd_nodx", "conv3d_bwd_data", "conv3d_bwd_weigh
 
 def status():
     """(available, reason). Loads the library but builds no oneDNN kernel, so the AVX2 cap of
-    src.runtime stays possible whatever the answer."""
-    return _status(str(library_path()))
+    src.runtime stays possible whatever the answer. A library named by RESNET3D_FAST_CONV_LIB that cannot be
+    used is one warning (path and reason), once per process: the run is not what was asked for."""
+    return _status(str(library_path()), library_requested())
 
 
 @functools.cache
-def _status(path):
+def _status(path, requested=False):
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return False, f"fast conv op supports Linux x86_64 only, not {platform.system()} {platform.machine()}"
     try:
         lib = ctypes.CDLL(path)
     except OSError as err:
-        return False, f"cannot load {path} ({err}); set {LIBRARY_ENV} or run 'make setup'"
+        why = str(err).removeprefix(f"{path}: ")
+        if requested:
+            return _refused(path, f"cannot be loaded ({why})")
+        return False, f"cannot load {path} ({why}); set {LIBRARY_ENV} or run 'make setup'"
     missing = [s for s in SYMBOLS if not hasattr(lib, s)]
     if missing or not hasattr(lib, "conv3d_dnnl_linked_version"):
-        return False, f"{path} lacks {', '.join(missing or ['its oneDNN version'])}: rebuild with 'make setup'"
+        lacks = f"lacks {', '.join(missing or ['its oneDNN version'])}"
+        if requested:
+            return _refused(path, f"is not the fast conv library ({lacks})")
+        return False, f"{path} {lacks}: rebuild with 'make setup'"
     built_for, loaded = unpack(lib.conv3d_dnnl_linked_version()), loaded_dnnl_version(lib)
     if built_for != loaded:
         reason = (f"{path} was built for oneDNN {dotted(built_for)} but this process runs oneDNN {dotted(loaded)} "
@@ -51,6 +58,13 @@ def _status(path):
         log.warning("fast CPU op refused: %s; %s", reason, FALLBACK_COST)  # once: _status is cached
         return False, reason
     return True, f"loaded {path} (oneDNN {dotted(loaded)})"
+
+
+def _refused(path, why):
+    reason = f"{LIBRARY_ENV}={path} {why}"
+    log.warning("warning: %s: native convolutions run instead; point %s at a libconv3d_dnnl.so built by "
+                "'make ops', or unset it", reason, LIBRARY_ENV)  # once: _status is cached
+    return False, reason
 
 
 def call_counts():

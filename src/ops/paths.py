@@ -16,3 +16,8 @@ def default_library_path():
 
 def library_path():
     return Path(os.environ.get(LIBRARY_ENV) or default_library_path())
+
+
+def library_requested():
+    """Whether the library was asked for by path (LIBRARY_ENV): then failing to use it is said, not silent."""
+    return bool(os.environ.get(LIBRARY_ENV))

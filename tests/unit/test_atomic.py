@@ -65,3 +65,13 @@ def test_scratch_dir_is_private_and_removed(tmp_path):
         assert work.is_dir() and work.parent == tmp_path and work.name.startswith(".m.tmp")
         (work / "m.onnx").write_text("x")
     assert os.listdir(tmp_path) == []
+
+
+def test_what_stands_at_a_temporary_name_is_replaced_not_written_through(tmp_path):
+    target = tmp_path / "a.json"
+    temp_path(target).write_text("a dead writer's, same pid")
+    write_json(target, [1])
+    temp_path(target).mkdir()
+    (temp_path(target) / "x").write_text("x")
+    write_json(target, [2])
+    assert target.read_text() == "[2]" and sorted(os.listdir(tmp_path)) == ["a.json"]
