@@ -13,10 +13,9 @@ from src.config import EVAL_SECTIONS, load_config
 
 
 def _main(argv):
-    from src.engine.predictors import resolve_checkpoint
     from src.errors import UserError
     from src.eval.evaluate import evaluate_checkpoint, evaluate_onnx
-    from src.weights.settings import adopt
+    from src.weights.model_file import use_model
     from src.logs import log_file
     from src.rundir import RunDir
     from src.runtime import setup_runtime
@@ -25,15 +24,15 @@ def _main(argv):
     if cfg.onnx_path and cfg.inference_ckpt_path:
         raise UserError("pass one model: --inference_ckpt_path=X.ckpt or --onnx_path=X.onnx (ONNX Runtime), not both")
     # the model's own settings (architecture, clip, classes, views) replace the config file's
-    model = cfg.onnx_path or resolve_checkpoint(cfg.inference_ckpt_path, cfg.dataset, "inference_ckpt_path")
-    cfg, _ = adopt(cfg, model)
+    option = "onnx_path" if cfg.onnx_path else "inference_ckpt_path"
+    cfg, model = use_model(cfg, cfg[option], option)
     runtime = None if cfg.onnx_path else setup_runtime(cfg, distributed=False)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
     with log_file(run_dir.eval_log, f"eval.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
         if cfg.onnx_path:
             evaluate_onnx(cfg)
         else:
-            evaluate_checkpoint(cfg, runtime)
+            evaluate_checkpoint(cfg, runtime, model.path)
     return 0
 
 

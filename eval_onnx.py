@@ -12,10 +12,10 @@ from src.config import EVAL_SECTIONS, load_config
 def _main(argv):
     cfg = load_config(argv, prog="eval_onnx.py", sections=EVAL_SECTIONS)
     from src.eval.evaluate import evaluate_onnx
-    from src.weights.settings import adopt
+    from src.weights.model_file import use_model
 
     if cfg.onnx_path:  # the model's own settings (input shape, classes, views) replace the config file's
-        cfg, _ = adopt(cfg, cfg.onnx_path)
+        cfg, _ = use_model(cfg, cfg.onnx_path, "onnx_path")
 
     evaluate_onnx(cfg)
     return 0

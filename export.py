@@ -11,17 +11,16 @@ from src.config import DEPLOY_SECTIONS, load_config
 def _main(argv):
     cfg = load_config(argv, aliases={"batch_size": "export_batch_size"}, prog="export.py", sections=DEPLOY_SECTIONS)
     from src.deploy.export import check_format_supported, export_from_config
-    from src.engine.predictors import resolve_checkpoint
     from src.runtime import setup_runtime
-    from src.weights.settings import adopt
+    from src.weights.model_file import use_model
 
     # the checkpoint's own settings (architecture, clip size and length, classes) replace the config file's
-    cfg, settings = adopt(cfg, resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file"))
+    cfg, model = use_model(cfg, cfg.ckpt_file, "ckpt_file")
 
     check_format_supported(cfg)  # before touching a device: AIR needs Ascend
     # the exported graph always holds native convolutions (the fast op does not export)
     setup_runtime(cfg, conv_impl="native", distributed=False, infer_precision="fp32")
-    export_from_config(cfg, settings)
+    export_from_config(cfg, model)
     return 0
 
 

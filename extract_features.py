@@ -14,15 +14,15 @@ def _main(argv):
     cfg = load_config(argv, prog="extract_features.py", aliases={"subset": "eval_subset"},
                       sections=(*EVAL_SECTIONS, "export"))
     from src.deploy.features import extract_features
-    from src.engine.predictors import resolve_checkpoint
     from src.runtime import setup_runtime
-    from src.weights.settings import adopt
+    from src.weights.model_file import use_model
 
+    model = None
     if cfg.ckpt_file:  # the model's own settings replace the config file's
-        cfg, _ = adopt(cfg, resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file"))
+        cfg, model = use_model(cfg, cfg.ckpt_file, "ckpt_file")
 
     runtime = setup_runtime(cfg, distributed=False)
-    extract_features(cfg, runtime)
+    extract_features(cfg, runtime, model.path if model else None)
     return 0
 
 

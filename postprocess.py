@@ -18,10 +18,10 @@ OPTIONS = {"pre_path": Key("preprocess_Result", "Folder preprocess.py wrote (cli
 def _main(argv):
     cfg = load_config(argv, prog="postprocess.py", extra=OPTIONS,
                       sections=("placement", "runtime", "paths", "model", "data", "evaluation"))
-    from src.weights.settings import adopt
+    from src.weights.model_file import use_model
 
     if cfg.mindir_path:  # the class count the model was trained with (its <model>.json)
-        cfg, _ = adopt(cfg, cfg.mindir_path)
+        cfg, _ = use_model(cfg, cfg.mindir_path, "mindir_path")
     from src.deploy.infer310 import read_results
 
     result = read_results(cfg.pre_path, cfg.result_dir, cfg.n_classes, ignore=cfg.ignore)

@@ -29,17 +29,16 @@ def _main(argv):
     if not cfg.video:
         raise UserError("--video is required: a video file (.avi, .mp4, ...) or a folder of image_00001.jpg frames")
     check_one_model(cfg.ckpt_file, cfg.onnx_path, cfg.mindir_path)  # before touching a device
-    from src.engine.predictors import resolve_checkpoint
-    from src.weights.settings import adopt, class_names
+    from src.weights.model_file import use_model
 
     # the model's own settings (architecture, clip size and length, views, class names) replace the config's
-    model = cfg.onnx_path or cfg.mindir_path or resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
-    cfg, settings = adopt(cfg, model)
+    option = next(o for o in ("onnx_path", "mindir_path", "ckpt_file") if cfg[o])
+    cfg, model = use_model(cfg, cfg[option], option)
     exported = bool(cfg.onnx_path or cfg.mindir_path)  # exported models run via onnxruntime / on the CPU here
     runtime = setup_runtime(cfg, device_target="CPU" if exported else None, distributed=False,
                             infer_precision="fp32" if exported else None)
-    names = read_labels(cfg.labels) if cfg.labels else class_names(settings)
-    predict = make_predictor(cfg, runtime)
+    names = read_labels(cfg.labels) if cfg.labels else (model.record.class_names if model.record else None)
+    predict = make_predictor(cfg, runtime, model.path)
     from src.data.presets import ClipSpec, views_label
 
     scores, n_frames, n_views = predict_video(predict, cfg.video, cfg)

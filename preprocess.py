@@ -21,10 +21,10 @@ def _main(argv):
                       sections=("placement", "runtime", "paths", "model", "data", "evaluation"))
     from src.deploy.infer310 import write_clips
     from src.runtime import setup_runtime
-    from src.weights.settings import adopt
+    from src.weights.model_file import use_model
 
     if cfg.mindir_path:  # the clip size and length the model was trained with (its <model>.json)
-        cfg, _ = adopt(cfg, cfg.mindir_path)
+        cfg, _ = use_model(cfg, cfg.mindir_path, "mindir_path")
 
     setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")  # input pipeline only
     write_clips(cfg, cfg.output_path)

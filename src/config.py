@@ -164,11 +164,10 @@ def _split_argv(argv):
 def _check(cfg, keys):
     for name, key in keys.items():
         value = cfg[name]
-        if key.choices and str(value) not in [str(c) for c in key.choices]:
-            raise ConfigError(f"--{name}: '{value}' is not one of {', '.join(str(c) for c in key.choices)}")
-        problem = key.check(value) if key.check else None
+        problem = key.problem(value)
         if problem:
-            raise ConfigError(f"--{name}={value} {problem}")
+            where = f"--{name}: '{value}'" if problem.startswith("is not one of") else f"--{name}={value}"
+            raise ConfigError(f"{where} {problem}")
         if key.convert:
             cfg[name] = key.convert(value)
 

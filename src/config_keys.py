@@ -5,6 +5,7 @@ help texts and choices live here, so ``--help``, the README's reference table an
 drift apart. Defaults are the original suite's UCF101 values (a test keeps ``ucf101_config.yaml`` equal to
 them), so a YAML that omits a key gets the original's value.
 """
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,35 @@ class Key:
     choices: tuple = ()
     check: Callable[[Any], str | None] | None = None
     convert: Callable[[Any], Any] | None = None  # applied after the checks (e.g. "4" -> 4)
+
+    def problem(self, value) -> str | None:
+        """What is wrong with ``value`` (its type, choices, range), or None."""
+        problem = _type_problem(self.default, value)
+        if problem:
+            return problem
+        if self.choices and str(value) not in [str(c) for c in self.choices]:
+            return f"is not one of {', '.join(str(c) for c in self.choices)}"
+        return self.check(value) if self.check else None
+
+
+def _type_problem(default, value) -> str | None:
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    else:
+        ok = isinstance(value, (str, int)) and not isinstance(value, bool)
+    return None if ok else f"is not a {type(default).__name__}"
+
+
+def key_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for key ``name``, or None: the one rule that the command line, the config
+    file and a model file's record are checked by."""
+    return KEYS[name].problem(value)
 
 
 ORIGINAL_ONLY = "Kept from the original suite for compatibility"

@@ -10,11 +10,12 @@ import numpy as np
 from src.atomic import commit, make_dirs, scratch_dir
 from src.deploy.graph import WithSoftmax, explicit_padding
 from src.deploy.lite import lite_release_for, mindir_versions
-from src.engine.predictors import checkpoint_network, mindir_predictor, onnx_predictor, resolve_checkpoint
+from src.engine.predictors import checkpoint_network, mindir_predictor, onnx_predictor
 from src.errors import UserError
 from src.runtime import device_candidates
 from src.metrics import softmax
-from src.weights import settings
+from src.data.spatial import MEAN, STD
+from src.weights.model_file import record_of, write_onnx_record, write_sidecar
 
 log = logging.getLogger("resnet3d")
 
@@ -69,7 +70,7 @@ def parity(reference, path, fmt, clip):
     return float(np.abs(got - reference).max())
 
 
-def export_network(net, cfg, path, check=True, seed=0, model_settings=None):
+def export_network(net, cfg, path, check=True, seed=0, record=None):
     """Export trained ``net`` (logits, native convs) as network + softmax to ``path``.
 
     The file is written under a temporary name; MINDIR / ONNX are re-loaded and compared with ``net``
@@ -109,24 +110,24 @@ def export_network(net, cfg, path, check=True, seed=0, model_settings=None):
                                 f"(> {TOLERANCE:g}); nothing was written to {path}")
         if reference is None and fmt == "AIR":
             print("parity AIR: not checked (no AIR loader outside the Ascend toolkit); check the MINDIR export")
-        if model_settings and fmt == "ONNX":
-            settings.write_onnx_settings(tmp, model_settings)
-        elif model_settings:
-            settings.write_sidecar(path, model_settings)  # before the model: a model never lacks its settings
+        if record and fmt == "ONNX":
+            write_onnx_record(tmp, record)
+        elif record:
+            write_sidecar(path, record)  # before the model: a model never lacks its record
         commit(tmp, path)
         return diff
 
 
-def export_from_config(cfg, ckpt_settings=None):
-    """Load cfg.ckpt_file strictly into the native network and export it, with the model's settings (from
-    the checkpoint's ``ckpt_settings`` and cfg) in the ONNX metadata or beside a MINDIR / AIR file.
-    Returns (path, diff)."""
+def export_from_config(cfg, model):
+    """Load the checkpoint ``model`` (a ModelSource) strictly into the native network and export it, with its
+    record (class names from the checkpoint, the rest from cfg, which holds the checkpoint's values) in the
+    ONNX metadata or beside a MINDIR / AIR file. Returns (path, diff)."""
     check_format_supported(cfg)
     path = output_path(cfg)
-    ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
+    ckpt = model.path
     net = checkpoint_network(cfg, ckpt)
-    model_settings = settings.from_config(cfg, settings.class_names(ckpt_settings))
-    diff = export_network(net, cfg, path, model_settings=model_settings)
+    names = model.record.class_names if model.record else None
+    diff = export_network(net, cfg, path, record=record_of(cfg, names, mean=MEAN, std=STD))
     print(f"exported {ckpt} -> {path} ({cfg.file_format}, input "
           f"{'x'.join(str(d) for d in input_shape(cfg))}, {cfg.n_classes} classes, softmax output)")
     if cfg.file_format == "MINDIR":  # MindSpore's exporter records its version in the model; Lite needs the same

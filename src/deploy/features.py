@@ -13,7 +13,6 @@ import numpy as np
 from src.atomic import atomic_output
 from src.data.datasets import canonical_subset, eval_dataset_of
 from src.engine.evaluation import run_evaluation
-from src.engine.predictors import resolve_checkpoint
 from src.errors import UserError
 from src.models.factory import ModelSpec, build_model
 from src.models.inference import inference_network
@@ -23,15 +22,15 @@ from src.weights.checkpoint import load_pretrained, load_strict
 log = logging.getLogger("resnet3d")
 
 
-def feature_network(cfg, runtime):
+def feature_network(cfg, runtime, ckpt=None):
     """The network without its head: a checkpoint loaded strictly (ckpt_file), or pretrained weights whose
-    head may have any number of classes (pretrain_path)."""
+    head may have any number of classes (pretrain_path). ``ckpt``: cfg.ckpt_file as the entry script resolved it."""
     if bool(cfg.ckpt_file) == bool(cfg.pretrain_path):
         raise UserError("pass exactly one of --ckpt_file (a checkpoint of this model, or a result folder) and "
                         "--pretrain_path (pretrained weights with any head)")
     net = build_model(ModelSpec.from_config(cfg), conv_impl=runtime.conv_impl)
     if cfg.ckpt_file:
-        load_strict(net, resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file"))
+        load_strict(net, ckpt or cfg.ckpt_file)
     else:
         load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
     net.fc = nn.Identity()  # the pooled feature is what fc would see
@@ -39,9 +38,9 @@ def feature_network(cfg, runtime):
     return net
 
 
-def extract_features(cfg, runtime):
+def extract_features(cfg, runtime, ckpt=None):
     """Write the features and their index; return (features array, index rows)."""
-    net = inference_network(feature_network(cfg, runtime), runtime.conv_impl, runtime.infer_precision)
+    net = inference_network(feature_network(cfg, runtime, ckpt), runtime.conv_impl, runtime.infer_precision)
     data = eval_dataset_of(cfg, cfg.eval_subset)
     _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), data, ignore=cfg.ignore)
     features, counts = acc.video_scores()

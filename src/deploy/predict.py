@@ -10,8 +10,7 @@ import numpy as np
 
 from src.data.layout import open_video
 from src.data.presets import ClipSpec, eval_clip, eval_views
-from src.engine.predictors import (checkpoint_predictor, clip_shape, mindir_predictor, onnx_device, onnx_predictor,
-                                   resolve_checkpoint)
+from src.engine.predictors import checkpoint_predictor, clip_shape, mindir_predictor, onnx_device, onnx_predictor
 from src.errors import UserError
 from src.metrics import topk_indices
 
@@ -63,15 +62,15 @@ def check_one_model(ckpt_file="", onnx_path="", mindir_path=""):
                         + (f" (got {', '.join(given)})" if given else ""))
 
 
-def make_predictor(cfg, runtime):
-    """predict() over the one model cfg names (checkpoint or result folder, ONNX, MINDIR)."""
+def make_predictor(cfg, runtime, path):
+    """predict() over the model at ``path`` (resolved by the entry script): the kind cfg names (a checkpoint,
+    ONNX, MINDIR)."""
     if cfg.onnx_path:
         device = onnx_device(cfg.device_target, "device_target" in cfg.explicit)
-        return onnx_predictor(cfg.onnx_path, device, clip_shape(cfg))
+        return onnx_predictor(path, device, clip_shape(cfg))
     if cfg.mindir_path:
-        return mindir_predictor(cfg.mindir_path, clip_shape(cfg))
-    ckpt = resolve_checkpoint(cfg.ckpt_file, cfg.dataset, "ckpt_file")
-    return checkpoint_predictor(cfg, ckpt, runtime.conv_impl, runtime.infer_precision)
+        return mindir_predictor(path, clip_shape(cfg))
+    return checkpoint_predictor(cfg, path, runtime.conv_impl, runtime.infer_precision)
 
 
 def predict_video(predict, path, cfg):

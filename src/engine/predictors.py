@@ -17,7 +17,6 @@ from src.errors import UserError
 from src.metrics import softmax
 from src.models.inference import inference_network
 from src.models.factory import ModelSpec, build_model
-from src.rundir import RunDir
 from src.weights.checkpoint import load_strict
 
 log = logging.getLogger("resnet3d")
@@ -31,19 +30,6 @@ def mindspore_predictor(net):
         return softmax(net(ms.Tensor(clips)).asnumpy())
 
     return predict
-
-
-def resolve_checkpoint(path, dataset, option):
-    """A checkpoint file, or for a result folder its best.ckpt (else its latest training checkpoint)."""
-    if not path:
-        raise UserError(f"--{option} is empty: pass the checkpoint to use (e.g. result_path/best.ckpt)")
-    path = Path(path)
-    if path.is_dir():
-        return RunDir(path, dataset).checkpoint_to_evaluate()
-    if not path.is_file():
-        raise UserError(f"--{option}: checkpoint {path} not found: check the path (pth_to_ckpt.py converts "
-                        f"upstream .pth files)")
-    return path
 
 
 def clip_shape(cfg):

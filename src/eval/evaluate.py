@@ -9,8 +9,7 @@ import logging
 
 from src.data.datasets import eval_dataset_of
 from src.engine.evaluation import run_evaluation
-from src.engine.predictors import (checkpoint_predictor, clip_shape, onnx_device, onnx_predictor, onnx_providers,
-                                   resolve_checkpoint)
+from src.engine.predictors import checkpoint_predictor, clip_shape, onnx_device, onnx_predictor, onnx_providers
 from src.errors import UserError
 from src.eval.outputs import save_eval_outputs
 from src.logs import out
@@ -31,9 +30,8 @@ def evaluate(predict, cfg, tag):
     return result
 
 
-def evaluate_checkpoint(cfg, runtime):
-    """eval.py: load cfg.inference_ckpt_path strictly and evaluate it."""
-    ckpt = resolve_checkpoint(cfg.inference_ckpt_path, cfg.dataset, "inference_ckpt_path")
+def evaluate_checkpoint(cfg, runtime, ckpt):
+    """eval.py: load the checkpoint ``ckpt`` strictly and evaluate it."""
     predict = checkpoint_predictor(cfg, ckpt, runtime.conv_impl, runtime.infer_precision)
     log.info("evaluating %s (%s)", ckpt, runtime.describe())
     return evaluate(predict, cfg, "eval")

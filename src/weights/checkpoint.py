@@ -39,6 +39,24 @@ def _list(keys, limit=8):
 
 def read_checkpoint(path):
     """All entries of a MindSpore .ckpt as a dict name -> Parameter, with a clear error if unreadable."""
+    return _read(path)
+
+
+def read_entries(path, names):
+    """Only the entries ``names`` of a .ckpt (a record, the family): no tensor is made and no CRC computed
+    (the tensors' read checks it)."""
+    first = []
+
+    def wanted(name):  # MindSpore refuses a filter that keeps nothing: the first entry is kept too, then dropped
+        if not first:
+            first.append(name)
+        return name in names or name == first[0]
+
+    entries = _read(path, choice_func=wanted, crc_check=False)
+    return {k: v for k, v in entries.items() if k in names}
+
+
+def _read(path, **options):
     path = Path(path)
     if path.is_dir():
         raise UserError(f"checkpoint {path} is a folder: pass a .ckpt file (eval.py and export.py also take "
@@ -53,7 +71,7 @@ def read_checkpoint(path):
         raise UserError(f"{path} is a PyTorch file, not a MindSpore checkpoint: convert it with "
                         f"python pth_to_ckpt.py --pth_path={path} --ckpt_path=<out>.ckpt")
     try:
-        return ms.load_checkpoint(str(path), crc_check=True)
+        return ms.load_checkpoint(str(path), **{"crc_check": True, **options})
     except (ValueError, RuntimeError, TypeError) as err:
         if not os.access(path, os.R_OK):
             raise UserError(f"checkpoint {path} is not readable (permissions)") from None

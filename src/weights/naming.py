@@ -8,6 +8,8 @@ from the tensors alone.
 import re
 from dataclasses import dataclass
 
+from src.record import ModelSpec
+
 from src.errors import UserError
 
 _BN = r"(?P<bn>(?:.*\.)?bn\d(?:_[st])?|.*\.downsample\.1)"
@@ -63,19 +65,13 @@ def rename_state_dict(state):
     return renamed, unknown
 
 
-@dataclass
-class Architecture:
-    model_depth: int
-    block: str
-    layers: tuple
-    resnet_shortcut: str
-    n_classes: int
-    widen_factor: float
-    conv1_t_size: int
-    n_input_channels: int
-    model: str = "resnet"
-    wide_resnet_k: int = 2
-    resnext_cardinality: int = 32
+@dataclass(frozen=True)
+class Architecture(ModelSpec):
+    """The ModelSpec a state dict's tensors describe, with what was read to find it: the block kind, the blocks
+    per stage, and the depth those form (None when they form no upstream depth and one was forced)."""
+    block: str = "basic"
+    layers: tuple = ()
+    tensor_depth: int | None = None
 
     def options(self):
         """The family's own option, as a command-line flag ('' for families without one)."""
@@ -87,7 +83,11 @@ class Architecture:
 
     def describe(self):
         option = f" ({self.options().lstrip('-').replace('=', ' ')})" if self.options() else ""
-        return (f"{self.model}{option} depth {self.model_depth} ({self.block}, blocks {list(self.layers)}), "
+        forced = ""
+        if self.tensor_depth != self.model_depth:
+            formed = f"depth {self.tensor_depth}" if self.tensor_depth else "no upstream depth"
+            forced = f" (forced by --model_depth; the tensors form {formed})"
+        return (f"{self.model}{option} depth {self.model_depth}{forced} ({self.block}, blocks {list(self.layers)}), "
                 f"shortcut {self.resnet_shortcut}, {self.n_classes} classes, widen_factor {self.widen_factor:g}, "
                 f"conv1_t_size {self.conv1_t_size}, {self.n_input_channels} input channels")
 
@@ -133,7 +133,7 @@ def infer_architecture(shapes, model_depth=None, resnet_shortcut=None):
         ids = {int(m.group(1)) for k in shapes for m in [re.match(rf"layer{stage}\.(\d+)\.", k)] if m}
         layers.append(max(ids) + 1 if ids else 0)
     layers = tuple(layers)
-    depth = _DEPTHS.get((block, layers))
+    depth = tensor_depth = _DEPTHS.get((block, layers))
     if model_depth is not None:
         depth = int(model_depth)
     if depth is None:
@@ -144,7 +144,8 @@ def infer_architecture(shapes, model_depth=None, resnet_shortcut=None):
     model, k, cardinality = _family(shapes, block)
     stem = tuple(shapes[stem_key])
     n_input = shapes["conv1_s.weight"][1] if model == "resnet2p1d" else stem[1]
-    return Architecture(model_depth=depth, block=block, layers=layers, resnet_shortcut=shortcut,
+    return Architecture(model_depth=depth, block=block, layers=layers, tensor_depth=tensor_depth,
+                        resnet_shortcut=shortcut,
                         n_classes=int(shapes["fc.weight"][0]), widen_factor=stem[0] / 64,
                         conv1_t_size=int(stem[2]), n_input_channels=int(n_input), model=model,
                         wide_resnet_k=k, resnext_cardinality=cardinality)

@@ -76,12 +76,9 @@ def read_pth_file(path):
 
 def model_spec(arch, **stem):
     """The ModelSpec of an inferred Architecture (``stem``: conv1_t_stride / no_max_pool, not in the tensors)."""
-    from src.models.factory import ModelSpec
+    from src.record import ARCH_KEYS, ModelSpec
 
-    return ModelSpec(model=arch.model, model_depth=arch.model_depth, resnet_shortcut=arch.resnet_shortcut,
-                     n_classes=arch.n_classes, widen_factor=arch.widen_factor, conv1_t_size=arch.conv1_t_size,
-                     n_input_channels=arch.n_input_channels, wide_resnet_k=arch.wide_resnet_k,
-                     resnext_cardinality=arch.resnext_cardinality, **stem)
+    return ModelSpec(**{**{k: getattr(arch, k) for k in ARCH_KEYS}, **stem})
 
 
 def convert_state_dict(state, model_depth=None, resnet_shortcut=None, conv1_t_stride=1, no_max_pool=False):
@@ -121,8 +118,9 @@ def convert_pth(pth_path, ckpt_path, model_depth=None, resnet_shortcut=None):
     import mindspore as ms
 
     from src.models.families import architecture_name
-    from src.weights import settings
+    from src.record import ARCH_KEYS
     from src.weights.checkpoint import ARCHITECTURE_KEY, save_checkpoint
+    from src.weights.model_file import KEY, record_of
 
     state, file_arch = read_pth_file(pth_path)
     params, arch = convert_state_dict(state, model_depth, resnet_shortcut)
@@ -134,8 +132,8 @@ def convert_pth(pth_path, ckpt_path, model_depth=None, resnet_shortcut=None):
         notes.append(POOL_NOTE)
     spec = model_spec(arch)
     # what the tensors tell (not the stem's stride or max-pool): eval / export / predict take it from the file
-    known = tuple(k for k in settings.MODEL_KEYS if k not in ("conv1_t_stride", "no_max_pool"))
+    known = tuple(k for k in ARCH_KEYS if k not in ("conv1_t_stride", "no_max_pool"))
     save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], ckpt_path,
                     append_dict={ARCHITECTURE_KEY: architecture_name(spec),
-                                 settings.KEY: settings.to_text(settings.from_config(asdict(spec), model_keys=known))})
+                                 KEY: record_of(asdict(spec), keys=known).to_json()})
     return arch, len(params), notes

@@ -48,7 +48,8 @@ def test_predict_checkpoint_onnx_mindir_agree(workspace, capsys):
     for name, model in models.items():
         cfg = load_config(common + [model], extra=predict.OPTIONS)
         runtime = setup_runtime(cfg, device_target="CPU", distributed=False)
-        scores[name], n_frames, n_views = predict_video(make_predictor(cfg, runtime), ws["video"], cfg)
+        path = model.split("=", 1)[1]
+        scores[name], n_frames, n_views = predict_video(make_predictor(cfg, runtime, path), ws["video"], cfg)
         assert (n_frames, n_views) == (10, 3), name
     for name in ("ONNX", "MINDIR"):
         np.testing.assert_allclose(scores[name], scores["checkpoint"], atol=2e-5, err_msg=name)

@@ -1,0 +1,161 @@
+"""What a model is, declared once: :class:`ModelSpec` (the architecture) and :class:`ModelRecord` (what a model
+file carries: the architecture, the clip it takes, its normalisation, the views it was validated with, its class
+names, the dataset name that names result files, its precision).
+
+Checkpoints, ONNX metadata and MINDIR / AIR sidecars carry a record as JSON. A model file is input the user may
+not have written, so every value of a record is validated when it is read, by the rules of the command line
+(:func:`src.config_keys.key_problem`: type, choices, range, file-name parts) plus the record's own (class names
+printable and as many as the classes, a normalisation of finite numbers): a bad value is one error naming the
+file and the key. Nothing here touches a file.
+"""
+import json
+import math
+from dataclasses import dataclass, fields
+from types import MappingProxyType
+from typing import Any
+
+from src.config_keys import KEYS, key_problem
+from src.errors import UserError
+
+VERSION = 1
+PRECISIONS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that defines a network's architecture; the defaults are the configuration keys' defaults."""
+    model_depth: int = KEYS["model_depth"].default
+    resnet_shortcut: str = KEYS["resnet_shortcut"].default
+    n_classes: int = KEYS["n_classes"].default
+    widen_factor: float = KEYS["widen_factor"].default
+    conv1_t_size: int = KEYS["conv1_t_size"].default
+    conv1_t_stride: int = KEYS["conv1_t_stride"].default
+    no_max_pool: bool = KEYS["no_max_pool"].default
+    n_input_channels: int = KEYS["n_input_channels"].default
+    model: str = KEYS["model"].default
+    wide_resnet_k: int = KEYS["wide_resnet_k"].default
+    resnext_cardinality: int = KEYS["resnext_cardinality"].default
+
+    @classmethod
+    def from_config(cls, cfg, **overrides):
+        """The spec of a config (anything indexable by key name), with ``overrides``."""
+        return cls(**{**{name: cfg[name] for name in ARCH_KEYS}, **overrides})
+
+
+# The configuration keys a record carries: the architecture (a command-line value that contradicts the model
+# is an error), the input clip (the same), the views it was validated with and the dataset name (defaults only:
+# another protocol or result name may be asked for).
+ARCH_KEYS = tuple(f.name for f in fields(ModelSpec))
+INPUT_KEYS = ("sample_size", "sample_duration", "sample_t_stride")
+VIEW_KEYS = ("inference_stride", "test_clips", "test_crops", "dataset")
+RECORD_KEYS = (*ARCH_KEYS, *INPUT_KEYS, *VIEW_KEYS)
+# what a record holds besides configuration keys
+_OTHER = ("version", "mean", "std", "class_names", "precision")
+
+
+def printable(text: Any, limit: int = 80) -> str:
+    """``text`` safe for a terminal: control characters (ANSI escapes, newlines) shown escaped, cut at
+    ``limit``."""
+    text = str(text)
+    shown = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= limit else shown[:limit] + "…"
+
+
+class RecordError(UserError):
+    """A model file carries a value that is not valid."""
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A model file's record. ``config`` maps configuration keys (RECORD_KEYS) to values: a file written by an
+    older tool, or converted from upstream, carries some only. ``source`` names the file (for messages)."""
+    config: MappingProxyType
+    mean: tuple | None = None
+    std: tuple | None = None
+    class_names: tuple | None = None
+    precision: str = "fp32"
+    source: str = ""
+
+    @classmethod
+    def create(cls, values, class_names=None, mean=None, std=None, precision="fp32", source=""):
+        """A record of ``values`` (any mapping; its RECORD_KEYS are taken), validated."""
+        record = cls(MappingProxyType({k: values[k] for k in RECORD_KEYS if k in values}),
+                     None if mean is None else tuple(float(v) for v in mean),
+                     None if std is None else tuple(float(v) for v in std),
+                     None if class_names is None else tuple(class_names), precision, str(source))
+        record.validate()
+        return record
+
+    @classmethod
+    def from_json(cls, text, source):
+        """The record of a model file's JSON text; every value checked (RecordError naming file and key)."""
+        try:
+            data = json.loads(text)
+        except (ValueError, TypeError):
+            raise RecordError(f"{source}: its model record is not valid JSON: the file is damaged; write or "
+                              f"download the model again") from None
+        if not isinstance(data, dict) or data.get("version") != VERSION:
+            raise RecordError(f"{source}: model record of an unknown version: use the version of this suite "
+                              f"that wrote it")
+        unknown = [k for k in data if k not in RECORD_KEYS and k not in _OTHER]
+        if unknown:
+            raise RecordError(f"{source}: its model record holds an unknown key '{printable(unknown[0])}': the "
+                              f"file was not written by this suite; write or convert the model again")
+        for key in ("mean", "std", "class_names"):
+            if key in data and not isinstance(data[key], list):
+                raise _bad(source, key, "is not a list")
+        return cls.create(data, data.get("class_names"), data.get("mean"), data.get("std"),
+                          data.get("precision", "fp32"), source)
+
+    def to_json(self) -> str:
+        data = {"version": VERSION, **self.config}
+        for key in ("mean", "std", "class_names"):
+            if getattr(self, key) is not None:
+                data[key] = list(getattr(self, key))
+        if self.precision != "fp32":
+            data["precision"] = self.precision
+        return json.dumps(data, sort_keys=True)
+
+    def validate(self):
+        for key, value in self.config.items():
+            problem = key_problem(key, value)
+            if problem:
+                raise _bad(self.source, key, f"{printable(repr(value))} {problem}")
+        for key in ("mean", "std"):
+            values = getattr(self, key)
+            if values is not None and (len(values) != self.config.get("n_input_channels", len(values))
+                                       or not all(math.isfinite(v) for v in values)
+                                       or (key == "std" and min(values) <= 0)):
+                raise _bad(self.source, key, f"{printable(list(values))} is not one finite value per input "
+                                             f"channel" + (" above 0" if key == "std" else ""))
+        self._validate_names()
+        if self.precision not in PRECISIONS:
+            raise _bad(self.source, "precision", f"{printable(repr(self.precision))} is not one of "
+                                                 f"{', '.join(PRECISIONS)}")
+
+    def _validate_names(self):
+        names = self.class_names
+        if names is None:
+            return
+        for i, name in enumerate(names):
+            if not isinstance(name, str) or not name.strip() or not name.isprintable() or len(name) > 200:
+                raise _bad(self.source, "class_names", f"entry {i} ({printable(repr(name))}) is not a printable "
+                                                       f"name of at most 200 characters")
+        n_classes = self.config.get("n_classes")
+        if n_classes is not None and len(names) != n_classes:
+            raise _bad(self.source, "class_names", f"{len(names)} names for n_classes {n_classes}")
+
+    def spec(self) -> ModelSpec:
+        """The architecture (the spec's defaults where an older file does not say)."""
+        return ModelSpec(**{k: self.config[k] for k in ARCH_KEYS if k in self.config})
+
+    def replace(self, **changes) -> "ModelRecord":
+        """A copy with other values: configuration keys, or mean / std / class_names / precision / source."""
+        config = {**self.config, **{k: v for k, v in changes.items() if k in RECORD_KEYS}}
+        other = {k: changes.get(k, getattr(self, k)) for k in ("mean", "std", "class_names", "precision", "source")}
+        return ModelRecord.create(config, **other)
+
+
+def _bad(source, key, problem):
+    return RecordError(f"{source}: its model record's {key} {problem}: the file is damaged or was not written "
+                       f"by this suite; write, export or convert the model again")
