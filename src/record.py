@@ -121,9 +121,10 @@ class ModelRecord:
             problem = key_problem(key, value)
             if problem:
                 raise _bad(self.source, key, f"{printable(repr(value))} {problem}")
+        channels = self.config.get("n_input_channels", KEYS["n_input_channels"].default)
         for key in ("mean", "std"):
             values = getattr(self, key)
-            if values is not None and (len(values) != self.config.get("n_input_channels", len(values))
+            if values is not None and (len(values) != channels
                                        or not all(math.isfinite(v) for v in values)
                                        or (key == "std" and min(values) <= 0)):
                 raise _bad(self.source, key, f"{printable(list(values))} is not one finite value per input "
