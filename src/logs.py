@@ -4,12 +4,17 @@
   epoch lines, the accuracy lines, ...): stdout.
 - ``resnet3d`` and every other logger (MindSpore's Python warnings included): diagnostics, on stderr.
 - :func:`log_file` adds a file handler on the root logger for the length of a run, so the run folder's log
-  gets both, as whole lines (progress bars write to the terminal only).
+  gets both, as whole lines (progress bars write to the terminal only). The log is opened without following
+  a link: a link (or anything but a file of its own) planted at its name is refused, its target untouched.
+- :class:`RankWriter`: the one rank-aware writer of a distributed run: result lines and file writes happen on
+  rank 0 only, so every line and every file exists once.
 """
 import logging
+import os
+import stat
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from src.errors import UserError
@@ -45,32 +50,97 @@ def setup_console(level=logging.INFO):
     logging.captureWarnings(True)
 
 
-@contextmanager
-def log_file(path, header):
-    """Append every log line of the run to ``path`` after a ``=== <time> <header>`` line; a UserError that
-    ends the run is written there too (``error: ...``). A log that cannot be written costs a warning, not
-    the run: the console still has everything."""
+class RankWriter:
+    """Result lines and files of a run, from one rank: on rank 0 ``say`` logs the line to ``out`` and ``write``
+    calls the writer; on every other rank both do nothing (those ranks compute and check the same things, so
+    each line and file would exist once per rank). ``say``: where the lines go (default ``out.info``)."""
+
+    def __init__(self, rank_id: int = 0, say=None):
+        self.rank_id = rank_id
+        self._say = say or out.info
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank_id == 0
+
+    def say(self, line: str) -> None:
+        if self.is_main:
+            self._say(line)
+
+    def write(self, writer, *args, **kwargs):
+        """``writer(*args, **kwargs)`` on rank 0 (its result); None elsewhere."""
+        return writer(*args, **kwargs) if self.is_main else None
+
+
+_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _refuse_planted(path, info=None):
+    """A UserError when what stands at ``path`` is not a log's own file: a symbolic link (never followed), a
+    FIFO or device, or a file with another name (a hard link)."""
+    try:
+        info = info or os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        what = f"is a symbolic link (to {os.readlink(path)}): logs are never written through a link"
+    elif not stat.S_ISREG(info.st_mode):
+        what = "is not a regular file"
+    elif info.st_nlink != 1:
+        what = "has another name (a hard link): logs are only appended to a file of their own"
+    else:
+        return
+    raise UserError(f"the log {path} {what}; remove it, or write the results into another folder")
+
+
+def _open_log(path):
+    """``path`` opened for appending (created if absent, the folder too) without following a link; None after
+    a warning when it cannot be written (a full disk, a read-only folder)."""
     from src.atomic import make_dirs
 
     try:
         make_dirs(Path(path).parent)
-        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
-        handler.stream.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {header}\n")
-        handler.flush()
+        fd = os.open(path, _LOG_FLAGS, 0o644)  # O_NONBLOCK: a FIFO without a reader fails instead of hanging
     except (OSError, UserError) as err:
+        _refuse_planted(path)
         logging.getLogger("resnet3d").warning("warning: cannot write the log %s (%s)", path,
                                               getattr(err, "strerror", None) or err)
+        return None
+    try:
+        _refuse_planted(path, os.fstat(fd))
+    except UserError:
+        os.close(fd)
+        raise
+    os.set_blocking(fd, True)
+    return open(fd, "a", encoding="utf-8")
+
+
+@contextmanager
+def log_file(path, header):
+    """Append every log line of the run to ``path`` after a ``=== <time> <header>`` line; a UserError that
+    ends the run is written there too (``error: ...``). A log that cannot be written costs a warning, not
+    the run: the console still has everything. What someone planted at ``path`` (a link, ...) is a UserError
+    naming it, before anything is written."""
+    stream = _open_log(path)
+    if stream is None:
         yield
         return
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.handleError = lambda record: None  # a full disk must not stop the run over its log copy
+    with suppress(OSError):
+        stream.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {header}\n")
+        stream.flush()
     root = logging.getLogger()
     root.addHandler(handler)
     try:
         yield
     except UserError as err:  # the entry script prints it to the console; the log gets it too
-        handler.stream.write(f"error: {err}\n")
+        with suppress(OSError):
+            stream.write(f"error: {err}\n")
         raise
     finally:
         root.removeHandler(handler)
         handler.close()
+        with suppress(OSError):
+            stream.close()

@@ -4,7 +4,7 @@ import csv
 
 from src.atomic import atomic_output
 from src.errors import UserError
-from src.logs import out
+from src.logs import RankWriter
 from src.rundir import CURVES_CSV, CURVES_PNG, EPOCHS_CSV
 STEP_FIELDS = ["epoch", "step", "global_step", "loss", "lr", "step_time_ms", "data_wait_ms"]
 EPOCH_FIELDS = ["epoch", "mean_loss", "epoch_time_s", "clips_per_s", "data_wait_ms", "overflow_steps", "val_clip",
@@ -12,14 +12,15 @@ EPOCH_FIELDS = ["epoch", "mean_loss", "epoch_time_s", "clips_per_s", "data_wait_
 
 
 class TrainLogger:
-    """``resume_step`` = global steps already done: on resume the CSVs keep the rows up to there, and
-    ``resumed_losses`` holds the losses of the interrupted epoch's finished steps."""
+    """``writer``: the run's src.logs.RankWriter (lines and files from rank 0 only). ``resume_step`` = global
+    steps already done: on resume the CSVs keep the rows up to there, and ``resumed_losses`` holds the losses
+    of the interrupted epoch's finished steps."""
 
-    def __init__(self, run_dir, write=True, resume_step=0, resume_epoch=0):
+    def __init__(self, run_dir, writer: RankWriter, resume_step=0, resume_epoch=0):
         self.dir = run_dir.path
-        self.write = write
+        self.writer = writer
         self.resumed_losses = []
-        if write:
+        if writer.is_main:
             run_dir.make()
             steps = self._open(CURVES_CSV, STEP_FIELDS, lambda r: int(r["global_step"]) <= resume_step)
             self._open(EPOCHS_CSV, EPOCH_FIELDS, lambda r: int(r["epoch"]) <= resume_epoch)
@@ -40,17 +41,10 @@ class TrainLogger:
         return rows
 
     def _append(self, name, fields, row):
-        if self.write:
-            try:
-                with open(self.dir / name, "a", newline="") as f:
-                    csv.DictWriter(f, fieldnames=fields).writerow(row)
-            except OSError as err:
-                raise UserError(f"cannot write {self.dir / name} ({err.strerror}): check free space and "
-                                f"permissions; resume with --resume=auto once fixed") from None
+        self.writer.write(_append_row, self.dir / name, fields, row)
 
     def say(self, line):
-        if self.write:  # the main rank's lines only
-            out.info(line)
+        self.writer.say(line)
 
     def step(self, epoch, step, global_step, loss, lr, step_time, data_wait):
         self.say(f"epoch: {epoch} step: {step}, loss is {loss:.7g}")
@@ -76,8 +70,7 @@ class TrainLogger:
             overflow_steps=overflows,
             val_clip="" if val is None else f"{val.clip:.4f}", val_top1="" if val is None else f"{val.top1:.4f}",
             val_top5="" if val is None else f"{val.top5:.4f}"))
-        if self.write:
-            self.plot()
+        self.writer.write(self.plot)
 
     def plot(self):
         import matplotlib
@@ -105,3 +98,12 @@ class TrainLogger:
         with atomic_output(self.dir / CURVES_PNG) as tmp:
             fig.savefig(tmp, dpi=80)
         plt.close(fig)
+
+
+def _append_row(path, fields, row):
+    try:
+        with open(path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=fields).writerow(row)
+    except OSError as err:
+        raise UserError(f"cannot write {path} ({err.strerror}): check free space and permissions; resume with "
+                        f"--resume=auto once fixed") from None

@@ -20,7 +20,7 @@ from src.engine import callbacks as cb
 from src.engine.fit import Loop, Stopped, fit
 from src.engine.state import TrainState, check_fingerprint
 from src.errors import UserError
-from src.logs import out
+from src.logs import RankWriter, out
 from src.engine.evaluation import run_evaluation
 from src.engine.predictors import mindspore_predictor
 from src.models.factory import ModelSpec, build_model
@@ -150,19 +150,18 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     if runtime.is_main:
         save_config(cfg, run_dir.config)
     start_epoch, _ = state.next_position(spe)
-    logger = TrainLogger(run_dir, write=runtime.is_main, resume_step=state.global_step(spe),
-                         resume_epoch=start_epoch - 1)
+    writer = RankWriter(runtime.rank_id)  # lines and files of the run from rank 0 only
+    logger = TrainLogger(run_dir, writer, resume_step=state.global_step(spe), resume_epoch=start_epoch - 1)
     effective = cfg.batch_size * runtime.rank_size * cfg.accumulation_steps
     out.info(f"training {cfg.dataset}: {spe} steps/epoch x {cfg.n_epochs} epochs, effective batch {effective} "
              f"({cfg.batch_size} x {runtime.rank_size} rank(s) x {cfg.accumulation_steps} accumulation step(s)), "
              f"{runtime.describe()}")
     loop = Loop(train_step=train_step, net=net, state=state, steps_per_epoch=spe, n_epochs=cfg.n_epochs,
-                batches=_batch_source(cfg, entries, runtime, spe), lr=lr, say=out.info)
+                batches=_batch_source(cfg, entries, runtime, spe), lr=lr, writer=writer)
     stop = StopRequest(runtime.rank_size)
     extras = {MODEL_RECORD_KEY: record_of(cfg, class_names, mean=MEAN, std=STD).to_json(),
               ARCHITECTURE_KEY: net.architecture}
-    reduce = None if plateau is None else cb.ReduceOnPlateau(plateau, base_lr, cfg.plateau_patience,
-                                                             lambda rates: _set_lr(train_step, rates))
+    reduce = None if plateau is None else cb.ReduceOnPlateau(plateau, base_lr, lambda rates: _set_lr(train_step, rates))
     policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size, extras,
                          reduce)
 
@@ -205,17 +204,16 @@ def _initial_state(cfg, train_step, resume_from, spe, current):
 
 
 def _policies(cfg, runtime, run_dir, stop, logger, eval_data, clips_per_epoch, extras, reduce=None):
-    """The run's callbacks in the order they run at an epoch's end; ``reduce``: the plateau callback, if any."""
-    saver = cb.CheckpointSaver(run_dir, cfg.save_checkpoint_epochs, cfg.save_checkpoint_steps,
-                               cfg.keep_checkpoint_max, write=runtime.is_main, extras=extras)
-    policies = []
+    """The run's callbacks, listed in the order they run (each declares it: src.engine.callbacks); ``reduce``:
+    the plateau callback, if any."""
+    evaluate = None
     if eval_data is not None:
-        policies.append(cb.Evaluate(lambda net: _evaluate(net, eval_data, cfg.ignore, runtime), cfg.eval_interval,
-                                    saver))
-    policies += [cb.LogEpoch(logger, clips_per_epoch), cb.KillPoint("after_eval")]
-    if reduce is not None:
-        policies.append(reduce)
-    return policies + [cb.KeepBest(run_dir, extras=extras), saver, cb.StopOnSignal(stop, saver)]
+        evaluate = cb.Evaluate(lambda net: _evaluate(net, eval_data, cfg.ignore, runtime), cfg.eval_interval)
+    policies = [evaluate, cb.LogEpoch(logger, clips_per_epoch), reduce, cb.KeepBest(run_dir, extras=extras),
+                cb.RecordBest(run_dir), cb.StopOnSignal(stop, run_dir),
+                cb.CheckpointSaver(run_dir, cfg.save_checkpoint_epochs, cfg.save_checkpoint_steps,
+                                   cfg.keep_checkpoint_max, extras=extras)]
+    return [policy for policy in policies if policy is not None]
 
 
 def _batch_source(cfg, entries, runtime, spe):
