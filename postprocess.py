@@ -17,7 +17,7 @@ OPTIONS = {"pre_path": Key("preprocess_Result", "Folder preprocess.py wrote (cli
 
 def _main(argv):
     cfg = load_config(argv, prog="postprocess.py", extra=OPTIONS,
-                      sections=("placement", "runtime", "paths", "model", "data", "evaluation"))
+                      sections=("placement", "runtime", "paths", "arch", "data", "evaluation"))
     from src.weights.model_file import use_model
 
     if cfg.mindir_path:  # the class count the model was trained with (its <model>.json)

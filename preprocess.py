@@ -18,7 +18,7 @@ OPTIONS = {"output_path": Key("preprocess_Result", "Folder the clips (.bin) and 
 def _main(argv):
     # the original passed --batch_size=1 here: accepted, clips are always written one per file
     cfg = load_config(argv, prog="preprocess.py", extra=OPTIONS,
-                      sections=("placement", "runtime", "paths", "model", "data", "evaluation"))
+                      sections=("placement", "runtime", "paths", "arch", "data", "evaluation"))
     from src.deploy.infer310 import write_clips
     from src.runtime import setup_runtime
     from src.weights.model_file import use_model

@@ -7,17 +7,18 @@ to the declared type here and nowhere else; unknown keys, values outside ``choic
 values are errors that name the key and how to fix it. Nothing happens at import time.
 """
 import difflib
-import functools
 import logging
 import os
 import sys
-from dataclasses import make_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 
 from src.atomic import atomic_output
-from src.config_keys import KEYS, SECTION_OF, SECTIONS, Key
+from src.config_keys import (KEYS, SECTION_OF, SECTION_TYPES, SECTIONS, Checkpoints, Data, Evaluation, Export, Key,
+                             Length, ModelSpec, Optimisation, Paths, Placement, Runtime, Schedule)
 from src.errors import UserError
 
 log = logging.getLogger("resnet3d")
@@ -37,29 +38,74 @@ class ConfigError(UserError):
     """A configuration problem the user can fix; the message says how."""
 
 
-class Config(dict):
-    """A dict whose keys are also attributes (``cfg.batch_size``); ``explicit`` holds the keys given on
-    the command line (``DEVICE_ID`` precedence and resume checks need to know)."""
+@dataclass(frozen=True)
+class RunConfig:
+    """One run's configuration, built once by :func:`load_config` and never changed: one frozen section per
+    concern (src.config_keys.SECTION_TYPES), the entry script's own options, the keys the command line gave
+    (``explicit``: resume and model-record checks need to know) and the file read.
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        object.__setattr__(self, "explicit", frozenset())
+    Functions take the section they use (``cfg.schedule``, ``cfg.arch``) or plain values. ``cfg.batch_size`` /
+    ``cfg["batch_size"]`` read one key wherever it lives, for the entry scripts' few direct reads.
+    """
+    placement: Placement
+    runtime: Runtime
+    paths: Paths
+    arch: ModelSpec
+    data: Data
+    evaluation: Evaluation
+    optimisation: Optimisation
+    schedule: Schedule
+    length: Length
+    checkpoints: Checkpoints
+    export: Export
+    options: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    explicit: frozenset = frozenset()
+    config_path: str = ""
+
+    @classmethod
+    def from_values(cls, values, explicit=(), config_path=""):
+        """The config of flat ``values`` (key -> value; keys no section declares are the entry script's options)."""
+        sections = {name: section_type(**{k: values[k] for k in SECTIONS[name][1] if k in values})
+                    for name, (_, section_type) in SECTION_TYPES.items()}
+        options = {k: v for k, v in values.items() if k not in SECTION_OF and k not in _META_KEYS}
+        return cls(**sections, options=MappingProxyType(options), explicit=frozenset(explicit),
+                   config_path=str(config_path))
 
     def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        section = SECTION_OF.get(name)
+        if section is not None:
+            return getattr(object.__getattribute__(self, section), name)
+        options = object.__getattribute__(self, "options")
+        if name in options:
+            return options[name]
+        raise AttributeError(f"config has no key '{name}'")
+
+    def __getitem__(self, name):
         try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"config has no key '{name}'") from None
+            return self.__getattr__(name)
+        except AttributeError:
+            raise KeyError(name) from None
 
-    def __setattr__(self, name, value):
-        self[name] = value
+    def __contains__(self, name):
+        return name in SECTION_OF or name in self.options
 
-    def replace(self, **values):
-        """A copy with ``values`` set (what a run derives, e.g. n_classes from the annotation); the
-        command-line record is kept."""
-        copy = Config({**self, **values})
-        object.__setattr__(copy, "explicit", self.explicit)
-        return copy
+    def as_dict(self) -> dict:
+        """Every key and option with its value (what save_config writes)."""
+        values = {k: getattr(getattr(self, SECTION_OF[k]), k) for k in KEYS}
+        return {**values, **self.options}
+
+    def replace(self, **values) -> "RunConfig":
+        """A copy with ``values`` set (what a run derives, e.g. n_classes from the annotation), checked like the
+        command line's; the command-line record is kept."""
+        for name, value in values.items():
+            if name not in self:
+                raise KeyError(name)
+            problem = KEYS[name].problem(value) if name in KEYS else None
+            if problem:
+                raise ConfigError(f"{name}={value!r} {problem}")
+        return RunConfig.from_values({**self.as_dict(), **values}, self.explicit, self.config_path)
 
 
 def read_values(path):
@@ -196,8 +242,8 @@ def _as_key(value):
 
 
 # what an evaluating / deploying entry point reads of the config (its --help lists only these sections)
-EVAL_SECTIONS = ("placement", "runtime", "paths", "model", "data", "evaluation")
-DEPLOY_SECTIONS = ("placement", "runtime", "model", "data", "export")
+EVAL_SECTIONS = ("placement", "runtime", "paths", "arch", "data", "evaluation")
+DEPLOY_SECTIONS = ("placement", "runtime", "arch", "data", "export")
 
 
 def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=None, extra=None, sections=None):
@@ -209,7 +255,7 @@ def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=Non
     :class:`~src.config_keys.Key`); they are parsed and checked like config keys.
     ``sections``: the config sections (src.config_keys.SECTIONS) this entry point uses: its ``--help`` lists
     only their keys (and ``extra``); None = all.
-    Returns a :class:`Config`; ``config_path`` holds the file read. Raises :class:`ConfigError`.
+    Returns the :class:`RunConfig`. Raises :class:`ConfigError`.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = prog or Path(sys.argv[0]).name
@@ -235,7 +281,7 @@ def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=Non
                  if sections is None or name not in SECTION_OF or SECTION_OF[name] in sections}
         print(format_help(shown, values, prog, aliases))
         raise SystemExit(0)
-    cfg = Config(values)
+    cfg = dict(values)
     aliases = aliases or {}
     explicit = set()
     for key, text in pairs:
@@ -253,9 +299,7 @@ def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=Non
     _apply_environment(cfg, explicit)
     _check(cfg, keys)
     _expand_paths(cfg)
-    cfg["config_path"] = str(config_path)
-    object.__setattr__(cfg, "explicit", frozenset(explicit))
-    return cfg
+    return RunConfig.from_values(cfg, explicit, config_path)
 
 
 def _apply_environment(cfg, explicit):
@@ -276,21 +320,9 @@ def _apply_environment(cfg, explicit):
             cfg[key] = value
 
 
-@functools.cache
-def _section_type(name):
-    fields = [(key, type(KEYS[key].default)) for key in SECTIONS[name][1]]
-    return make_dataclass(f"{name.capitalize()}Section", fields, frozen=True)
-
-
-def section(cfg, name):
-    """The keys of one section of ``cfg`` (src.config_keys.SECTIONS) as a frozen, typed object, for the
-    factories that need exactly those keys: ``create_schedule(section(cfg, "schedule"), ...)``."""
-    return _section_type(name)(**{key: cfg[key] for key in SECTIONS[name][1]})
-
-
 def save_config(cfg, path):
     """Write the resolved config as YAML to ``path`` (atomically); return the path."""
     with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
-            yaml.safe_dump(dict(cfg), f, sort_keys=False)
+            yaml.safe_dump({**cfg.as_dict(), "config_path": cfg.config_path}, f, sort_keys=False)
     return Path(path)

@@ -7,7 +7,7 @@ them), so a YAML that omits a key gets the original's value.
 """
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 from collections.abc import Callable
 
@@ -83,6 +83,14 @@ def _type_problem(default, value) -> str | None:
     return None if ok else f"is not a {type(default).__name__}"
 
 
+def key(default, help, choices=(), check=None, convert=None):
+    """A configuration key as a field of its section: the section's default and its :class:`Key` (metadata)."""
+    meta = {"key": Key(default, help, tuple(choices), check, convert)}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 def key_problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` for key ``name``, or None: the one rule that the command line, the config
     file and a model file's record are checked by."""
@@ -91,179 +99,209 @@ def key_problem(name: str, value: Any) -> str | None:
 
 ORIGINAL_ONLY = "Kept from the original suite for compatibility"
 
-KEYS = {
-    # device and run
-    "device_target": Key("auto", "Target device: CPU, GPU, Ascend, or auto (Ascend where an NPU works, else GPU, "
-                                 "else CPU; one line says which and why).", ("auto", "CPU", "GPU", "Ascend")),
-    "device_id": Key(0, "Device id on this host (Ascend/GPU). As for every key: the command line, else the "
-                        "environment (DEVICE_ID, set by the launch scripts), else the config file.",
-                     check=at_least(0)),
-    "run_distribute": Key(False, "Data-parallel training over all ranks started by the launcher "
-                                 "(HCCL on Ascend, msrun anywhere)."),
-    "is_modelarts": Key(False, f"{ORIGINAL_ONLY}; not used."),
-    "data_url": Key("", f"{ORIGINAL_ONLY} (ModelArts); not used."),
-    "train_url": Key("", f"{ORIGINAL_ONLY} (ModelArts); not used."),
-    "mode": Key("GRAPH", "MindSpore execution mode: GRAPH (default, as the original) or PYNATIVE.",
-                ("GRAPH", "PYNATIVE")),
-    "conv_impl": Key("auto", "3-D convolution on CPU: auto (fast oneDNN op when built, else native), fast, "
-                             "or native (environment: RESNET3D_CONV_IMPL). GPU/Ascend always use native.",
-                     ("auto", "fast", "native")),
-    "cpu_isa_cap": Key("auto", "CPU only: cap MindSpore's bundled oneDNN at AVX2 so native convolutions use "
-                               "fast kernels. auto = cap when native convolutions run; on; off.",
-                       ("auto", "on", "off")),
-    "seed": Key(1, "Random seed of weights initialisation, shuffling and augmentation."),
-    "dataset": Key("ucf101", "Dataset name (ucf101, hmdb51, or your own: letters, digits, '_', '-'), used in "
-                             "checkpoint, log and result file names.", check=file_name_part),
-    # paths
-    "video_path": Key("", "Directory of extracted frames <class>/<video>/image_00001.jpg, or of videos "
-                          "<class>/<video>.avi (.mp4/.mkv/.webm)."),
-    "input_format": Key("auto", "What video_path holds: frames (folders of JPEGs), video (video files), or auto "
-                                "(detected and printed).", ("auto", "frames", "video")),
-    "annotation_path": Key("", "Annotation JSON file (upstream 3D-ResNets format)."),
-    "result_path": Key("./results/ucf101", "Directory for checkpoints, logs, curves and evaluation results."),
-    "pretrain_path": Key("", "Pretrained model to fine-tune from (.ckpt, converted by pth_to_ckpt.py). "
-                             "Empty = train from scratch."),
-    "inference_ckpt_path": Key("", "Checkpoint evaluated by eval.py (.ckpt), or a result folder (its best.ckpt, "
-                                   "else its latest checkpoint)."),
-    "onnx_path": Key("", "ONNX model evaluated by eval_onnx.py, or by eval.py in place of a checkpoint (and "
-                         "run by predict.py)."),
-    "resume": Key("", "Resume training from a checkpoint written by train.py (PATH), or 'auto' = the latest "
-                      "one in result_path."),
-    "resume_allow": Key([], "Keys whose change since the resumed checkpoint is accepted on purpose (e.g. "
-                            "[lr_max]); any other change that alters the result is an error on resume."),
-    # model
-    "model": Key("resnet", "Network family, upstream's --model: resnet (3D ResNet), resnet2p1d (R(2+1)D), and the "
-                           "CVPR 2018 release's preresnet, wideresnet, resnext.",
-                 ("resnet", "resnet2p1d", "preresnet", "wideresnet", "resnext")),
-    "wide_resnet_k": Key(2, "wideresnet: width multiplier k of the stages.", check=at_least(1)),
-    "resnext_cardinality": Key(32, "resnext: groups of the 3x3x3 convolutions.", check=at_least(1)),
-    "model_depth": Key(50, "ResNet depth: 10, 18, 34, 50, 101, 152 or 200.", (10, 18, 34, 50, 101, 152, 200)),
-    "resnet_shortcut": Key("B", "Shortcut type: A (zero-padded identity, depths 10-34) or B (1x1x1 conv + BN, "
-                                "released weights).", ("A", "B")),
-    "conv1_t_size": Key(7, "Temporal kernel size of the stem convolution.", check=at_least(1)),
-    "conv1_t_stride": Key(1, "Temporal stride of the stem convolution.", check=at_least(1)),
-    "no_max_pool": Key(False, "Skip the stem max-pool."),
-    "widen_factor": Key(1.0, "Channel width multiplier of all stages.", check=positive),
-    "n_input_channels": Key(3, "Number of input channels (3 for the RGB frames the data pipeline produces).",
-                            check=at_least(1)),
-    "n_classes": Key(101, "Number of classes. hmdb51: 51, ucf101: 101.", check=at_least(1)),
-    "n_pretrain_classes": Key(0, "Classes of the pretrained head; when set, a pretrained checkpoint with "
-                                 "another head is an error. 0 = accept what the checkpoint holds.",
-                              check=at_least(0)),
-    # data
-    "sample_size": Key(112, "Height and width of inputs.", check=at_least(1)),
-    "sample_duration": Key(16, "Temporal duration of inputs (frames).", check=at_least(1)),
-    "sample_t_stride": Key(1, "If larger than 1, input frames are subsampled with the stride.",
-                           check=at_least(1)),
-    "train_crop": Key("center", "Spatial cropping method in training.", ("random", "center")),
-    "h_flip": Key(False, "Random horizontal flip in training (drawn once per clip)."),
-    "colorjitter": Key(False, "Color jitter (0.4, 0.4, 0.4, 0.1) in training (drawn once per clip)."),
-    "train_crop_min_scale": Key(0.25, "Min scale for random cropping in training.", check=fraction),
-    "train_crop_min_ratio": Key(0.75, "Min aspect ratio for random cropping in training.", check=fraction),
-    "train_t_crop": Key("random", "Temporal cropping method in training.", ("random", "center")),
-    "inference_stride": Key(16, "Stride of sliding window in inference.", check=at_least(1)),
-    "test_clips": Key(0, "Temporal views in evaluation: 0 = the original's sliding windows every inference_stride "
-                         "frames; N = N clips spread uniformly over the video (MMAction2's test protocol).",
-                      check=at_least(0)),
-    "test_crops": Key(1, "Spatial views in evaluation: 1 = centre crop (the original); 3 = three crops along the "
-                         "longer side (MMAction2's ThreeCrop).", (1, 3)),
-    "ignore": Key(True, "Leave videos without any prediction out of the video accuracy denominator "
-                        "(reported as missing)."),
-    "num_workers": Key("auto", "Data loading worker processes per rank; auto = this host's cores divided by the "
-                               "ranks on it, at most 8.", check=auto_or_at_least_one,
-                       convert=lambda v: v if v == "auto" else int(v)),
-    "eval_batch_size": Key(16, "Clips per evaluation micro-batch.", check=at_least(1)),
-    "eval_subset": Key("validation", "Annotation subset evaluated by eval.py and eval_in_training: validation "
-                                     "(aliases val, test) or training.",
-                       ("validation", "val", "test", "training")),
-    "infer_precision": Key("fp32", "Precision of the inference network (eval.py, predict.py, extract_features.py, "
-                                   "eval_in_training): fp32; bf16 = BF16 convolutions with FP32 accumulation and "
-                                   "head, on CPUs with native BF16 (avx512_bf16 or amx_bf16) and the fast op, "
-                                   "refused elsewhere; auto = bf16 where native, else fp32.",
-                           ("fp32", "bf16", "auto")),
-    # optimisation
-    "start_ft": Key("layer4", "Module name of beginning of fine-tuning; modules before it are frozen.",
-                    ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")),
-    "amp_level": Key("auto", "Mixed precision: auto = O2 on Ascend (the original) and on CPUs with native BF16 and "
-                             "the fast op, O0 (FP32) elsewhere. On the CPU, O1 / O2 = BF16 convolutions (FP32 "
-                             "accumulation, weights, BatchNorm and loss) and O3 is refused; on GPU / Ascend FP16. "
-                             "BatchNorm stays in FP32.", ("auto", "O0", "O1", "O2", "O3")),
-    "loss_scale": Key(1024.0, "Loss scale (FP16 training on Ascend): the fixed value, or the start of a dynamic "
-                              "one.", check=positive),
-    "loss_scale_type": Key("fixed", "fixed: the loss scale never changes (the original); dynamic: halved on an "
-                                    "overflowing step (which is skipped), doubled after 1000 clean steps.",
-                           ("fixed", "dynamic")),
-    "drop_overflow_update": Key(False, "Skip (and count) a step whose gradients overflow, leaving weights and "
-                                       "optimizer state untouched. Always on with loss_scale_type dynamic."),
-    "label_smoothing": Key(0.1, "Label smoothing of the softmax cross-entropy loss.", check=below_one),
-    "mixup_alpha": Key(0.0, "Clip-level mixup: Beta(alpha, alpha) mixing of whole clips and their (smoothed) "
-                            "labels; 0 = off.", check=at_least(0)),
-    "cutmix_alpha": Key(0.0, "Clip-level cutmix: one box cut from another clip of the batch, the same on every "
-                             "frame; labels mixed by area; 0 = off. With both set, each batch uses one of them at "
-                             "random.", check=at_least(0)),
-    "momentum": Key(0.9, "SGD momentum.", check=below_one),
-    "nesterov": Key(True, "Nesterov momentum (the original); upstream 3D-ResNets used plain momentum."),
-    "weight_decay": Key(0.001, "SGD weight decay.", check=at_least(0)),
-    "batch_size": Key(128, "Training batch size per device.", check=at_least(1)),
-    "accumulation_steps": Key(1, "Micro-batches whose gradients are averaged into one optimizer step: the "
-                                 "effective batch is batch_size x ranks x accumulation_steps.", check=at_least(1)),
-    "n_epochs": Key(200, "Number of training epochs.", check=at_least(1)),
-    "save_checkpoint_epochs": Key(1, "Save a checkpoint every this many epochs.", check=at_least(1)),
-    "save_checkpoint_steps": Key(0, "Also save a (mid-epoch) checkpoint every this many steps; 0 = only per "
-                                    "epoch.", check=at_least(0)),
-    "keep_checkpoint_max": Key(20, "Keep at most this many epoch checkpoints (at least 1: the latest one is "
-                                   "the resumable state).", check=at_least(1)),
-    "lr_decay_mode": Key("steps", "Learning-rate schedule after warm-up; plateau = lr_max until the validation "
-                                  "loss stops improving (needs eval_in_training), as upstream's --lr_scheduler "
-                                  "plateau.",
-                         ("poly", "steps", "linear", "cosine", "plateau")),
-    "lr_milestones": Key([], "steps mode only: epochs at which the LR is multiplied by 0.1. Empty = the "
-                             "original's global steps 50/100/150."),
-    "plateau_patience": Key(10, "plateau mode: epochs without a lower validation loss before the LR is multiplied "
-                                "by 0.1 (upstream's lr_patience).", check=at_least(0)),
-    "warmup_epochs": Key(15.0, "Linear warm-up epochs from lr_init to lr_max.", check=at_least(0)),
-    "lr_init": Key(0.0, "Initial learning rate (start of warm-up).", check=at_least(0)),
-    "lr_max": Key(0.03, "Maximum learning rate.", check=positive),
-    "lr_end": Key(0.0, "Final learning rate (poly, linear, cosine).", check=at_least(0)),
-    "eval_interval": Key(1, "With eval_in_training: evaluate every this many epochs (and after the last).",
-                         check=at_least(1)),
-    "eval_in_training": Key(False, "Evaluate on the validation split after every epoch and keep best.ckpt."),
-    # export
-    "ckpt_file": Key("", "export.py / predict.py: checkpoint to use (.ckpt), or a result folder."),
-    "file_name": Key("resnet3d", "export.py: output file name without extension.", check=no_space),
-    "file_format": Key("MINDIR", "export.py: MINDIR, AIR or ONNX.", ("MINDIR", "AIR", "ONNX")),
-    "export_batch_size": Key(1, "export.py: batch size of the exported graph (also --batch_size on export.py).",
-                             check=at_least(1)),
-}
 
-# The sections of the configuration: what each key is about, and whether it changes what training computes.
-# A resumed run must keep every key of the result sections (src.engine.state.check_fingerprint); the others
-# (where it runs, how fast, where files go, how often it saves, what export writes) may change freely.
-SECTIONS = {
-    # the device kind and data parallelism change the numbers (precision, effective batch); the rest of the
-    # runtime only changes where and how fast
-    "placement": (True, ("device_target", "run_distribute")),
-    "runtime": (False, ("device_id", "is_modelarts", "data_url", "train_url", "mode", "conv_impl", "cpu_isa_cap",
-                        "num_workers", "eval_batch_size")),
-    "paths": (False, ("video_path", "annotation_path", "result_path", "pretrain_path", "inference_ckpt_path",
-                      "onnx_path", "resume", "resume_allow")),
-    "model": (True, ("model", "model_depth", "resnet_shortcut", "conv1_t_size", "conv1_t_stride", "no_max_pool",
-                     "widen_factor", "wide_resnet_k", "resnext_cardinality", "n_input_channels", "n_classes",
-                     "n_pretrain_classes")),
-    "data": (True, ("dataset", "input_format", "sample_size", "sample_duration", "sample_t_stride", "train_crop",
-                    "h_flip", "colorjitter", "train_crop_min_scale", "train_crop_min_ratio", "train_t_crop")),
-    "evaluation": (True, ("inference_stride", "test_clips", "test_crops", "ignore", "eval_subset", "infer_precision",
-                          "eval_interval", "eval_in_training")),
-    "optimisation": (True, ("seed", "start_ft", "amp_level", "loss_scale", "loss_scale_type",
-                            "drop_overflow_update", "label_smoothing", "mixup_alpha", "cutmix_alpha", "momentum",
-                            "nesterov", "weight_decay", "batch_size", "accumulation_steps")),
-    # n_epochs is the one schedule key a resume may change: the schedule is recomputed for the new length
-    "schedule": (True, ("lr_decay_mode", "lr_milestones", "plateau_patience", "warmup_epochs", "lr_init", "lr_max",
-                        "lr_end")),
-    "length": (False, ("n_epochs",)),
-    "checkpoints": (False, ("save_checkpoint_epochs", "save_checkpoint_steps", "keep_checkpoint_max")),
-    "export": (False, ("ckpt_file", "file_name", "file_format", "export_batch_size")),
-}
+@dataclass(frozen=True)
+class Placement:
+    """Where training runs: the device kind and data parallelism (they change the numbers: precision, effective
+    batch)."""
+    device_target: str = key("auto", "Target device: CPU, GPU, Ascend, or auto (Ascend where an NPU works, else GPU, "
+                                     "else CPU; one line says which and why).", ("auto", "CPU", "GPU", "Ascend"))
+    run_distribute: bool = key(False, "Data-parallel training over all ranks started by the launcher "
+                                      "(HCCL on Ascend, msrun anywhere).")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How and how fast it runs on the device chosen; never what it computes."""
+    device_id: int = key(0, "Device id on this host (Ascend/GPU). As for every key: the command line, else the "
+                            "environment (DEVICE_ID, set by the launch scripts), else the config file.",
+                         check=at_least(0))
+    is_modelarts: bool = key(False, f"{ORIGINAL_ONLY}; not used.")
+    data_url: str = key("", f"{ORIGINAL_ONLY} (ModelArts); not used.")
+    train_url: str = key("", f"{ORIGINAL_ONLY} (ModelArts); not used.")
+    mode: str = key("GRAPH", "MindSpore execution mode: GRAPH (default, as the original) or PYNATIVE.",
+                    ("GRAPH", "PYNATIVE"))
+    conv_impl: str = key("auto", "3-D convolution on CPU: auto (fast oneDNN op when built, else native), fast, "
+                                 "or native (environment: RESNET3D_CONV_IMPL). GPU/Ascend always use native.",
+                         ("auto", "fast", "native"))
+    cpu_isa_cap: str = key("auto", "CPU only: cap MindSpore's bundled oneDNN at AVX2 so native convolutions use "
+                                   "fast kernels. auto = cap when native convolutions run; on; off.",
+                           ("auto", "on", "off"))
+    num_workers: str | int = key("auto", "Data loading worker processes per rank; auto = this host's cores "
+                                         "divided by the ranks on it, at most 8.", check=auto_or_at_least_one,
+                                 convert=lambda v: v if v == "auto" else int(v))
+    eval_batch_size: int = key(16, "Clips per evaluation micro-batch.", check=at_least(1))
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where inputs are read and results written, and what a run starts from."""
+    video_path: str = key("", "Directory of extracted frames <class>/<video>/image_00001.jpg, or of videos "
+                              "<class>/<video>.avi (.mp4/.mkv/.webm).")
+    annotation_path: str = key("", "Annotation JSON file (upstream 3D-ResNets format).")
+    result_path: str = key("./results/ucf101", "Directory for checkpoints, logs, curves and evaluation results.")
+    pretrain_path: str = key("", "Pretrained model to fine-tune from (.ckpt, converted by pth_to_ckpt.py). "
+                                 "Empty = train from scratch.")
+    inference_ckpt_path: str = key("", "Checkpoint evaluated by eval.py (.ckpt), or a result folder (its best.ckpt, "
+                                       "else its latest checkpoint).")
+    onnx_path: str = key("", "ONNX model evaluated by eval_onnx.py, or by eval.py in place of a checkpoint (and "
+                             "run by predict.py).")
+    resume: str = key("", "Resume training from a checkpoint written by train.py (PATH), or 'auto' = the latest "
+                          "one in result_path.")
+    resume_allow: list = key([], "Keys whose change since the resumed checkpoint is accepted on purpose (e.g. "
+                                 "[lr_max]); any other change that alters the result is an error on resume.")
+    n_pretrain_classes: int = key(0, "Classes of the pretrained head; when set, a pretrained checkpoint with "
+                                     "another head is an error. 0 = accept what the checkpoint holds.",
+                                  check=at_least(0))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that defines a network's architecture (also what a model file's record carries)."""
+    model: str = key("resnet", "Network family, upstream's --model: resnet (3D ResNet), resnet2p1d (R(2+1)D), and the "
+                               "CVPR 2018 release's preresnet, wideresnet, resnext.",
+                     ("resnet", "resnet2p1d", "preresnet", "wideresnet", "resnext"))
+    model_depth: int = key(50, "ResNet depth: 10, 18, 34, 50, 101, 152 or 200.", (10, 18, 34, 50, 101, 152, 200))
+    resnet_shortcut: str = key("B", "Shortcut type: A (zero-padded identity, depths 10-34) or B (1x1x1 conv + BN, "
+                                    "released weights).", ("A", "B"))
+    conv1_t_size: int = key(7, "Temporal kernel size of the stem convolution.", check=at_least(1))
+    conv1_t_stride: int = key(1, "Temporal stride of the stem convolution.", check=at_least(1))
+    no_max_pool: bool = key(False, "Skip the stem max-pool.")
+    widen_factor: float = key(1.0, "Channel width multiplier of all stages.", check=positive)
+    wide_resnet_k: int = key(2, "wideresnet: width multiplier k of the stages.", check=at_least(1))
+    resnext_cardinality: int = key(32, "resnext: groups of the 3x3x3 convolutions.", check=at_least(1))
+    n_input_channels: int = key(3, "Number of input channels (3 for the RGB frames the data pipeline produces).",
+                                check=at_least(1))
+    n_classes: int = key(101, "Number of classes. hmdb51: 51, ucf101: 101.", check=at_least(1))
+
+
+@dataclass(frozen=True)
+class Data:
+    """The dataset's name and the clips training makes."""
+    dataset: str = key("ucf101", "Dataset name (ucf101, hmdb51, or your own: letters, digits, '_', '-'), used in "
+                                 "checkpoint, log and result file names.", check=file_name_part)
+    input_format: str = key("auto", "What video_path holds: frames (folders of JPEGs), video (video files), or auto "
+                                    "(detected and printed).", ("auto", "frames", "video"))
+    sample_size: int = key(112, "Height and width of inputs.", check=at_least(1))
+    sample_duration: int = key(16, "Temporal duration of inputs (frames).", check=at_least(1))
+    sample_t_stride: int = key(1, "If larger than 1, input frames are subsampled with the stride.",
+                               check=at_least(1))
+    train_crop: str = key("center", "Spatial cropping method in training.", ("random", "center"))
+    h_flip: bool = key(False, "Random horizontal flip in training (drawn once per clip).")
+    colorjitter: bool = key(False, "Color jitter (0.4, 0.4, 0.4, 0.1) in training (drawn once per clip).")
+    train_crop_min_scale: float = key(0.25, "Min scale for random cropping in training.", check=fraction)
+    train_crop_min_ratio: float = key(0.75, "Min aspect ratio for random cropping in training.", check=fraction)
+    train_t_crop: str = key("random", "Temporal cropping method in training.", ("random", "center"))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How a model is evaluated: views, subset, precision, and evaluation during training."""
+    inference_stride: int = key(16, "Stride of sliding window in inference.", check=at_least(1))
+    test_clips: int = key(0, "Temporal views in evaluation: 0 = the original's sliding windows every inference_stride "
+                             "frames; N = N clips spread uniformly over the video (MMAction2's test protocol).",
+                          check=at_least(0))
+    test_crops: int = key(1, "Spatial views in evaluation: 1 = centre crop (the original); 3 = three crops along the "
+                             "longer side (MMAction2's ThreeCrop).", (1, 3))
+    ignore: bool = key(True, "Leave videos without any prediction out of the video accuracy denominator "
+                             "(reported as missing).")
+    eval_subset: str = key("validation", "Annotation subset evaluated by eval.py and eval_in_training: validation "
+                                         "(aliases val, test) or training.",
+                           ("validation", "val", "test", "training"))
+    infer_precision: str = key("fp32", "Precision of the inference network (eval.py, predict.py, extract_features.py, "
+                                       "eval_in_training): fp32; bf16 = BF16 convolutions with FP32 accumulation and "
+                                       "head, on CPUs with native BF16 (avx512_bf16 or amx_bf16) and the fast op, "
+                                       "refused elsewhere; auto = bf16 where native, else fp32.",
+                               ("fp32", "bf16", "auto"))
+    eval_interval: int = key(1, "With eval_in_training: evaluate every this many epochs (and after the last).",
+                             check=at_least(1))
+    eval_in_training: bool = key(False, "Evaluate on the validation split after every epoch and keep best.ckpt.")
+
+
+@dataclass(frozen=True)
+class Optimisation:
+    """The optimizer, the loss, precision and the batch."""
+    seed: int = key(1, "Random seed of weights initialisation, shuffling and augmentation.")
+    start_ft: str = key("layer4", "Module name of beginning of fine-tuning; modules before it are frozen.",
+                        ("conv1", "layer1", "layer2", "layer3", "layer4", "fc"))
+    amp_level: str = key("auto", "Mixed precision: auto = O2 on Ascend (the original) and on CPUs with native BF16 and "
+                                 "the fast op, O0 (FP32) elsewhere. On the CPU, O1 / O2 = BF16 convolutions (FP32 "
+                                 "accumulation, weights, BatchNorm and loss) and O3 is refused; on GPU / Ascend FP16. "
+                                 "BatchNorm stays in FP32.", ("auto", "O0", "O1", "O2", "O3"))
+    loss_scale: float = key(1024.0, "Loss scale (FP16 training on Ascend): the fixed value, or the start of a dynamic "
+                                    "one.", check=positive)
+    loss_scale_type: str = key("fixed", "fixed: the loss scale never changes (the original); dynamic: halved on an "
+                                        "overflowing step (which is skipped), doubled after 1000 clean steps.",
+                               ("fixed", "dynamic"))
+    drop_overflow_update: bool = key(False, "Skip (and count) a step whose gradients overflow, leaving weights and "
+                                            "optimizer state untouched. Always on with loss_scale_type dynamic.")
+    label_smoothing: float = key(0.1, "Label smoothing of the softmax cross-entropy loss.", check=below_one)
+    mixup_alpha: float = key(0.0, "Clip-level mixup: Beta(alpha, alpha) mixing of whole clips and their (smoothed) "
+                                  "labels; 0 = off.", check=at_least(0))
+    cutmix_alpha: float = key(0.0, "Clip-level cutmix: one box cut from another clip of the batch, the same on "
+                                   "every frame; labels mixed by area; 0 = off. With both set, each batch uses one "
+                                   "of them at random.", check=at_least(0))
+    momentum: float = key(0.9, "SGD momentum.", check=below_one)
+    nesterov: bool = key(True, "Nesterov momentum (the original); upstream 3D-ResNets used plain momentum.")
+    weight_decay: float = key(0.001, "SGD weight decay.", check=at_least(0))
+    batch_size: int = key(128, "Training batch size per device.", check=at_least(1))
+    accumulation_steps: int = key(1, "Micro-batches whose gradients are averaged into one optimizer step: the "
+                                     "effective batch is batch_size x ranks x accumulation_steps.", check=at_least(1))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The learning-rate schedule (n_epochs, its length, is the length section)."""
+    lr_decay_mode: str = key("steps", "Learning-rate schedule after warm-up; plateau = lr_max until the validation "
+                                      "loss stops improving (needs eval_in_training), as upstream's --lr_scheduler "
+                                      "plateau.",
+                             ("poly", "steps", "linear", "cosine", "plateau"))
+    lr_milestones: list = key([], "steps mode only: epochs at which the LR is multiplied by 0.1. Empty = the "
+                                  "original's global steps 50/100/150.")
+    plateau_patience: int = key(10, "plateau mode: epochs without a lower validation loss before the LR is multiplied "
+                                    "by 0.1 (upstream's lr_patience).", check=at_least(0))
+    warmup_epochs: float = key(15.0, "Linear warm-up epochs from lr_init to lr_max.", check=at_least(0))
+    lr_init: float = key(0.0, "Initial learning rate (start of warm-up).", check=at_least(0))
+    lr_max: float = key(0.03, "Maximum learning rate.", check=positive)
+    lr_end: float = key(0.0, "Final learning rate (poly, linear, cosine).", check=at_least(0))
+
+
+@dataclass(frozen=True)
+class Length:
+    """How long training runs: the one key a resume may change, the schedule follows it."""
+    n_epochs: int = key(200, "Number of training epochs.", check=at_least(1))
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """How often checkpoints are saved and how many are kept."""
+    save_checkpoint_epochs: int = key(1, "Save a checkpoint every this many epochs.", check=at_least(1))
+    save_checkpoint_steps: int = key(0, "Also save a (mid-epoch) checkpoint every this many steps; 0 = only per "
+                                        "epoch.", check=at_least(0))
+    keep_checkpoint_max: int = key(20, "Keep at most this many epoch checkpoints (at least 1: the latest one is "
+                                       "the resumable state).", check=at_least(1))
+
+
+@dataclass(frozen=True)
+class Export:
+    """What export.py (and predict.py) read and write."""
+    ckpt_file: str = key("", "export.py / predict.py: checkpoint to use (.ckpt), or a result folder.")
+    file_name: str = key("resnet3d", "export.py: output file name without extension.", check=no_space)
+    file_format: str = key("MINDIR", "export.py: MINDIR, AIR or ONNX.", ("MINDIR", "AIR", "ONNX"))
+    export_batch_size: int = key(1, "export.py: batch size of the exported graph (also --batch_size on export.py).",
+                                 check=at_least(1))
+
+# The sections, in order, and whether each changes what training computes: a resumed run must keep every key of
+# the result sections (src.engine.state.check_fingerprint); the others (where it runs, how fast, where files go,
+# how often it saves, what export writes) may change freely. n_epochs is the one length key a resume may change:
+# the schedule is recomputed for the new length.
+SECTION_TYPES = {"placement": (True, Placement), "runtime": (False, Runtime), "paths": (False, Paths),
+                 "arch": (True, ModelSpec), "data": (True, Data), "evaluation": (True, Evaluation),
+                 "optimisation": (True, Optimisation), "schedule": (True, Schedule), "length": (False, Length),
+                 "checkpoints": (False, Checkpoints), "export": (False, Export)}
+# derived: every key's Key, and each section's key names
+KEYS = {f.name: f.metadata["key"] for _, cls in SECTION_TYPES.values() for f in fields(cls)}
+SECTIONS = {name: (result, tuple(f.name for f in fields(cls))) for name, (result, cls) in SECTION_TYPES.items()}
 SECTION_OF = {key: name for name, (_, keys) in SECTIONS.items() for key in keys}
 
 

@@ -1,6 +1,6 @@
-"""What a model is, declared once: :class:`ModelSpec` (the architecture) and :class:`ModelRecord` (what a model
-file carries: the architecture, the clip it takes, its normalisation, the views it was validated with, its class
-names, the dataset name that names result files, its precision).
+"""What a model file carries, declared once: :class:`ModelRecord` holds the architecture (the configuration's
+:class:`~src.config_keys.ModelSpec` section), the clip it takes, its normalisation, the views it was validated
+with, its class names, the dataset name that names result files, and its precision.
 
 Checkpoints, ONNX metadata and MINDIR / AIR sidecars carry a record as JSON. A model file is input the user may
 not have written, so every value of a record is validated when it is read, by the rules of the command line
@@ -14,32 +14,13 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
-from src.config_keys import KEYS, key_problem
+from src.config_keys import KEYS, ModelSpec, key_problem
 from src.errors import UserError
+
+__all__ = ["ModelSpec", "ModelRecord", "RecordError", "printable"]
 
 VERSION = 1
 PRECISIONS = ("fp32", "int8")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything that defines a network's architecture; the defaults are the configuration keys' defaults."""
-    model_depth: int = KEYS["model_depth"].default
-    resnet_shortcut: str = KEYS["resnet_shortcut"].default
-    n_classes: int = KEYS["n_classes"].default
-    widen_factor: float = KEYS["widen_factor"].default
-    conv1_t_size: int = KEYS["conv1_t_size"].default
-    conv1_t_stride: int = KEYS["conv1_t_stride"].default
-    no_max_pool: bool = KEYS["no_max_pool"].default
-    n_input_channels: int = KEYS["n_input_channels"].default
-    model: str = KEYS["model"].default
-    wide_resnet_k: int = KEYS["wide_resnet_k"].default
-    resnext_cardinality: int = KEYS["resnext_cardinality"].default
-
-    @classmethod
-    def from_config(cls, cfg, **overrides):
-        """The spec of a config (anything indexable by key name), with ``overrides``."""
-        return cls(**{**{name: cfg[name] for name in ARCH_KEYS}, **overrides})
 
 
 # The configuration keys a record carries: the architecture (a command-line value that contradicts the model

@@ -14,7 +14,8 @@ from src.atomic import atomic_output
 from src.data.datasets import canonical_subset, eval_dataset_of
 from src.engine.evaluation import run_evaluation
 from src.errors import UserError
-from src.models.factory import ModelSpec, build_model
+from src.logs import out
+from src.models.factory import build_model
 from src.models.inference import inference_network
 from src.rundir import RunDir
 from src.weights.checkpoint import load_pretrained, load_strict
@@ -28,7 +29,7 @@ def feature_network(cfg, runtime, ckpt=None):
     if bool(cfg.ckpt_file) == bool(cfg.pretrain_path):
         raise UserError("pass exactly one of --ckpt_file (a checkpoint of this model, or a result folder) and "
                         "--pretrain_path (pretrained weights with any head)")
-    net = build_model(ModelSpec.from_config(cfg), conv_impl=runtime.conv_impl)
+    net = build_model(cfg.arch, conv_impl=runtime.conv_impl)
     if cfg.ckpt_file:
         load_strict(net, ckpt or cfg.ckpt_file)
     else:
@@ -55,6 +56,6 @@ def extract_features(cfg, runtime, ckpt=None):
             writer = csv.writer(f)
             writer.writerow(["row", "video", "label"])
             writer.writerows(rows)
-    print(f"features: {features.shape[0]} videos x {features.shape[1]} ({int(counts.sum())} views) -> "
-          f"{run_dir.file(stem + '.npy')}, {run_dir.file(stem + '.csv')}")
+    out.info(f"features: {features.shape[0]} videos x {features.shape[1]} ({int(counts.sum())} views) -> "
+             f"{run_dir.file(stem + '.npy')}, {run_dir.file(stem + '.csv')}")
     return features.astype(np.float32), rows

@@ -16,7 +16,7 @@ from mindspore.train import mind_ir_pb2
 from src.errors import UserError
 from src.metrics import softmax
 from src.models.inference import inference_network
-from src.models.factory import ModelSpec, build_model
+from src.models.factory import build_model
 from src.weights.checkpoint import load_strict
 
 log = logging.getLogger("resnet3d")
@@ -166,7 +166,7 @@ def mindir_predictor(path, clip_shape=None):
 
 def checkpoint_network(cfg, ckpt_file, conv_impl="native"):
     """The network of cfg's model keys with every parameter strictly loaded from ``ckpt_file``."""
-    net = build_model(ModelSpec.from_config(cfg), conv_impl=conv_impl)
+    net = build_model(cfg.arch, conv_impl=conv_impl)
     load_strict(net, ckpt_file)
     net.set_train(False)
     return net

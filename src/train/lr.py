@@ -66,7 +66,7 @@ def get_lr(lr_init, lr_end, lr_max, warmup_epochs, total_epochs, steps_per_epoch
 
 
 def create_schedule(schedule, *, n_epochs, steps_per_epoch):
-    """One rate per optimizer step for the config's schedule section (src.config.section(cfg, "schedule"))."""
+    """One rate per optimizer step for the config's schedule section (``cfg.schedule``)."""
     return get_lr(schedule.lr_init, schedule.lr_end, schedule.lr_max, schedule.warmup_epochs, n_epochs,
                   steps_per_epoch, schedule.lr_decay_mode, schedule.lr_milestones or None)
 

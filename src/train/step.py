@@ -232,7 +232,7 @@ def build_train_step(net, lr, *, start_ft, device_target, n_classes, label_smoot
 
 
 def create_train_step(net, lr, optim, *, device_target, n_classes, bf16_missing="not checked"):
-    """The TrainStep for the config's optimisation section (src.config.section(cfg, "optimisation"))."""
+    """The TrainStep for the config's optimisation section (``cfg.optimisation``)."""
     return build_train_step(net, lr, start_ft=optim.start_ft, device_target=device_target, n_classes=n_classes,
                             bf16_missing=bf16_missing,
                             label_smoothing=optim.label_smoothing, momentum=optim.momentum,

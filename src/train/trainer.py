@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.config import save_config, section
+from src.config import save_config
 from src.config_keys import result_keys
 from src.data.datasets import (classes_to_train, create_train_dataset, eval_dataset_of, steps_per_epoch,
                                train_entries)
@@ -23,7 +23,7 @@ from src.errors import UserError
 from src.logs import RankWriter, out
 from src.engine.evaluation import run_evaluation
 from src.engine.predictors import mindspore_predictor
-from src.models.factory import ModelSpec, build_model
+from src.models.factory import build_model
 from src.train.logger import TrainLogger
 from src.train.lr import Plateau, create_schedule
 from src.train.mix import mix_batch
@@ -134,12 +134,12 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     eval_data = None
     if cfg.eval_in_training:  # every rank evaluates its share of the windows
         eval_data = eval_dataset_of(cfg, cfg.eval_subset, runtime.rank_id, runtime.rank_size)
-    net = build_model(ModelSpec.from_config(cfg), conv_impl=runtime.conv_impl)
+    net = build_model(cfg.arch, conv_impl=runtime.conv_impl)
     if cfg.pretrain_path and resume_from is None:
         load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
-    base_lr = create_schedule(section(cfg, "schedule"), n_epochs=cfg.n_epochs, steps_per_epoch=spe)
+    base_lr = create_schedule(cfg.schedule, n_epochs=cfg.n_epochs, steps_per_epoch=spe)
     warn_if_lr_max_unreached(base_lr, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs)
-    optim = replace(section(cfg, "optimisation"), start_ft=effective_start_ft(cfg),
+    optim = replace(cfg.optimisation, start_ft=effective_start_ft(cfg),
                     amp_level=training_amp_level(cfg.amp_level, runtime))
     train_step = create_train_step(net, base_lr, optim, device_target=runtime.device_target,
                                    n_classes=cfg.n_classes, bf16_missing=runtime.bf16_missing)

@@ -67,14 +67,13 @@ def make_tiny_checkpoint(path, seed=0, fc_scale=20.0, **model_overrides):
     import mindspore as ms
     import numpy as np
 
-    from src.config import Config, load_config
-    from src.models.factory import ModelSpec, build_model
+    from src.config import load_config
+    from src.models.factory import build_model
     from src.weights.checkpoint import save_checkpoint
 
-    cfg = Config(load_config([]))
-    cfg.update({**TINY, **model_overrides})
+    cfg = load_config(tiny_options(**model_overrides))
     ms.set_seed(seed)
-    net = build_model(ModelSpec.from_config(cfg))
+    net = build_model(cfg.arch)
     rng = np.random.default_rng(seed)
     for p in net.get_parameters():
         if p.name.endswith(("moving_mean", "beta")):

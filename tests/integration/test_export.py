@@ -11,7 +11,7 @@ from src.deploy.graph import explicit_padding
 from tests.helpers.tiny import make_tiny_checkpoint, tiny_options
 from src.errors import UserError
 from src.metrics import softmax
-from src.models.factory import ModelSpec, build_model
+from src.models.factory import build_model
 
 # stems the exporter mis-wrote before explicit_padding (conv pads (t//2,3,3); padded max-pool)
 STEMS = [
@@ -29,7 +29,7 @@ def _cfg(tmp_path, fmt, **overrides):
 
 def _trained_net(cfg, seed=0):
     ms.set_seed(seed)
-    net = build_model(ModelSpec.from_config(cfg))
+    net = build_model(cfg.arch)
     rng = np.random.default_rng(seed)
     for p in net.get_parameters():  # BN statistics away from the identity, so padding errors show
         if p.name.endswith("moving_mean"):
@@ -86,6 +86,21 @@ def test_export_script_onnx_and_mindir(tmp_path, capsys):
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == [2, 3, 4, 32, 32]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    log, = tmp_path.glob("*_export.log")  # every line printed, through the log handlers, beside the exports
+    text = log.read_text()
+    assert text.count("=== ") == 2 and "parity ONNX" in text and "parity MINDIR" in text
+    assert f"-> {tmp_path / 'out.mindir'} (MINDIR" in text
+
+
+def test_mindir_export_on_a_full_disk_is_one_error_line_and_no_file(tmp_path, mount_tmpfs, capsys):
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.ckpt")
+    target = mount_tmpfs("size=256k")  # the tiny MINDIR takes about 900 kB
+    code = export.main([f"--ckpt_file={ckpt}", "--file_format=MINDIR", "--device_target=CPU",
+                        f"--file_name={target / 'm'}"] + tiny_options())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1] == (f"error: cannot write {target / 'm.mindir'} (No space left on device): check "
+                                     f"free space and permissions of {target}; nothing was written"), err[-5:]
+    assert [p.name for p in target.iterdir() if not p.name.endswith("_export.log")] == []
 
 
 def test_exported_onnx_output_is_softmax(tmp_path):

@@ -112,7 +112,7 @@ def test_family_exports_match_the_checkpoint_network(tmp_path, capsys, case, fmt
     cfg = load_config([f"--model={family}", f"--model_depth={depth}", f"--resnet_shortcut={shortcut}",
                        "--widen_factor=0.25", "--n_classes=6", "--sample_size=32", "--sample_duration=8",
                        f"--file_format={fmt}", "--device_target=CPU", f"--file_name={tmp_path / 'm'}", *args])
-    net = build_model(ModelSpec.from_config(cfg))
+    net = build_model(cfg.arch)
     load_strict(net, ckpt)
     diff = export_network(net, cfg, tmp_path / f"m.{fmt.lower()}")
     print(f"parity {case} {fmt}: max abs diff of probabilities {diff:.2e}")
@@ -218,7 +218,7 @@ def test_r2p1d_fine_tuning_config():
     assert list(yaml.safe_load(open(path))) == list(KEYS)
     cfg = load_config([f"--config_path={path}"])
     assert (cfg.model, cfg.model_depth, cfg.n_pretrain_classes, cfg.n_classes) == ("resnet2p1d", 18, 700, 101)
-    net = build_model(ModelSpec.from_config(cfg))
+    net = build_model(cfg.arch)
     # stem width 3*64*7*49 // (3*49 + 7*64) = 110
     assert net.architecture == "resnet2p1d" and tuple(net.conv1_s.weight.shape) == (110, 3, 1, 7, 7)
 

@@ -7,7 +7,7 @@ import numpy as np
 import extract_features
 from src.config import load_config
 from src.data.datasets import eval_dataset_of
-from src.models.factory import ModelSpec, build_model
+from src.models.factory import build_model
 from src.weights.checkpoint import load_strict
 from tests.helpers.tiny import make_tiny_checkpoint, make_tiny_dataset, tiny_options
 
@@ -19,13 +19,15 @@ def test_features_match_the_models_forward(tmp_path, capsys):
                           f"--annotation_path={ann}", f"--result_path={tmp_path / 'out'}", "--test_clips=2"]
     assert extract_features.main(args + [f"--ckpt_file={ckpt}", "--subset=val"]) == 0
     assert "features: 8 videos x 64 (16 views)" in capsys.readouterr().out
+    log = (tmp_path / "out" / "ucf101_features.log").read_text()  # the result line, kept beside the results
+    assert log.startswith("=== ") and "features: 8 videos x 64 (16 views)" in log
     features = np.load(tmp_path / "out" / "ucf101_validation_features.npy")
     with open(tmp_path / "out" / "ucf101_validation_features.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert features.shape == (8, 64) and features.dtype == np.float32 and len(rows) == 8
     # reference: the model's logits per view, averaged per video; fc is linear, so fc(mean feature) equals it
     cfg = load_config(args)
-    net = build_model(ModelSpec.from_config(cfg))
+    net = build_model(cfg.arch)
     load_strict(net, ckpt)
     net.set_train(False)
     dataset, index = eval_dataset_of(cfg, "validation")

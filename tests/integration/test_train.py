@@ -11,9 +11,8 @@ import mindspore as ms
 import eval as eval_script
 import train as train_script
 from src.config import load_config
-from src.models.factory import ModelSpec, build_model
+from src.models.factory import build_model
 from src.runtime import setup_runtime
-from src.config import section
 from src.engine.fit import Callback
 from src.rundir import RunDir
 from src.train import trainer
@@ -23,13 +22,13 @@ from tests.helpers.tiny import TINY_RUN_OPTIONS, checkpoint_tensors
 
 
 def model_from_config(cfg):
-    return build_model(ModelSpec.from_config(cfg))
+    return build_model(cfg.arch)
 
 
 def make_toy_step(cfg, net, steps_per_epoch):
     """The configured training step of ``net`` with the configured schedule over ``steps_per_epoch``."""
-    lr = create_schedule(section(cfg, "schedule"), n_epochs=cfg.n_epochs, steps_per_epoch=steps_per_epoch)
-    return create_train_step(net, lr, section(cfg, "optimisation"), device_target=cfg.device_target,
+    lr = create_schedule(cfg.schedule, n_epochs=cfg.n_epochs, steps_per_epoch=steps_per_epoch)
+    return create_train_step(net, lr, cfg.optimisation, device_target=cfg.device_target,
                              n_classes=cfg.n_classes)
 
 

@@ -8,7 +8,6 @@ import pytest
 from src.config import load_config
 from src.errors import UserError
 from src.train.lr import create_schedule
-from src.config import section
 from src.train.trainer import effective_start_ft, fingerprint, warn_if_lr_max_unreached
 
 
@@ -33,7 +32,7 @@ def test_an_explicit_start_ft_without_weights_is_an_error():
 
 def test_a_warm_up_as_long_as_the_run_is_one_warning(caplog):
     cfg = load_config(["--device_target=CPU", "--n_epochs=3"])  # warmup_epochs 15, lr_max 0.03
-    rates = create_schedule(section(cfg, "schedule"), n_epochs=cfg.n_epochs, steps_per_epoch=10)
+    rates = create_schedule(cfg.schedule, n_epochs=cfg.n_epochs, steps_per_epoch=10)
     with caplog.at_level(logging.WARNING):
         warn_if_lr_max_unreached(rates, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs)
     assert len(caplog.records) == 1 and "never reaches lr_max=0.03 (at most 0.00" in caplog.text
