@@ -2,7 +2,8 @@
 
     python extract_features.py --config_path=ucf101_config.yaml --video_path=JPG --annotation_path=JSON \
         --result_path=OUT (--ckpt_file=best.ckpt | --pretrain_path=pretrained.ckpt) [--subset=training]
-Writes OUT/<dataset>_<subset>_features.npy (float32 [videos, features]) and _features.csv (row, video, label).
+Writes OUT/<dataset>_<subset>_features.npy (float32 [videos, features]) and _features.csv (row, video, label);
+everything printed is also appended to OUT/<dataset>_features.log.
 """
 import sys
 
@@ -14,15 +15,21 @@ def _main(argv):
     cfg = load_config(argv, prog="extract_features.py", aliases={"subset": "eval_subset"},
                       sections=(*EVAL_SECTIONS, "export"))
     from src.deploy.features import extract_features
+    from src.logs import log_file
+    from src.rundir import RunDir
     from src.runtime import setup_runtime
-    from src.weights.model_file import use_model
+    from src.weights.model_file import adopt_architecture, use_model
 
     model = None
     if cfg.ckpt_file:  # the model's own settings replace the config file's
         cfg, model = use_model(cfg, cfg.ckpt_file, "ckpt_file")
+    else:  # pretrained weights bring their architecture
+        cfg = adopt_architecture(cfg, cfg.pretrain_path)
 
-    runtime = setup_runtime(cfg, distributed=False)
-    extract_features(cfg, runtime, model.path if model else None)
+    log = RunDir(cfg.result_path, cfg.dataset).file(f"{cfg.dataset}_features.log")
+    with log_file(log, f"extract_features.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
+        runtime = setup_runtime(cfg, distributed=False)
+        extract_features(cfg, runtime, model.path if model else None)
     return 0
 
 

@@ -14,8 +14,11 @@ def _main(argv):
     from src.logs import log_file
     from src.rundir import RunDir
     from src.runtime import setup_runtime
+    from src.weights.model_file import adopt_architecture
 
+    # converted / trained weights bring their architecture; the head follows the annotation
     cfg = load_config(argv, prog="train.py")
+    cfg = adopt_architecture(cfg, cfg.pretrain_path)
     runtime = setup_runtime(cfg)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
     if not runtime.is_main:  # rank 0 alone writes into the result folder

@@ -141,8 +141,6 @@ def apply_record(cfg, record: ModelRecord | None):
     return cfg.replace(**changed)
 
 
-__all__ = ["KEY", "VERSION", "ModelSource", "open_model", "read_record", "write_onnx_record", "write_sidecar",
-           "record_of", "apply_record", "resolve_checkpoint", "sidecar", "use_model"]
 
 
 def use_model(cfg, path, option):
@@ -150,3 +148,27 @@ def use_model(cfg, path, option):
     script that takes a model does first."""
     source = open_model(path, cfg.dataset, option)
     return apply_record(cfg, source.record), source
+
+
+def adopt_architecture(cfg, path, option="pretrain_path"):
+    """``cfg`` with the architecture of the pretrained weights at ``path`` (family, depth, shortcut, widths, stem:
+    what their record says), said in one line; only the head keeps following the annotation's classes. An
+    explicit command-line value that contradicts the file is an error naming both."""
+    if not path or not Path(path).is_file():
+        return cfg
+    record = read_record(path)
+    if record is None:
+        return cfg
+    values = {k: v for k, v in record.config.items() if k in ARCH_KEYS and k != "n_classes"}
+    conflicts = [k for k in values if k in cfg.explicit and cfg[k] != values[k]]
+    if conflicts:
+        listed = ", ".join(f"--{k}={cfg[k]} but the file has {values[k]!r}" for k in conflicts)
+        raise UserError(f"--{option}={path} holds another architecture ({listed}): drop those options (the file's "
+                        f"architecture is used), or pass weights of the architecture you want")
+    shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+    log.info("architecture from %s: %s (the head follows the annotation's classes)", path, shown)
+    return cfg.replace(**values)
+
+
+__all__ = ["KEY", "VERSION", "ModelSource", "open_model", "read_record", "write_onnx_record", "write_sidecar",
+           "record_of", "apply_record", "resolve_checkpoint", "sidecar", "use_model", "adopt_architecture"]

@@ -208,16 +208,17 @@ def test_resnext_split_per_group_where_conv3d_refuses_groups(tmp_path, monkeypat
         assert rel <= 1e-5
 
 
-def test_r2p1d_fine_tuning_config():
+@pytest.mark.parametrize("config, n_classes", [("ucf101_r2p1d_config.yaml", 101), ("hmdb51_r2p1d_config.yaml", 51)])
+def test_r2p1d_fine_tuning_config(config, n_classes):
     import yaml
 
     from src.config import REPO_ROOT
     from src.config_keys import KEYS
 
-    path = REPO_ROOT / "ucf101_r2p1d_config.yaml"
+    path = REPO_ROOT / config
     assert list(yaml.safe_load(open(path))) == list(KEYS)
     cfg = load_config([f"--config_path={path}"])
-    assert (cfg.model, cfg.model_depth, cfg.n_pretrain_classes, cfg.n_classes) == ("resnet2p1d", 18, 700, 101)
+    assert (cfg.model, cfg.model_depth, cfg.n_pretrain_classes, cfg.n_classes) == ("resnet2p1d", 18, 700, n_classes)
     net = build_model(cfg.arch)
     # stem width 3*64*7*49 // (3*49 + 7*64) = 110
     assert net.architecture == "resnet2p1d" and tuple(net.conv1_s.weight.shape) == (110, 3, 1, 7, 7)
