@@ -15,6 +15,7 @@ from src.config import save_config
 from src.config_keys import result_keys
 from src.data.datasets import (classes_to_train, create_train_dataset, eval_dataset_of, steps_per_epoch,
                                train_entries)
+from src.data.degenerate import check_dataset_name, warn_degenerate
 from src.data.presets import ClipSpec
 from src.engine import callbacks as cb
 from src.engine.fit import Loop, Stopped, fit
@@ -126,6 +127,10 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     if resume_from is None and runtime.is_main:
         check_fresh_folder(run_dir)
     entries, class_names = train_entries(cfg)
+    if runtime.is_main:  # said once, before any work: data that trains badly, a dataset name that misnames files
+        warn_degenerate(cfg.annotation_path, cfg.video_path, cfg.sample_duration * cfg.sample_t_stride,
+                        cfg.input_format)
+        check_dataset_name(cfg.dataset, cfg.annotation_path, len(class_names))
     cfg = cfg.replace(n_classes=classes_to_train(cfg.n_classes, "n_classes" in cfg.explicit, class_names,
                                                   cfg.annotation_path))
     spe = _steps_per_epoch(cfg, len(entries), runtime.rank_size)
