@@ -234,3 +234,14 @@ def auto_num_workers(rank_size, cores=None):
         log.info("input workers: %d per rank (num_workers=auto: %d cores / %d rank(s) on this host)", workers,
                  cores, local_ranks)
     return workers
+
+
+def onnx_device(device_target, explicit=False):
+    """Where ONNX Runtime runs an ONNX model: on the GPU when the config says GPU, else on the CPU, whatever
+    device the config names for training; only an Ascend asked for on the command line is refused."""
+    if device_target == "GPU":
+        return "GPU"
+    if device_target == "Ascend" and explicit:
+        raise UserError("ONNX models run on ONNX Runtime (CPU or GPU), not on Ascend: pass --device_target=CPU "
+                        "or GPU, or run the MINDIR export on Ascend (scripts/run_infer_310.sh)")
+    return "CPU"

@@ -264,7 +264,7 @@ def create_eval_dataset(entries, class_names, spec, batch_size, num_workers=1, r
     float32 [b,3,T,H,W], "label" int32 [b], "video_index" int32 [b], "window_index" int32 [b]) in
     micro-batches of ``batch_size`` (last one smaller); ``videos`` is an :class:`EvalVideos` (list of
     (video_id, label_index), ``.class_names``, ``.n_clips``). ``rank_id`` / ``rank_size``: this rank's share
-    of the windows (src.engine.evaluation gathers the shares)."""
+    of the windows (src.inference.loop gathers the shares)."""
     source = EvalSource(entries, spec, rank_id, rank_size)
     dataset = _generator_dataset(source, ["clip", "label", "video_index", "window_index"], num_workers, rank_size)
     dataset = dataset.batch(batch_size, drop_remainder=False)

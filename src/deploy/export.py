@@ -10,7 +10,7 @@ import numpy as np
 from src.atomic import commit, make_dirs, scratch_dir
 from src.deploy.graph import WithSoftmax, explicit_padding
 from src.deploy.lite import lite_release_for, mindir_versions
-from src.engine.predictors import checkpoint_network, mindir_predictor, onnx_predictor
+from src.inference.predictors import checkpoint_network, mindir_predictor, onnx_predictor
 from src.errors import UserError
 from src.runtime import device_candidates
 from src.metrics import softmax

@@ -12,7 +12,7 @@ import numpy as np
 
 from src.atomic import atomic_output
 from src.data.datasets import canonical_subset, eval_dataset_of
-from src.engine.evaluation import run_evaluation
+from src.inference.loop import run_evaluation
 from src.errors import UserError
 from src.logs import out
 from src.models.factory import build_model

@@ -5,13 +5,13 @@ CPU (no Ascend needed), on the same .bin clips and with the same result files as
         [--result_path=result_Files] [--device_id=0]
 
 The clip loop, the result-file naming and the manifest checks are those of src.deploy.infer310; the
-predictor is src.engine.predictors' MINDIR one.
+predictor is src.inference.predictors' MINDIR one.
 """
 import sys
 
 from src.cli import ArgumentParser, run_main
 from src.deploy.infer310 import run_on_clips
-from src.engine.predictors import mindir_predictor
+from src.inference.predictors import mindir_predictor
 from src.runtime import setup_context
 
 

@@ -10,8 +10,9 @@ import numpy as np
 
 from src.data.layout import open_video
 from src.data.presets import ClipSpec, eval_clip, eval_views
-from src.engine.predictors import checkpoint_predictor, clip_shape, mindir_predictor, onnx_device, onnx_predictor
+from src.inference.predictors import checkpoint_predictor, clip_shape, mindir_predictor, onnx_predictor
 from src.errors import UserError
+from src.runtime import onnx_device
 from src.metrics import topk_indices
 
 

@@ -1,1 +1,1 @@
-"""The engine: running a network (or any predictor) over batches, for training, evaluation and deployment."""
+"""The training engine: the loop (fit), its callbacks, the state saved in every checkpoint, fault injection."""

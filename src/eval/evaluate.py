@@ -1,5 +1,5 @@
 """Evaluating a model on a dataset split: eval.py (a checkpoint) and eval_onnx.py (an ONNX model) differ
-only in the predictor (src.engine.predictors); the dataset, the loop (src.engine.evaluation), the metric,
+only in the predictor (src.inference.predictors); the dataset, the loop (src.inference.loop), the metric,
 the printed lines and the result files are one.
 
 The accuracy lines are printed before any result file is written, so a full or read-only result folder
@@ -8,13 +8,13 @@ cannot lose an evaluation.
 import logging
 
 from src.data.datasets import eval_dataset_of
-from src.engine.evaluation import run_evaluation
-from src.engine.predictors import checkpoint_predictor, clip_shape, onnx_device, onnx_predictor, onnx_providers
+from src.inference.loop import run_evaluation
+from src.inference.predictors import checkpoint_predictor, clip_shape, onnx_predictor, onnx_providers
 from src.errors import UserError
 from src.eval.outputs import save_eval_outputs
 from src.logs import out
 from src.rundir import RunDir
-from src.runtime import setup_runtime
+from src.runtime import onnx_device, setup_runtime
 
 log = logging.getLogger("resnet3d")
 

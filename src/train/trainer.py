@@ -22,8 +22,8 @@ from src.engine.fit import Loop, Stopped, fit
 from src.engine.state import TrainState, check_fingerprint
 from src.errors import UserError
 from src.logs import RankWriter, out
-from src.engine.evaluation import run_evaluation
-from src.engine.predictors import mindspore_predictor
+from src.inference.loop import run_evaluation
+from src.inference.predictors import mindspore_predictor
 from src.models.factory import build_model
 from src.train.logger import TrainLogger
 from src.train.lr import Plateau, create_schedule

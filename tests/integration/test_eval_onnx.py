@@ -35,7 +35,7 @@ def test_onnx_eval_equals_mindspore_eval(onnx_workspace, tmp_path, capsys):
 
 def test_onnx_predictor_pads_a_fixed_batch(onnx_workspace):
     """An ONNX exported with batch 1 evaluates micro-batches of 3 (chunked, last chunk padded)."""
-    from src.engine.predictors import onnx_predictor
+    from src.inference.predictors import onnx_predictor
 
     x = np.random.default_rng(0).standard_normal((3, 3, 4, 32, 32)).astype(np.float32)
     predict = onnx_predictor(onnx_workspace["onnx"])

@@ -104,7 +104,7 @@ def test_mindir_export_on_a_full_disk_is_one_error_line_and_no_file(tmp_path, mo
 
 
 def test_exported_onnx_output_is_softmax(tmp_path):
-    from src.engine.predictors import onnx_predictor
+    from src.inference.predictors import onnx_predictor
 
     cfg = _cfg(tmp_path, "ONNX")
     net = _trained_net(cfg)

@@ -66,7 +66,7 @@ def test_check_names_the_release_the_model_needs(exported, capsys):
 
 @needs_lite
 def test_real_lite_runs_the_model_or_says_why_not(exported):
-    from src.engine.predictors import mindir_predictor
+    from src.inference.predictors import mindir_predictor
 
     clip = np.random.default_rng(0).standard_normal((1, 3, 4, 32, 32)).astype(np.float32)
     try:

@@ -72,7 +72,7 @@ def test_the_aggregated_score_is_the_mean_softmax_over_every_view(views_workspac
     """Reference: each view through the network one by one, softmax, mean (NumPy), vs predict.py's score."""
     from src.config import load_config
     from src.data.layout import open_video
-    from src.engine.predictors import checkpoint_predictor
+    from src.inference.predictors import checkpoint_predictor
     from src.deploy.predict import predict_video
 
     cfg = load_config(views_workspace["args"] + ["--eval_batch_size=4"])

@@ -44,17 +44,6 @@ def _require_file(path, what, hint):
     return path
 
 
-def onnx_device(device_target, explicit=False):
-    """Where ONNX Runtime runs an ONNX model: on the GPU when the config says GPU, else on the CPU, whatever
-    device the config names for training; only an Ascend asked for on the command line is refused."""
-    if device_target == "GPU":
-        return "GPU"
-    if device_target == "Ascend" and explicit:
-        raise UserError("ONNX models run on ONNX Runtime (CPU or GPU), not on Ascend: pass --device_target=CPU "
-                        "or GPU, or run the MINDIR export on Ascend (scripts/run_infer_310.sh)")
-    return "CPU"
-
-
 def onnx_providers(device_target="CPU"):
     """onnxruntime providers for a device_target: CPU always, CUDA first for GPU when available."""
     import onnxruntime as ort  # optional (ONNX users only), and slow to import: loaded when asked for

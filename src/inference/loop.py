@@ -2,7 +2,7 @@
 every window of every video through one predictor, the ranks' shares gathered, aggregated by src.metrics.
 
 Any backend is a ``predict(clips: float32 [b,3,T,H,W]) -> probabilities [b, n_classes]`` function
-(src.engine.predictors); the dataset, the aggregation and the metric are the same for all of them.
+(src.inference.predictors); the dataset, the aggregation and the metric are the same for all of them.
 """
 import time
 
