@@ -225,15 +225,23 @@ def _expand_paths(cfg):
 
 
 def format_help(keys, values, prog, aliases=None):
-    lines = [f"usage: {prog} [--config_path=FILE] [--key=value ...]", "", "options (default from the config file):"]
+    lines = [f"usage: {prog} [--config_path=FILE] [--key=value ...]", "", "options by section (default from the "
+             "config file):"]
     also = {}
     for alias, target in (aliases or {}).items():
         if not isinstance(target, tuple):
             also.setdefault(target, []).append(alias)
-    for name, key in keys.items():
-        extra = f" choices: {', '.join(str(c) for c in key.choices)}." if key.choices else ""
-        names = " | ".join(f"--{n}" for n in (*also.get(name, ()), name))
-        lines.append(f"  {names} (default: {values[name]!r}) {key.help}{extra}")
+    groups = {}
+    for name in keys:  # the tool's own options first, then the config's sections in their order
+        groups.setdefault(SECTION_OF.get(name, "options of this tool"), []).append(name)
+    for group, names in groups.items():
+        lines.append(f"{group}:" if group not in SECTIONS else
+                     f"{group}{' (changes results)' if SECTIONS[group][0] else ''}:")
+        for name in names:
+            key = keys[name]
+            extra = f" choices: {', '.join(str(c) for c in key.choices)}." if key.choices else ""
+            flags = " | ".join(f"--{n}" for n in (*also.get(name, ()), name))
+            lines.append(f"  {flags} (default: {values[name]!r}) {key.help}{extra}")
     return "\n".join(lines)
 
 
@@ -302,16 +310,30 @@ def load_config(argv=None, default_config=DEFAULT_CONFIG, aliases=None, prog=Non
     return RunConfig.from_values(cfg, explicit, config_path)
 
 
+def environment_value(key):
+    """The value the environment gives ``key`` (one of ENVIRONMENT), parsed and checked like the command line's,
+    or None when it gives none: the one reading of those variables (load_config, and src.runtime for callers
+    without a config)."""
+    var = ENVIRONMENT[key]
+    text = os.environ.get(var, "")
+    if not text:
+        return None
+    try:
+        value = parse_value(key, text, KEYS[key].default)
+    except ConfigError:
+        value = None
+    if value is None or KEYS[key].problem(value):
+        raise ConfigError(f"{var}='{text}' in the environment is not a valid {key}: unset it or fix it")
+    return value
+
+
 def _apply_environment(cfg, explicit):
     """The environment's values for the keys of ENVIRONMENT, below the command line and above the YAML."""
     for key, var in ENVIRONMENT.items():
-        text = os.environ.get(var, "")
-        if not text:
+        value = environment_value(key)
+        if value is None:
             continue
-        try:
-            value = parse_value(key, text, KEYS[key].default)
-        except ConfigError:
-            raise ConfigError(f"{var}='{text}' in the environment is not a valid {key}: unset it or fix it") from None
+        text = os.environ[var]
         if key in explicit:
             if value != cfg[key]:
                 log.info("%s=%s from the command line (%s=%s in the environment ignored)", key, cfg[key], var, text)

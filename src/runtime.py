@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from src.config import environment_value
 from src.errors import UserError
 from src.ops.isa import bf16_missing, resolve_infer_precision
 
@@ -21,8 +22,6 @@ log = logging.getLogger("resnet3d")
 DNNL_CPU_ISA_AVX2 = 0x7
 # auto | on | off and auto | fast | native, for callers of setup_context that choose nothing (None: tests,
 # benchmarks); entry scripts get them through the config's precedence rule (src.config.ENVIRONMENT)
-ISA_CAP_ENV = "RESNET3D_CPU_ISA_CAP"
-CONV_IMPL_ENV = "RESNET3D_CONV_IMPL"
 
 _state = {"isa_cap": None}
 
@@ -88,7 +87,7 @@ def resolve_conv_impl(device_target, conv_impl):
     """Which 3-D convolution runs: 'fast' (our oneDNN op, CPU only) or 'native'. ``conv_impl`` None (a
     caller that chose nothing: tests, benchmarks): RESNET3D_CONV_IMPL, else auto."""
     if conv_impl is None:
-        conv_impl = os.environ.get(CONV_IMPL_ENV) or "auto"
+        conv_impl = environment_value("conv_impl") or "auto"
     if conv_impl not in ("auto", "fast", "native"):
         raise UserError(f"conv_impl '{conv_impl}' is not one of auto, fast, native")
     if device_target != "CPU" or conv_impl == "native":
@@ -121,7 +120,7 @@ def setup_context(device_target="CPU", mode="GRAPH", device_id=0, conv_impl=None
     impl = resolve_conv_impl(device_target, conv_impl)
     capped = False
     if device_target == "CPU":
-        cap = str(cpu_isa_cap if cpu_isa_cap is not None else os.environ.get(ISA_CAP_ENV, "auto")).lower()
+        cap = str(cpu_isa_cap if cpu_isa_cap is not None else environment_value("cpu_isa_cap") or "auto").lower()
         if cap in ("on", "true") or (cap == "auto" and impl == "native"):
             capped = cap_onednn_isa()
     ms.set_context(mode=ms.GRAPH_MODE if mode == "GRAPH" else ms.PYNATIVE_MODE)
