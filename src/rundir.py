@@ -101,6 +101,22 @@ class RunDir:
                             f"pass a checkpoint file")
         return latest
 
+    def holder(self):
+        """Who holds this folder now (the lock's text, e.g. 'pid 123 (train.py)'), or None when no live process
+        does. Only reads: a missing or odd lock file means nobody."""
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        with os.fdopen(fd) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return f.read(200).strip() or "another process"
+            return None
+
     def rotate(self, keep_max):
         """Delete all but the newest ``keep_max`` (>= 1) training checkpoints."""
         found = self.checkpoints()

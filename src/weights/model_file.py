@@ -37,7 +37,15 @@ def resolve_checkpoint(path, dataset, option):
         raise UserError(f"--{option} is empty: pass the checkpoint to use (e.g. result_path/best.ckpt)")
     path = Path(path)
     if path.is_dir():
-        return RunDir(path, dataset).checkpoint_to_evaluate()
+        run_dir = RunDir(path, dataset)
+        ckpt = run_dir.checkpoint_to_evaluate()
+        holder = run_dir.holder()
+        if holder:  # a live training may replace best.ckpt at its next better epoch
+            best = run_dir.read_best_metrics() if ckpt == run_dir.best_ckpt else None
+            which = f"its best so far (epoch {best['epoch']})" if best and "epoch" in best else ckpt.name
+            log.warning("%s is held by a running training (%s): using %s as it is now (%s); it may change",
+                        path, printable(holder), which, ckpt)
+        return ckpt
     if not path.is_file():
         raise UserError(f"--{option}: checkpoint {path} not found: check the path (pth_to_ckpt.py converts "
                         f"upstream .pth files)")

@@ -284,3 +284,32 @@ def test_a_dataset_name_that_contradicts_the_annotation_is_warned_about(tmp_path
     assert check_dataset_name("ucf101", tmp_path / "ucf101_subset.json", 51) is None  # its own name wins
     assert check_dataset_name("synthetic", tmp_path / "hmdb51_1.json", 51) is None
     assert check_dataset_name("hmdb51", tmp_path / "hmdb51" / "ucf101_01.json", 101) is not None
+
+
+def test_a_folder_held_by_a_running_training_is_said(tmp_path, caplog):
+    """eval.py / export.py / predict.py given a result folder that a live training holds say so, and which
+    epoch's best they use (another process holds the lock: a real one, flock in a child)."""
+    import subprocess
+    import sys
+
+    from src.rundir import RunDir
+    from src.weights.model_file import resolve_checkpoint
+
+    run = RunDir(tmp_path, "synthetic").make()
+    run.best_ckpt.write_bytes(b"x")
+    run.best_metrics.write_text('{"epoch": 7}')
+    assert run.holder() is None
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from src.rundir import RunDir; "
+                              f"run = RunDir({str(tmp_path)!r}, 'synthetic').lock(); print('held', flush=True); "
+                              "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with caplog.at_level("WARNING", logger="resnet3d"):
+            assert resolve_checkpoint(tmp_path, "synthetic", "ckpt_file") == run.best_ckpt
+        said = [r.getMessage() for r in caplog.records]
+        assert len(said) == 1 and f"is held by a running training (pid {child.pid} (-c))" in said[0]
+        assert "using its best so far (epoch 7)" in said[0]
+    finally:
+        child.communicate("")
+    caplog.clear()
+    assert resolve_checkpoint(tmp_path, "synthetic", "ckpt_file") == run.best_ckpt and not caplog.records
