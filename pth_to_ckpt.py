@@ -18,17 +18,18 @@ def _main(argv):
     parser.add_argument("--resnet_shortcut", choices=["A", "B"], default=None,
                         help="force the shortcut type (default: inferred)")
     args = parser.parse_args(argv)
+    from src.logs import out
     from src.runtime import setup_context
     from src.weights.pth_convert import convert_pth
 
     setup_context("CPU", "PYNATIVE")
     arch, count, notes = convert_pth(args.pth_path, args.ckpt_path, args.model_depth, args.resnet_shortcut)
-    print(f"architecture: {arch.describe()}")
+    out.info(f"architecture: {arch.describe()}")
     for note in notes:
-        print(note)
+        out.info(note)
     flags = " ".join(f for f in (f"--model={arch.model}", arch.options()) if f)
-    print(f"use it with {flags} --model_depth={arch.model_depth} --resnet_shortcut={arch.resnet_shortcut}")
-    print(f"converted {count} tensors: {args.pth_path} -> {args.ckpt_path}")
+    out.info(f"use it with {flags} --model_depth={arch.model_depth} --resnet_shortcut={arch.resnet_shortcut}")
+    out.info(f"converted {count} tensors: {args.pth_path} -> {args.ckpt_path}")
     return 0
 
 

@@ -12,6 +12,7 @@ from src.deploy.graph import WithSoftmax, explicit_padding
 from src.deploy.lite import lite_release_for, mindir_versions
 from src.inference.predictors import checkpoint_network, mindir_predictor, onnx_predictor
 from src.errors import UserError
+from src.logs import out
 from src.runtime import device_candidates
 from src.metrics import softmax
 from src.data.spatial import MEAN, STD
@@ -56,18 +57,43 @@ def exported_predictor(path, fmt):
     return onnx_predictor(path) if fmt == "ONNX" else mindir_predictor(path)
 
 
+def _graph_errors():
+    """What running a mis-written graph raises: MindSpore's RuntimeError / ValueError / TypeError, and
+    onnxruntime's own exception types (which derive from Exception only)."""
+    errors = (RuntimeError, ValueError, TypeError)
+    try:
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+    except ImportError:
+        return errors
+    names = ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NotImplemented", "RuntimeException",
+             "EPFail")
+    return errors + tuple(getattr(ort_state, name) for name in names if hasattr(ort_state, name))
+
+
 def parity(reference, path, fmt, clip):
     """Max |exported(clip) - reference(clip)| over the probabilities."""
     try:
         got = exported_predictor(path, fmt)(clip)
-    except UserError:
-        raise
-    except Exception as err:  # onnxruntime / MindSpore runtime errors on a mis-written graph
+    except _graph_errors() as err:  # a mis-written graph; anything else (memory, a bug) is not one
         raise UserError(f"the exported {fmt} cannot be run ({str(err).splitlines()[0][:200]}); "
                         f"nothing was written") from None
     if got.shape != reference.shape:
         raise UserError(f"exported {fmt} output has shape {got.shape}, the checkpoint's network {reference.shape}")
     return float(np.abs(got - reference).max())
+
+
+def _save_graph(graph, shape, fmt, stem, path):
+    """MindSpore's exporter writes ``graph`` to ``stem`` + the format's extension; a write that fails (a full
+    disk: MindSpore's serializer raises OSError) is one UserError naming the output ``path``."""
+    dummy = ms.Tensor(np.zeros(shape, np.float32))
+    try:
+        if fmt == "ONNX":  # ms.export(file_format="ONNX") is deprecated in MindSpore 2.10 (and says so)
+            ms.onnx.export(graph, dummy, file_name=str(stem) + EXTENSIONS[fmt])
+        else:
+            ms.export(graph, dummy, file_name=str(stem), file_format=fmt)
+    except OSError as err:
+        raise UserError(f"cannot write {path} ({err.strerror or err}): check free space and permissions of "
+                        f"{path.parent}; nothing was written") from None
 
 
 def export_network(net, cfg, path, check=True, seed=0, record=None):
@@ -93,23 +119,19 @@ def export_network(net, cfg, path, check=True, seed=0, record=None):
     with scratch_dir(path) as work:
         stem = work / path.stem
         tmp = stem.with_name(stem.name + EXTENSIONS[fmt])
-        dummy = ms.Tensor(np.zeros(shape, np.float32))
-        if fmt == "ONNX":  # ms.export(file_format="ONNX") is deprecated in MindSpore 2.10 (and says so)
-            ms.onnx.export(graph, dummy, file_name=str(tmp))
-        else:
-            ms.export(graph, dummy, file_name=str(stem), file_format=fmt)
+        _save_graph(graph, shape, fmt, stem, path)
         if not tmp.is_file():
             raise UserError(f"MindSpore wrote no {fmt} file for {path}: see the messages above")
         diff = None
         if reference is not None:
             diff = parity(reference, tmp, fmt, clip)
-            print(f"parity {fmt}: max abs difference to the checkpoint's network {diff:.3g} "
-                  f"(batch {shape[0]}, tolerance {TOLERANCE:g})")
+            out.info(f"parity {fmt}: max abs difference to the checkpoint's network {diff:.3g} "
+                     f"(batch {shape[0]}, tolerance {TOLERANCE:g})")
             if not diff <= TOLERANCE:
                 raise UserError(f"the exported {fmt} differs from the checkpoint's network by {diff:.3g} "
                                 f"(> {TOLERANCE:g}); nothing was written to {path}")
         if reference is None and fmt == "AIR":
-            print("parity AIR: not checked (no AIR loader outside the Ascend toolkit); check the MINDIR export")
+            out.info("parity AIR: not checked (no AIR loader outside the Ascend toolkit); check the MINDIR export")
         if record and fmt == "ONNX":
             write_onnx_record(tmp, record)
         elif record:
@@ -128,10 +150,10 @@ def export_from_config(cfg, model):
     net = checkpoint_network(cfg, ckpt)
     names = model.record.class_names if model.record else None
     diff = export_network(net, cfg, path, record=record_of(cfg, names, mean=MEAN, std=STD))
-    print(f"exported {ckpt} -> {path} ({cfg.file_format}, input "
-          f"{'x'.join(str(d) for d in input_shape(cfg))}, {cfg.n_classes} classes, softmax output)")
+    out.info(f"exported {ckpt} -> {path} ({cfg.file_format}, input "
+             f"{'x'.join(str(d) for d in input_shape(cfg))}, {cfg.n_classes} classes, softmax output)")
     if cfg.file_format == "MINDIR":  # MindSpore's exporter records its version in the model; Lite needs the same
         exporter, ir_version = mindir_versions(path)
-        print(f"{path} records MindSpore {exporter} (MINDIR version {ir_version}): serve it with MindSpore Lite "
-              f"{lite_release_for(exporter)}, the exporting MindSpore's release")
+        out.info(f"{path} records MindSpore {exporter} (MINDIR version {ir_version}): serve it with MindSpore "
+                 f"Lite {lite_release_for(exporter)}, the exporting MindSpore's release")
     return path, diff

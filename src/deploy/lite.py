@@ -25,6 +25,7 @@ from src.atomic import write_text
 from src.cli import ArgumentParser, run_main
 from src.deploy.infer310 import DATA_DIR, run_on_clips
 from src.errors import UserError
+from src.logs import out
 
 TIMING_FILE = "test_perform_static.txt"
 
@@ -181,18 +182,18 @@ def run_lite(mindir_path: str, data_dir: str, result_dir: str, device_id: int = 
 
         def timed(clip):
             start = time.perf_counter()
-            out = predict(clip)
+            probs = predict(clip)
             elapsed.append(time.perf_counter() - start)
-            return out
+            return probs
 
         return timed
 
     count = run_on_clips(data_dir, result_dir, load)
     summary = (f"NN inference cost average time: {1000 * sum(elapsed) / count:.4f} ms of infer_count {count}")
-    print(summary)
+    out.info(summary)
     if time_dir:
         write_text(Path(time_dir) / TIMING_FILE, summary + "\n")
-    print(f"ran {mindir_path} (MindSpore Lite, Ascend device {device_id}) on {count} clips -> {result_dir}")
+    out.info(f"ran {mindir_path} (MindSpore Lite, Ascend device {device_id}) on {count} clips -> {result_dir}")
     return count
 
 
@@ -203,8 +204,8 @@ def _check_model(lite: str | None, mindir_path: str) -> None:
         raise UserError(f"MINDIR {path} not found (--mindir_path)")
     exporter, ir_version = mindir_versions(path)
     check_lite_release(lite, path, exporter, ir_version)
-    print(f"{path}: exported by MindSpore {exporter or '(version not recorded)'} (MINDIR version {ir_version}); "
-          f"Lite must be the exporting MindSpore's release ({lite_release_for(exporter)})")
+    out.info(f"{path}: exported by MindSpore {exporter or '(version not recorded)'} (MINDIR version {ir_version}); "
+             f"Lite must be the exporting MindSpore's release ({lite_release_for(exporter)})")
 
 
 def _parser() -> ArgumentParser:
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(args_list)
         if args.check:
             lite = lite_version(import_lite())
-            print(f"mindspore_lite {lite or '(version unknown)'} found")
+            out.info(f"mindspore_lite {lite or '(version unknown)'} found")
             if args.mindir_path:
                 _check_model(lite, args.mindir_path)
             return 0

@@ -12,13 +12,14 @@ import sys
 from src.cli import ArgumentParser, run_main
 from src.deploy.infer310 import run_on_clips
 from src.inference.predictors import mindir_predictor
+from src.logs import out
 from src.runtime import setup_context
 
 
 def run_mindir(mindir_path, data_dir, result_dir):
     """Step 2 with MindSpore's Python API (no Ascend needed): same inputs, same result files as main.cc."""
     count = run_on_clips(data_dir, result_dir, lambda: mindir_predictor(mindir_path))
-    print(f"ran {mindir_path} on {count} clips -> {result_dir}")
+    out.info(f"ran {mindir_path} on {count} clips -> {result_dir}")
     return count
 
 

@@ -105,19 +105,63 @@ def _compare(net, params):
     return (expected, {k: tuple(v.shape) for k, v in params.items()}) + compare_params(expected, params)
 
 
-def _arch_hint(got):
+def _arch_hint(got, head=True):
+    """What to pass to build the checkpoint's network; ``head`` False (fine-tuning replaces fc): without its
+    class count, which must stay the data's."""
     try:
         arch = infer_architecture(got)
     except UserError:
-        return " Set model_depth / resnet_shortcut / n_classes / widen_factor to match it."
+        return f" Set model_depth / resnet_shortcut /{' n_classes /' if head else ''} widen_factor to match it."
     option = f" {arch.options()}" if arch.options() else ""
+    classes = f" --n_classes={arch.n_classes}" if head else ""
+    kept = "" if head else " (its fc is replaced: keep the --n_classes of your data)"
     return (f" The checkpoint holds {arch.describe()}: pass --model={arch.model}{option} "
-            f"--model_depth={arch.model_depth} "
-            f"--resnet_shortcut={arch.resnet_shortcut} --n_classes={arch.n_classes} "
-            f"--widen_factor={arch.widen_factor:g} --conv1_t_size={arch.conv1_t_size}.")
+            f"--model_depth={arch.model_depth} --resnet_shortcut={arch.resnet_shortcut}{classes} "
+            f"--widen_factor={arch.widen_factor:g} --conv1_t_size={arch.conv1_t_size}{kept}.")
 
 
-def _mismatch_error(path, missing, unexpected, mismatched, expected, got):
+# what tells two networks apart, as infer_architecture reads it from their tensors: field -> its name in messages
+_ARCH_FIELDS = {"model": "family", "model_depth": "depth", "resnet_shortcut": "shortcut",
+                "widen_factor": "widen_factor", "wide_resnet_k": "wide_resnet_k",
+                "resnext_cardinality": "resnext_cardinality", "conv1_t_size": "conv1_t_size",
+                "n_input_channels": "input channels", "n_classes": "classes"}
+
+
+def _architecture_differences(saved, built):
+    """[(field, the checkpoint's value, the model's)] where the networks of two name -> shape dicts differ;
+    None when either is not a network infer_architecture knows."""
+    try:
+        a, b = infer_architecture(saved), infer_architecture(built)
+    except UserError:
+        return None
+    return [(f, getattr(a, f), getattr(b, f)) for f in _ARCH_FIELDS if getattr(a, f) != getattr(b, f)]
+
+
+def _value(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _resume_mismatch(train_step, params, path):
+    """The UserError for resuming ``path`` into a run that builds another network (family, depth, classes,
+    ...): what differs, and fixes that work; None when the networks' architectures do not differ."""
+    built = {p.name: tuple(p.shape) for p in train_step.get_parameters() if not _TRAINING_STATE.search(p.name)}
+    saved = {k: tuple(v.shape) for k, v in network_params(params).items()}
+    diffs = _architecture_differences(saved, built)
+    if not diffs:
+        return None
+    listed = ", ".join(f"{_ARCH_FIELDS[f]} {_value(a)} vs {_value(b)}" for f, a, b in diffs)
+    options = " ".join(f"--{f}={_value(a)}" for f, a, _ in diffs if f != "n_classes")
+    if options:
+        fix = f"resume with the options it was trained with ({options}), or start this run in another --result_path"
+    else:
+        n_saved = next(a for f, a, _ in diffs if f == "n_classes")
+        fix = (f"start this run in another --result_path (to start from these weights, add --pretrain_path={path}: "
+               f"its {n_saved}-class head is replaced), or resume with the data it was trained on")
+    return UserError(f"--resume: {path} holds another network than this run builds (checkpoint vs this run: "
+                     f"{listed}); a checkpoint resumes only the run that wrote it: {fix}")
+
+
+def _mismatch_error(path, missing, unexpected, mismatched, expected, got, head=True):
     parts = []
     if missing:
         parts.append(f"missing {len(missing)}: {_list(missing)}")
@@ -126,7 +170,7 @@ def _mismatch_error(path, missing, unexpected, mismatched, expected, got):
     if mismatched:
         shown = sorted(mismatched)[:4]
         parts.append("shape mismatch: " + ", ".join(f"{k} {got[k]} vs model {expected[k]}" for k in shown))
-    return UserError(f"{path} does not match the model ({'; '.join(parts)}).{_arch_hint(got)}")
+    return UserError(f"{path} does not match the model ({'; '.join(parts)}).{_arch_hint(got, head)}")
 
 
 def _load(net, params, allowed=()):
@@ -189,7 +233,7 @@ def load_pretrained(net, path, n_pretrain_classes=0):
         mismatched -= set(HEAD)
         params = {k: v for k, v in params.items() if k not in HEAD}
     if missing or unexpected or mismatched:
-        raise _mismatch_error(path, missing, unexpected, mismatched, expected, got)
+        raise _mismatch_error(path, missing, unexpected, mismatched, expected, got, head=False)
     _load(net, params, allowed=HEAD if replace_head else ())
     n_model = expected["fc.weight"][0]
     if replace_head:
@@ -208,9 +252,14 @@ def save_checkpoint(save_obj, path, append_dict=None):
     with atomic_output(path) as tmp:
         try:
             ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict, crc_check=True)
-        except (RuntimeError, ValueError, OSError) as err:
+        except OSError:  # a write that failed (a full disk, permissions): atomic_output names the file
             tmp.with_suffix(".tmp").unlink(missing_ok=True)  # MindSpore's own partial file
-            raise OSError(str(err).splitlines()[0] if str(err) else "save failed") from None
+            raise
+        except (RuntimeError, ValueError, TypeError) as err:  # not a write: what was to be saved
+            tmp.with_suffix(".tmp").unlink(missing_ok=True)
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise UserError(f"cannot save {path}: MindSpore could not read the values to save ({first}); nothing "
+                            f"was written") from None
     return Path(path)
 
 
@@ -227,9 +276,15 @@ def load_training_state(train_step, path):
     expected = {p.name for p in train_step.get_parameters()} - set(RECOMPUTED)
     missing = sorted(expected - set(params))
     if missing:
-        raise UserError(f"{path} does not match this model/optimiser (missing {len(missing)}: "
-                        f"{', '.join(missing[:6])}); resume with the same config it was trained with")
-    _load(train_step, params, allowed=RECOMPUTED)
+        raise _resume_mismatch(train_step, params, path) or UserError(
+            f"{path} does not match this model/optimiser (missing {len(missing)}: {', '.join(missing[:6])}); "
+            f"resume with the same config it was trained with, or start this run in another --result_path")
+    try:
+        _load(train_step, params, allowed=RECOMPUTED)
+    except RuntimeError as err:  # MindSpore's shape or type mismatch
+        raise _resume_mismatch(train_step, params, path) or UserError(
+            f"{path} does not match this model/optimiser ({str(err).splitlines()[0][:200]}); resume with the same "
+            f"config it was trained with, or start this run in another --result_path") from None
     return {k: _plain(v) for k, v in state.items()}
 
 

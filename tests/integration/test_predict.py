@@ -69,9 +69,12 @@ def test_predict_frame_folder(workspace, tmp_path, capsys):
 
     result = extract_video(workspace["video"], tmp_path / "frames", size=0)
     assert result.status == "done" and result.frames == 10
-    assert predict.main([f"--video={tmp_path / 'frames'}", f"--onnx={workspace['root'] / 'tiny.onnx'}"]
-                        + tiny_options()) == 0
-    names, _ = _top5(capsys.readouterr().out)
+    assert predict.main([f"--video={tmp_path / 'frames'}", f"--onnx={workspace['root'] / 'tiny.onnx'}",
+                         f"--result_path={tmp_path / 'r'}"] + tiny_options()) == 0
+    text = capsys.readouterr().out
+    names, _ = _top5(text)
+    log, = (tmp_path / "r").glob("*_predict.log")  # a --result_path given: the log goes there
+    assert set(text.strip().splitlines()) <= set(log.read_text().splitlines())
     assert all(n.startswith("class ") for n in names)  # no --labels: class indices
 
 
@@ -137,6 +140,9 @@ def test_timeline_of_a_long_video(workspace, tmp_path, capsys):
                          "--eval_batch_size=3", "--device_target=CPU"] + tiny_options()) == 0
     text = capsys.readouterr().out
     assert "timeline: 10 windows -> " in text and out.with_suffix(".png").is_file()
+    log, = out.parent.glob("*_predict.log")  # every printed line, kept beside the timeline
+    logged = log.read_text().splitlines()
+    assert logged[0].startswith("=== ") and set(text.strip().splitlines()) <= set(logged)
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 10 and rows[0]["first_frame"] == "1" and rows[0]["last_frame"] == "4"

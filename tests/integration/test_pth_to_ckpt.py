@@ -46,11 +46,13 @@ def test_converted_weights_reproduce_upstream_logits(tmp_path, capsys, depth, sh
     assert diff <= 1e-4
 
 
-def test_fine_tuning_replaces_only_fc(tmp_path, capsys):
+def test_fine_tuning_replaces_only_fc(tmp_path, capsys, caplog):
     tmodel = randomize(TorchResNet3D(10, n_classes=700, widen_factor=0.25), seed=0)
     pth, ckpt = tmp_path / "m.pth", tmp_path / "m.ckpt"
     _save(tmodel, pth, "plain")
     assert pth_to_ckpt.main([f"--pth_path={pth}", f"--ckpt_path={ckpt}"]) == 0
+    results = [r.getMessage() for r in caplog.records if r.name == "resnet3d.out"]  # through the result logger
+    assert results[0].startswith("architecture: resnet depth 10") and results[-1].endswith(f"tensors: {pth} -> {ckpt}")
     net = generate_model(10, n_classes=51, widen_factor=0.25)
     fc_before = net.fc.weight.asnumpy().copy()
     msg = load_pretrained(net, ckpt)
@@ -59,8 +61,14 @@ def test_fine_tuning_replaces_only_fc(tmp_path, capsys):
     np.testing.assert_array_equal(net.conv1.weight.asnumpy(), tmodel.conv1.weight.detach().numpy())
     with pytest.raises(Exception, match="shape mismatch: fc.bias"):
         load_strict(generate_model(10, n_classes=51, widen_factor=0.25), ckpt)
-    with pytest.raises(Exception, match="does not match the model"):
+    with pytest.raises(Exception, match="does not match the model") as mismatch:
         load_pretrained(generate_model(18, n_classes=51, widen_factor=0.25), ckpt)
+    # the fix it names builds the checkpoint's network around the data's head (no --n_classes=700)
+    hint = str(mismatch.value).split(": pass ")[1]
+    assert "--n_classes=" not in hint and "keep the --n_classes of your data" in hint
+    flags = dict(f.lstrip("-").split("=") for f in hint.split(" (its fc")[0].split())
+    load_pretrained(generate_model(int(flags["model_depth"]), n_classes=51, widen_factor=float(flags["widen_factor"]),
+                                   resnet_shortcut=flags["resnet_shortcut"]), ckpt)
     with pytest.raises(Exception, match="700-class head but --n_pretrain_classes is 1039"):
         load_pretrained(generate_model(10, n_classes=51, widen_factor=0.25), ckpt, n_pretrain_classes=1039)
 

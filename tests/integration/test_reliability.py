@@ -2,11 +2,14 @@
 corrupted and truncated checkpoints, mismatching classes or channels, empty and undecodable frames, a
 read-only result folder. Each stops with one `error:` line (the output under test). (Faults injected into
 real training processes are in tests/e2e/test_fault_recovery.py.)"""
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import mindspore as ms
+import pytest
 
 import eval as eval_script
 import export
@@ -63,7 +66,8 @@ def test_onnx_export_leaves_folder_permissions_alone(tmp_path):
     assert export.main(tiny_options() + [f"--ckpt_file={ckpt}", "--device_target=CPU", "--file_format=ONNX",
                                       f"--file_name={out / 'resnet3d'}"]) == 0
     assert (out / "resnet3d.onnx").is_file() and oct(out.stat().st_mode & 0o777) == oct(0o755)
-    assert sorted(p.name for p in out.iterdir()) == ["resnet3d.onnx"]
+    names = sorted(p.name for p in out.iterdir())
+    assert [n for n in names if not n.endswith("_export.log")] == ["resnet3d.onnx"] and len(names) == 2
 
 
 def test_export_and_eval_take_a_result_folder(tiny_dataset, tmp_path, capsys):
@@ -153,3 +157,102 @@ def test_an_onnx_model_for_another_clip_size_is_refused(tiny_dataset, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()[-1]
     # the model carries its clip size: a contradicting option is one error naming both
     assert "--sample_size=40 but the model has 32" in err and err.startswith("error: ")
+
+
+@pytest.mark.parametrize("plant", ["symlink", "hardlink"])
+def test_a_link_planted_at_a_log_is_refused_and_its_target_untouched(tiny_dataset, tmp_path, capsys, plant):
+    """<result>/<dataset>_eval.log and train_<dataset>.log are opened without following a link: a link someone
+    planted there is one error naming it, before anything is written, and the file it points to is unchanged."""
+    import train as train_script
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    result = tmp_path / "r"
+    result.mkdir()
+    ckpt = make_tiny_checkpoint(tmp_path / "m.ckpt")
+    runs = [(eval_script.main, "synthetic_eval.log", [f"--inference_ckpt_path={ckpt}"]),
+            (train_script.main, "train_synthetic.log", ["--n_epochs=1", "--batch_size=8"])]
+    for main, name, extra in runs:
+        log = result / name
+        log.symlink_to(victim) if plant == "symlink" else os.link(victim, log)
+        assert main(_run_args(tiny_dataset, tiny_dataset["video_path"], result, *extra)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        what = f"is a symbolic link (to {victim})" if plant == "symlink" else "has another name (a hard link)"
+        assert err[-1].startswith(f"error: the log {log} {what}"), err[-3:]
+        assert victim.read_text() == "precious\n" and not list(result.glob("*.ckpt"))
+        log.unlink()
+
+
+def test_saving_reports_a_full_disk_as_a_write_error_and_anything_else_as_what_it_is(tmp_path, mount_tmpfs):
+    import mindspore as ms
+    import numpy as np
+
+    from src.errors import UserError
+    from src.weights.checkpoint import save_checkpoint
+
+    params = [{"name": "w", "data": ms.Tensor(np.zeros(100_000, np.float32))}]
+    target = mount_tmpfs("size=64k")
+    with pytest.raises(UserError) as full:
+        save_checkpoint(params, target / "x.ckpt")
+    assert str(full.value).startswith(f"cannot write {target / 'x.ckpt'} (No space left on device): check free space")
+    assert list(target.iterdir()) == []
+    with pytest.raises(UserError) as bad:  # MindSpore's TypeError: not the disk's fault
+        save_checkpoint(params, tmp_path / "other" / "y.ckpt", append_dict={"extra": [1, 2]})
+    assert str(bad.value).startswith(f"cannot save {tmp_path / 'other' / 'y.ckpt'}: MindSpore could not read the "
+                                     f"values to save (For 'save_checkpoint'") and "free space" not in str(bad.value)
+    assert list((tmp_path / "other").iterdir()) == []
+
+
+def _four_class_annotation(tiny_dataset, folder):
+    """The tiny annotation with its first 4 classes only: another dataset than the 8-class one."""
+    data = json.loads(Path(tiny_dataset["annotation_path"]).read_text())
+    data["labels"] = data["labels"][:4]
+    data["database"] = {v: e for v, e in data["database"].items()
+                        if e.get("annotations", {}).get("label") in data["labels"]}
+    path = folder / "four_classes.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def four_class_run(tiny_dataset, tmp_path_factory):
+    """A finished 1-epoch training run on 4 classes: its options and its checkpoint."""
+    import train as train_script
+
+    root = tmp_path_factory.mktemp("four_classes")
+    args = _run_args(tiny_dataset, tiny_dataset["video_path"], root / "run", "--n_epochs=1", "--batch_size=4",
+                     "--n_classes=4")
+    args[args.index(f"--annotation_path={tiny_dataset['annotation_path']}")] = (
+        f"--annotation_path={_four_class_annotation(tiny_dataset, root)}")
+    assert train_script.main(args) == 0
+    ckpt, = (root / "run").glob("resnet3d-synthetic-1_*.ckpt")
+    return {"args": args, "result": root / "run", "ckpt": ckpt}
+
+
+def test_resuming_into_a_network_with_another_depth_names_both_and_the_fix_works(four_class_run, capsys):
+    import train as train_script
+
+    run = four_class_run
+    assert train_script.main(run["args"] + ["--resume=auto", "--model_depth=18"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: --resume: {run['ckpt']} holds another network than this run builds (checkpoint "
+                          f"vs this run: depth 10 vs 18)"), err
+    assert "resume with the options it was trained with (--model_depth=10)" in err and "--result_path" in err
+    assert train_script.main(run["args"] + ["--resume=auto", "--model_depth=10"]) == 0  # the fix it names
+
+
+def test_resuming_into_a_run_with_other_classes_names_them_and_the_fix_works(four_class_run, tiny_dataset, tmp_path,
+                                                                             capsys):
+    import train as train_script
+
+    run = four_class_run
+    eight = _run_args(tiny_dataset, tiny_dataset["video_path"], run["result"], "--n_epochs=1", "--batch_size=4")
+    assert train_script.main(eight + ["--resume=auto"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: --resume: {run['ckpt']} holds another network than this run builds (checkpoint "
+                          f"vs this run: classes 4 vs 8)"), err
+    assert f"another --result_path (to start from these weights, add --pretrain_path={run['ckpt']}" in err
+    fixed = _run_args(tiny_dataset, tiny_dataset["video_path"], tmp_path / "new", "--n_epochs=1", "--batch_size=4",
+                      f"--pretrain_path={run['ckpt']}")
+    assert train_script.main(fixed) == 0  # the fix it names
+    assert "fc replaced: pretrained head has 4 classes, model has 8" in capsys.readouterr().err
