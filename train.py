@@ -22,10 +22,18 @@ def _main(argv):
     runtime = setup_runtime(cfg)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
     if not runtime.is_main:  # rank 0 alone writes into the result folder
-        return _train(cfg, runtime, run_dir)
+        return _train(_with_split(cfg, write=False), runtime, run_dir)
     run_dir.make()
     with log_file(run_dir.train_log, f"train.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
-        return _train(cfg, runtime, run_dir)
+        return _train(_with_split(cfg), runtime, run_dir)
+
+
+def _with_split(cfg, write=True):
+    """A plain folder of <class>/<video> (no --annotation_path): its split, made once into the run folder."""
+    from src.data.folder_split import annotation_of_folder
+
+    return cfg.replace(annotation_path=annotation_of_folder(cfg.video_path, cfg.annotation_path, cfg.result_path,
+                                                            cfg.dataset, cfg.val_fraction, write=write))
 
 
 def _train(cfg, runtime, run_dir):

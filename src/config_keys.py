@@ -32,6 +32,11 @@ def below_one(value) -> str | None:
     return None if 0 <= value < 1 else "must be in [0, 1)"
 
 
+def between_0_and_1(value) -> str | None:
+    """(0, 1)."""
+    return None if 0 < value < 1 else "must be between 0 and 1 (exclusive)"
+
+
 def auto_or_at_least_one(value) -> str | None:
     if value == "auto":
         return None
@@ -138,7 +143,8 @@ class Paths:
     """Where inputs are read and results written, and what a run starts from."""
     video_path: str = key("", "Directory of extracted frames <class>/<video>/image_00001.jpg, or of videos "
                               "<class>/<video>.avi (.mp4/.mkv/.webm).")
-    annotation_path: str = key("", "Annotation JSON file (upstream 3D-ResNets format).")
+    annotation_path: str = key("", "Annotation JSON file (upstream 3D-ResNets format). Empty with a plain folder as "
+                                   "--video_path: a split of it is made (see val_fraction).")
     result_path: str = key("./results/ucf101", "Directory for checkpoints, logs, curves and evaluation results.")
     pretrain_path: str = key("", "Pretrained model to fine-tune from (.ckpt, converted by pth_to_ckpt.py). "
                                  "Empty = train from scratch.")
@@ -192,6 +198,10 @@ class Data:
     train_crop_min_scale: float = key(0.25, "Min scale for random cropping in training.", check=fraction)
     train_crop_min_ratio: float = key(0.75, "Min aspect ratio for random cropping in training.", check=fraction)
     train_t_crop: str = key("random", "Temporal cropping method in training.", ("random", "center"))
+    val_fraction: float = key(0.2, "With --video_path a plain folder of <class>/<video> files or frame folders and no "
+                                   "--annotation_path: each class's share of videos kept for validation (a stratified "
+                                   "split with a fixed seed, written into the run folder and recorded in the model).",
+                              check=between_0_and_1)
 
 
 @dataclass(frozen=True)

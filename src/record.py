@@ -10,6 +10,7 @@ file and the key. Nothing here touches a file.
 """
 import json
 import math
+import re
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
@@ -31,7 +32,7 @@ INPUT_KEYS = ("sample_size", "sample_duration", "sample_t_stride")
 VIEW_KEYS = ("inference_stride", "test_clips", "test_crops", "dataset")
 RECORD_KEYS = (*ARCH_KEYS, *INPUT_KEYS, *VIEW_KEYS)
 # what a record holds besides configuration keys
-_OTHER = ("version", "mean", "std", "class_names", "precision")
+_OTHER = ("version", "mean", "std", "class_names", "precision", "split")
 
 
 def printable(text: Any, limit: int = 80) -> str:
@@ -55,15 +56,17 @@ class ModelRecord:
     std: tuple | None = None
     class_names: tuple | None = None
     precision: str = "fp32"
+    split: MappingProxyType | None = None  # a plain folder's split (src.data.folder_split): fraction, seed, digest
     source: str = ""
 
     @classmethod
-    def create(cls, values, class_names=None, mean=None, std=None, precision="fp32", source=""):
+    def create(cls, values, class_names=None, mean=None, std=None, precision="fp32", source="", split=None):
         """A record of ``values`` (any mapping; its RECORD_KEYS are taken), validated."""
         record = cls(MappingProxyType({k: values[k] for k in RECORD_KEYS if k in values}),
                      None if mean is None else tuple(float(v) for v in mean),
                      None if std is None else tuple(float(v) for v in std),
-                     None if class_names is None else tuple(class_names), precision, str(source))
+                     None if class_names is None else tuple(class_names), precision,
+                     None if split is None else MappingProxyType(dict(split)), str(source))
         record.validate()
         return record
 
@@ -85,8 +88,10 @@ class ModelRecord:
         for key in ("mean", "std", "class_names"):
             if key in data and not isinstance(data[key], list):
                 raise _bad(source, key, "is not a list")
+        if "split" in data and not isinstance(data["split"], dict):
+            raise _bad(source, "split", "is not an object")
         return cls.create(data, data.get("class_names"), data.get("mean"), data.get("std"),
-                          data.get("precision", "fp32"), source)
+                          data.get("precision", "fp32"), source, data.get("split"))
 
     def to_json(self) -> str:
         data = {"version": VERSION, **self.config}
@@ -95,6 +100,8 @@ class ModelRecord:
                 data[key] = list(getattr(self, key))
         if self.precision != "fp32":
             data["precision"] = self.precision
+        if self.split is not None:
+            data["split"] = dict(self.split)
         return json.dumps(data, sort_keys=True)
 
     def validate(self):
@@ -111,6 +118,7 @@ class ModelRecord:
                 raise _bad(self.source, key, f"{printable(list(values))} is not one finite value per input "
                                              f"channel" + (" above 0" if key == "std" else ""))
         self._validate_names()
+        self._validate_split()
         if self.precision not in PRECISIONS:
             raise _bad(self.source, "precision", f"{printable(repr(self.precision))} is not one of "
                                                  f"{', '.join(PRECISIONS)}")
@@ -127,6 +135,16 @@ class ModelRecord:
         if n_classes is not None and len(names) != n_classes:
             raise _bad(self.source, "class_names", f"{len(names)} names for n_classes {n_classes}")
 
+    def _validate_split(self):
+        split = self.split
+        if split is None:
+            return
+        fraction, seed, digest = split.get("val_fraction"), split.get("seed"), split.get("digest")
+        if (set(split) != {"val_fraction", "seed", "digest"} or key_problem("val_fraction", fraction)
+                or not isinstance(seed, int) or isinstance(seed, bool)
+                or not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{8,64}", digest)):
+            raise _bad(self.source, "split", f"{printable(dict(split))} is not a fraction, a seed and a hex digest")
+
     def spec(self) -> ModelSpec:
         """The architecture (the spec's defaults where an older file does not say)."""
         return ModelSpec(**{k: self.config[k] for k in ARCH_KEYS if k in self.config})
@@ -134,7 +152,8 @@ class ModelRecord:
     def replace(self, **changes) -> "ModelRecord":
         """A copy with other values: configuration keys, or mean / std / class_names / precision / source."""
         config = {**self.config, **{k: v for k, v in changes.items() if k in RECORD_KEYS}}
-        other = {k: changes.get(k, getattr(self, k)) for k in ("mean", "std", "class_names", "precision", "source")}
+        other = {k: changes.get(k, getattr(self, k))
+                 for k in ("mean", "std", "class_names", "precision", "source", "split")}
         return ModelRecord.create(config, **other)
 
 

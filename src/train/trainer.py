@@ -16,6 +16,7 @@ from src.config_keys import result_keys
 from src.data.datasets import (classes_to_train, create_train_dataset, eval_dataset_of, steps_per_epoch,
                                train_entries)
 from src.data.degenerate import check_dataset_name, warn_degenerate
+from src.data.folder_split import read_split
 from src.data.presets import ClipSpec
 from src.engine import callbacks as cb
 from src.engine.fit import Loop, Stopped, fit
@@ -164,7 +165,8 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     loop = Loop(train_step=train_step, net=net, state=state, steps_per_epoch=spe, n_epochs=cfg.n_epochs,
                 batches=_batch_source(cfg, entries, runtime, spe), lr=lr, writer=writer)
     stop = StopRequest(runtime.rank_size)
-    extras = {MODEL_RECORD_KEY: record_of(cfg, class_names, mean=MEAN, std=STD).to_json(),
+    extras = {MODEL_RECORD_KEY: record_of(cfg, class_names, mean=MEAN, std=STD,
+                                          split=read_split(cfg.annotation_path)).to_json(),
               ARCHITECTURE_KEY: net.architecture}
     reduce = None if plateau is None else cb.ReduceOnPlateau(plateau, base_lr, lambda rates: _set_lr(train_step, rates))
     policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size, extras,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.atomic import write_text
+from src.data.folder_split import annotation_of_folder, read_split, split_file
 from src.errors import UserError
 from src.record import ARCH_KEYS, INPUT_KEYS, RECORD_KEYS, VERSION, ModelRecord, RecordError, printable
 from src.rundir import RunDir
@@ -125,10 +126,11 @@ def write_onnx_record(path, record: ModelRecord) -> None:
     onnx.save(model, str(path))
 
 
-def record_of(cfg, class_names=None, keys=RECORD_KEYS, mean=None, std=None) -> ModelRecord:
+def record_of(cfg, class_names=None, keys=RECORD_KEYS, mean=None, std=None, split=None) -> ModelRecord:
     """The record of a model trained, converted or exported with ``cfg`` (``keys``: the keys known, e.g. only the
-    architecture of a converted upstream file); ``mean`` / ``std``: the normalisation, when known."""
-    return ModelRecord.create({k: cfg[k] for k in keys if k in cfg}, class_names, mean, std)
+    architecture of a converted upstream file); ``mean`` / ``std``: the normalisation, when known; ``split``: the
+    plain-folder split it was trained on (src.data.folder_split)."""
+    return ModelRecord.create({k: cfg[k] for k in keys if k in cfg}, class_names, mean, std, split=split)
 
 
 def apply_record(cfg, record: ModelRecord | None):
@@ -153,9 +155,17 @@ def apply_record(cfg, record: ModelRecord | None):
 
 def use_model(cfg, path, option):
     """(``cfg`` with the record of the model at ``path`` applied, the :class:`ModelSource`): what an entry
-    script that takes a model does first."""
+    script that takes a model does first. A model trained on a plain folder (no --annotation_path given) gets
+    the same split of ``cfg.video_path`` again, checked against the one it records (src.data.folder_split)."""
     source = open_model(path, cfg.dataset, option)
-    return apply_record(cfg, source.record), source
+    cfg = apply_record(cfg, source.record)
+    split = source.record.split if source.record else None
+    if split and not cfg.annotation_path and cfg.video_path:
+        beside = split_file(source.path.parent, cfg.dataset)  # the one its training wrote, if it is still there
+        folder = source.path.parent if read_split(beside) == dict(split) else cfg.result_path
+        cfg = cfg.replace(annotation_path=annotation_of_folder(cfg.video_path, "", folder, cfg.dataset,
+                                                               split["val_fraction"], expected=dict(split)))
+    return cfg, source
 
 
 def adopt_architecture(cfg, path, option="pretrain_path"):
