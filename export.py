@@ -11,20 +11,25 @@ from src.config import DEPLOY_SECTIONS, load_config
 
 def _main(argv):
     cfg = load_config(argv, aliases={"batch_size": "export_batch_size"}, prog="export.py", sections=DEPLOY_SECTIONS)
-    from src.deploy.export import check_format_supported, export_from_config, output_path
+    from src.data.spatial import MEAN, STD
+    from src.deploy.export import check_format_supported, export_model, output_path
     from src.logs import log_file
     from src.runtime import setup_runtime
-    from src.weights.model_file import use_model
+    from src.weights.model_file import record_of, use_model
 
     # the checkpoint's own settings (architecture, clip size and length, classes) replace the config file's
     cfg, model = use_model(cfg, cfg.ckpt_file, "ckpt_file")
 
-    check_format_supported(cfg)  # before touching a device: AIR needs Ascend
-    log = output_path(cfg).parent / f"{cfg.dataset}_export.log"
+    check_format_supported(cfg.file_format, cfg.device_target)  # before touching a device: AIR needs Ascend
+    # what the exported file carries: the checkpoint's record, with the views and names this run uses
+    carried = model.record
+    record = record_of(cfg, carried.class_names if carried else None, mean=MEAN, std=STD,
+                       split=carried.split if carried else None)
+    log = output_path(cfg.export).parent / f"{cfg.dataset}_export.log"
     with log_file(log, f"export.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
         # the exported graph always holds native convolutions (the fast op does not export)
         setup_runtime(cfg, conv_impl="native", distributed=False, infer_precision="fp32")
-        export_from_config(cfg, model)
+        export_model(model, cfg.export, record)
     return 0
 
 

@@ -161,7 +161,7 @@ def _with_onnx_export(w, ms_net, workdir, load):
     folder removed once ``load`` returns: the loaded model holds it (a file of 130-190 MB)."""
     from mindspore import Tensor
 
-    from src.deploy.export import export_network
+    from src.deploy.export import export_network, input_shape
 
     native = ms_model(w, "native")  # export needs native convolutions; same Parameters' values
     values = {p.name: p.asnumpy() for p in ms_net.get_parameters()}
@@ -171,7 +171,7 @@ def _with_onnx_export(w, ms_net, workdir, load):
                                 sample_size=w.clip[2], n_input_channels=w.clip[0])
     with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
         path = os.path.join(workdir or tmp, f"{w.name.replace(' ', '_')}.onnx")
-        export_network(native, cfg, path)
+        export_network(native, cfg.file_format, input_shape(cfg.export_batch_size, cfg.arch, cfg.data), path)
         return load(path)
 
 

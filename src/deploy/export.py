@@ -10,13 +10,12 @@ import numpy as np
 from src.atomic import commit, make_dirs, scratch_dir
 from src.deploy.graph import WithSoftmax, explicit_padding
 from src.deploy.lite import lite_release_for, mindir_versions
-from src.inference.predictors import checkpoint_network, mindir_predictor, onnx_predictor
+from src.inference.predictors import checkpoint_network, clip_shape, mindir_predictor, onnx_predictor
 from src.errors import UserError
 from src.logs import out
 from src.runtime import device_candidates
 from src.metrics import softmax
-from src.data.spatial import MEAN, STD
-from src.weights.model_file import record_of, write_onnx_record, write_sidecar
+from src.weights.model_file import write_onnx_record, write_sidecar
 
 log = logging.getLogger("resnet3d")
 
@@ -24,27 +23,29 @@ EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
 TOLERANCE = 1e-4
 
 
-def input_shape(cfg):
-    return cfg.export_batch_size, cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size
+def input_shape(batch, arch, data):
+    """The exported graph's input: ``batch`` clips of the architecture's channels and the data's clip size."""
+    return (batch, *clip_shape(arch, data))
 
 
-def output_path(cfg):
-    fmt = cfg.file_format
-    name = cfg.file_name or "resnet3d"
+def output_path(export):
+    """The file export.py writes (the export section's name and format)."""
+    fmt = export.file_format
+    name = export.file_name or "resnet3d"
     for ext in EXTENSIONS.values():  # accept --file_name=x.onnx as well as --file_name=x
         if name.lower().endswith(ext):
             name = name[:-len(ext)]
     return Path(name + EXTENSIONS[fmt]).expanduser()
 
 
-def check_format_supported(cfg):
+def check_format_supported(file_format, device_target):
     """AIR is written by the Ascend backend only: say so before building anything."""
-    device = cfg.device_target
+    device = device_target
     if device == "auto":
         device = device_candidates()[0][0]  # what auto will pick, without touching a device
-    if cfg.file_format == "AIR" and device != "Ascend":
+    if file_format == "AIR" and device != "Ascend":
         raise UserError(f"AIR export needs an Ascend device (--device_target=Ascend on a machine with the "
-                        f"Ascend toolkit); device_target is {cfg.device_target} ({device} here). Export MINDIR "
+                        f"Ascend toolkit); device_target is {device_target} ({device} here). Export MINDIR "
                         f"instead: it runs on Ascend 310 too (scripts/run_infer_310.sh)")
 
 
@@ -96,15 +97,14 @@ def _save_graph(graph, shape, fmt, stem, path):
                         f"{path.parent}; nothing was written") from None
 
 
-def export_network(net, cfg, path, check=True, seed=0, record=None):
-    """Export trained ``net`` (logits, native convs) as network + softmax to ``path``.
+def export_network(net, fmt, shape, path, check=True, seed=0, record=None):
+    """Export trained ``net`` (logits, native convs) as network + softmax to ``path`` in format ``fmt``, for
+    inputs of ``shape`` (:func:`input_shape`).
 
     The file is written under a temporary name; MINDIR / ONNX are re-loaded and compared with ``net``
     on a random clip; the final name is given only when the difference is <= TOLERANCE.
     Returns the max abs difference (None when not checked).
     """
-    fmt = cfg.file_format
-    shape = input_shape(cfg)
     clip = random_clip(shape, seed)
     net.set_train(False)
     # reference probabilities from the unmodified network (float64 softmax of its logits)
@@ -140,19 +140,20 @@ def export_network(net, cfg, path, check=True, seed=0, record=None):
         return diff
 
 
-def export_from_config(cfg, model):
-    """Load the checkpoint ``model`` (a ModelSource) strictly into the native network and export it, with its
-    record (class names from the checkpoint, the rest from cfg, which holds the checkpoint's values) in the
-    ONNX metadata or beside a MINDIR / AIR file. Returns (path, diff)."""
-    check_format_supported(cfg)
-    path = output_path(cfg)
-    ckpt = model.path
-    net = checkpoint_network(cfg, ckpt)
-    names = model.record.class_names if model.record else None
-    diff = export_network(net, cfg, path, record=record_of(cfg, names, mean=MEAN, std=STD))
-    out.info(f"exported {ckpt} -> {path} ({cfg.file_format}, input "
-             f"{'x'.join(str(d) for d in input_shape(cfg))}, {cfg.n_classes} classes, softmax output)")
-    if cfg.file_format == "MINDIR":  # MindSpore's exporter records its version in the model; Lite needs the same
+def export_model(model, export, record):
+    """Load the checkpoint ``model`` (a ModelSource) strictly into the native network of ``record`` (what the
+    exported file will carry: the checkpoint's record with the entry script's views) and export it as the
+    ``export`` section says, the record in the ONNX metadata or beside a MINDIR / AIR file. Returns (path,
+    diff)."""
+    path = output_path(export)
+    arch = record.spec()
+    net = checkpoint_network(arch, model.path)
+    shape = (export.export_batch_size, arch.n_input_channels, record.config["sample_duration"],
+             record.config["sample_size"], record.config["sample_size"])
+    diff = export_network(net, export.file_format, shape, path, record=record)
+    out.info(f"exported {model.path} -> {path} ({export.file_format}, input "
+             f"{'x'.join(str(d) for d in shape)}, {arch.n_classes} classes, softmax output)")
+    if export.file_format == "MINDIR":  # MindSpore's exporter records its version in the model; Lite needs the same
         exporter, ir_version = mindir_versions(path)
         out.info(f"{path} records MindSpore {exporter} (MINDIR version {ir_version}): serve it with MindSpore "
                  f"Lite {lite_release_for(exporter)}, the exporting MindSpore's release")

@@ -68,10 +68,10 @@ def make_predictor(cfg, runtime, path):
     ONNX, MINDIR)."""
     if cfg.onnx_path:
         device = onnx_device(cfg.device_target, "device_target" in cfg.explicit)
-        return onnx_predictor(path, device, clip_shape(cfg))
+        return onnx_predictor(path, device, clip_shape(cfg.arch, cfg.data))
     if cfg.mindir_path:
-        return mindir_predictor(path, clip_shape(cfg))
-    return checkpoint_predictor(cfg, path, runtime.conv_impl, runtime.infer_precision)
+        return mindir_predictor(path, clip_shape(cfg.arch, cfg.data))
+    return checkpoint_predictor(cfg.arch, path, runtime.conv_impl, runtime.infer_precision)
 
 
 def predict_video(predict, path, cfg):

@@ -32,7 +32,7 @@ def evaluate(predict, cfg, tag):
 
 def evaluate_checkpoint(cfg, runtime, ckpt):
     """eval.py: load the checkpoint ``ckpt`` strictly and evaluate it."""
-    predict = checkpoint_predictor(cfg, ckpt, runtime.conv_impl, runtime.infer_precision)
+    predict = checkpoint_predictor(cfg.arch, ckpt, runtime.conv_impl, runtime.infer_precision)
     log.info("evaluating %s (%s)", ckpt, runtime.describe())
     return evaluate(predict, cfg, "eval")
 
@@ -45,5 +45,5 @@ def evaluate_onnx(cfg):
     setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")
     if not cfg.onnx_path:
         raise UserError("--onnx_path is required: the ONNX model to evaluate (python export.py --file_format=ONNX)")
-    predict = onnx_predictor(cfg.onnx_path, device, clip_shape(cfg))
+    predict = onnx_predictor(cfg.onnx_path, device, clip_shape(cfg.arch, cfg.data))
     return evaluate(predict, cfg, "eval_onnx")

@@ -32,9 +32,9 @@ def mindspore_predictor(net):
     return predict
 
 
-def clip_shape(cfg):
-    """(C, T, H, W) of the clips the data pipeline makes for cfg."""
-    return (cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size)
+def clip_shape(arch, data):
+    """(C, T, H, W) of the clips the data pipeline makes: the architecture's channels, the data's clip."""
+    return (arch.n_input_channels, data.sample_duration, data.sample_size, data.sample_size)
 
 
 def _require_file(path, what, hint):
@@ -153,16 +153,16 @@ def mindir_predictor(path, clip_shape=None):
     return _fixed_batch(run, batch)
 
 
-def checkpoint_network(cfg, ckpt_file, conv_impl="native"):
-    """The network of cfg's model keys with every parameter strictly loaded from ``ckpt_file``."""
-    net = build_model(cfg.arch, conv_impl=conv_impl)
+def checkpoint_network(arch, ckpt_file, conv_impl="native"):
+    """The network of ``arch`` (a ModelSpec) with every parameter strictly loaded from ``ckpt_file``."""
+    net = build_model(arch, conv_impl=conv_impl)
     load_strict(net, ckpt_file)
     net.set_train(False)
     return net
 
 
-def checkpoint_predictor(cfg, ckpt_file, conv_impl="native", precision="fp32"):
+def checkpoint_predictor(arch, ckpt_file, conv_impl="native", precision="fp32"):
     """predict() of a checkpoint through its inference network (BatchNorm folded; on CPU with the fast op,
     bias, residual add and ReLU fused into each convolution; ``precision`` fp32 or bf16)."""
-    net = checkpoint_network(cfg, ckpt_file, conv_impl)
+    net = checkpoint_network(arch, ckpt_file, conv_impl)
     return mindspore_predictor(inference_network(net, conv_impl, precision))

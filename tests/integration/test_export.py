@@ -6,7 +6,7 @@ import pytest
 
 import export
 from src.config import load_config
-from src.deploy.export import export_network, random_clip
+from src.deploy.export import export_network, input_shape, random_clip
 from src.deploy.graph import explicit_padding
 from tests.helpers.tiny import make_tiny_checkpoint, tiny_options
 from src.errors import UserError
@@ -41,7 +41,9 @@ def _trained_net(cfg, seed=0):
 @pytest.mark.parametrize("stem", STEMS, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
 def test_onnx_parity_for_every_stem(tmp_path, stem):
     cfg = _cfg(tmp_path, "ONNX", **stem)
-    diff = export_network(_trained_net(cfg), cfg, tmp_path / "m.onnx")  # the parity it checked and printed
+    # the parity it checked and printed
+    diff = export_network(_trained_net(cfg), cfg.file_format,
+                          input_shape(cfg.export_batch_size, cfg.arch, cfg.data), tmp_path / "m.onnx")
     assert diff <= 1e-5
     onnx.checker.check_model(str(tmp_path / "m.onnx"))
 
@@ -53,7 +55,8 @@ def test_onnx_without_explicit_padding_is_caught_and_not_written(tmp_path, monke
     monkeypatch.setattr(export_module, "explicit_padding", lambda net: net)
     cfg = _cfg(tmp_path, "ONNX", conv1_t_size=7)
     with pytest.raises(UserError, match="differs from the checkpoint"):
-        export_network(_trained_net(cfg), cfg, tmp_path / "m.onnx")
+        export_network(_trained_net(cfg), cfg.file_format,
+                       input_shape(cfg.export_batch_size, cfg.arch, cfg.data), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []  # neither the final file nor the temporary one
 
 
@@ -70,7 +73,8 @@ def test_explicit_padding_keeps_values_and_names():
 
 def test_mindir_parity_batch_2(tmp_path):
     cfg = _cfg(tmp_path, "MINDIR", conv1_t_size=3, export_batch_size=2)
-    diff = export_network(_trained_net(cfg), cfg, tmp_path / "m.mindir")
+    diff = export_network(_trained_net(cfg), cfg.file_format,
+                          input_shape(cfg.export_batch_size, cfg.arch, cfg.data), tmp_path / "m.mindir")
     assert diff <= 1e-5
 
 
@@ -108,7 +112,7 @@ def test_exported_onnx_output_is_softmax(tmp_path):
 
     cfg = _cfg(tmp_path, "ONNX")
     net = _trained_net(cfg)
-    export_network(net, cfg, tmp_path / "m.onnx")
+    export_network(net, cfg.file_format, input_shape(cfg.export_batch_size, cfg.arch, cfg.data), tmp_path / "m.onnx")
     x = random_clip((1, 3, 8, 32, 32), seed=3)
     probs = onnx_predictor(tmp_path / "m.onnx")(x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)

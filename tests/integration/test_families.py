@@ -10,7 +10,7 @@ import mindspore as ms
 import export
 import pth_to_ckpt
 from src.config import load_config
-from src.deploy.export import export_network
+from src.deploy.export import export_network, input_shape
 from src.models.inference import inference_network
 from src.models.factory import ModelSpec, build_model
 from src.ops.fused_conv3d import status
@@ -114,7 +114,8 @@ def test_family_exports_match_the_checkpoint_network(tmp_path, capsys, case, fmt
                        f"--file_format={fmt}", "--device_target=CPU", f"--file_name={tmp_path / 'm'}", *args])
     net = build_model(cfg.arch)
     load_strict(net, ckpt)
-    diff = export_network(net, cfg, tmp_path / f"m.{fmt.lower()}")
+    diff = export_network(net, cfg.file_format,
+                          input_shape(cfg.export_batch_size, cfg.arch, cfg.data), tmp_path / f"m.{fmt.lower()}")
     print(f"parity {case} {fmt}: max abs diff of probabilities {diff:.2e}")
     assert diff <= 1e-5
 
