@@ -44,7 +44,7 @@ def _train(cfg, runtime, run_dir):
         summary = train(cfg, runtime, run_dir)
     except Stopped as stop:
         return stop.code
-    if summary["best_top1"] >= 0:
+    if summary["best_top1"] >= 0 and runtime.is_main:  # the run's last line, once
         out.info(f"best video top-1: {100 * summary['best_top1']:.1f}% ({run_dir.best_ckpt})")
     return 0
 
