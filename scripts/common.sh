@@ -57,4 +57,4 @@ check_device_num() { [[ "$1" =~ ^[1-9][0-9]*$ ]] || fail "DEVICE_NUM '$1' is not
 
 # launch MODULE ARGS...: the launcher src/launch/MODULE.py replaces the script (same pid: signals reach it);
 # it stops the ranks on SIGTERM / SIGINT and names a rank that dies
-launch() { PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m "src.launch.$1" "${@:2}"; }
+launch() { PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m src.launch "$@"; }

@@ -6,7 +6,8 @@
 #   ascend310      the C++ program ascend310_infer (MindSpore Lite C++ API; needs LITE_HOME and ASCEND_HOME)
 #   lite-python    MindSpore Lite's Python API (python -m src.deploy.lite; needs the mindspore_lite wheel)
 #   mindir-python  MindSpore's own Python API on the CPU (python -m src.deploy.mindir_python; no Ascend needed)
-# Outputs in the current directory: preprocess_Result/, result_Files/, time_Result/, infer.log, acc.log.
+# Outputs in the current directory: preprocess_Result/, result_Files/, time_Result/ (timed backends), infer.log,
+# acc.log; a failed step is told once and leaves no empty folder.
 # The steps run in src/launch/run_infer310.py; this script checks its arguments.
 set -euo pipefail
 USAGE="bash run_infer_310.sh [MINDIR_PATH] [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH] [NEED_PREPROCESS] [DEVICE_ID] [--backend=ascend310|lite-python|mindir-python] [--key=value ...]"
@@ -41,6 +42,5 @@ if [[ "$NEED_PREPROCESS" == y ]]; then
     check_file ANNOTATION_PATH "$ANNOTATION_PATH"
 fi
 
-launch run_infer310 --mindir_path="$MODEL" --dataset="$DATASET" --config_path="$CONFIG" --video_path="$VIDEO_PATH" \
-    --annotation_path="$ANNOTATION_PATH" --need_preprocess="$NEED_PREPROCESS" --device_id="$DEVICE_ID" \
-    --backend="$BACKEND" --work_dir="$PWD" -- "${EXTRA[@]}"
+launch run_infer310 "$MODEL" "$DATASET" "$CONFIG" "$VIDEO_PATH" "$ANNOTATION_PATH" "$NEED_PREPROCESS" "$DEVICE_ID" \
+    "$BACKEND" "${EXTRA[@]}"

@@ -8,6 +8,7 @@
 3. ``read_results``: manifest + result files -> src.metrics accuracy (the eval line).
 """
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +57,93 @@ def write_clips(cfg, out_dir):
     return manifest
 
 
-def read_manifest(pre_dir):
+RERUN = "run preprocess.py again (NEED_PREPROCESS=y)"
+UNLABELLED = "the accuracy needs labelled videos: run preprocess.py again on a labelled subset (--eval_subset)"
+_KINDS = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
+
+
+def shown(value, limit=60):
+    """A manifest value as it may be echoed to a terminal: repr (control characters escaped), shortened."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _get(path, container, key, kind, where=""):
+    """``container[key]``, which must exist and be a ``kind`` (an integer is never a boolean)."""
+    name = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else key
+    if key not in (range(len(container)) if isinstance(container, list) else container):
+        raise UserError(f"{path}: {name}: missing; {RERUN}")
+    value = container[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UserError(f"{path}: {name}: {shown(value)} is not {_KINDS[kind]}; {RERUN}")
+    return value
+
+
+def _index(path, container, key, where, count, what, fix=RERUN):
+    """``container[key]``: an integer from 0 to ``count`` - 1."""
+    value = _get(path, container, key, int, where)
+    if not 0 <= value < count:
+        name = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}"
+        raise UserError(f"{path}: {name}: {value} is not {what} ({f'0 to {count - 1}' if count else 'none'}); {fix}")
+    return value
+
+
+def check_clip_shape(manifest, path):
+    """What inference reads of the manifest: an object with the clips' shape (and dtype)."""
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: (top level): {shown(manifest)} is not an object; {RERUN}")
+    shape = _get(path, manifest, "shape", list)
+    if len(shape) != 5 or not all(type(d) is int and d > 0 for d in shape):
+        raise UserError(f"{path}: shape: {shown(shape)} is not 5 positive integers [1, C, T, H, W]; {RERUN}")
+    if manifest.get("dtype", "float32") != "float32":
+        raise UserError(f"{path}: dtype: {shown(manifest['dtype'])} is not 'float32'; {RERUN}")
+    return manifest
+
+
+def check_manifest(manifest, path):
+    """The whole manifest, before any number is read from it: the keys preprocess.py writes and their types, every
+    label a class of class_names (the same for a clip as for its video), every video_index one of videos, every
+    clip name a plain file name, used once."""
+    check_clip_shape(manifest, path)
+    if "views" in manifest:
+        _get(path, manifest, "views", str)
+    names, videos, clips = (_get(path, manifest, key, list) for key in ("class_names", "videos", "clips"))
+    for i in range(len(names)):
+        _get(path, names, i, str, "class_names")
+    labels = []
+    for i in range(len(videos)):
+        _get(path, _get(path, videos, i, list, "videos"), 0, str, f"videos[{i}]")
+        labels.append(_index(path, videos[i], 1, f"videos[{i}]", len(names), "a class of class_names", UNLABELLED))
+    seen = {}
+    for i in range(len(clips)):
+        where, clip = f"clips[{i}]", _get(path, clips, i, dict, "clips")
+        name = _get(path, clip, "name", str, where)
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", name) or name in seen:
+            problem = f"is the name of {seen[name]} too" if name in seen else "is not a plain file name"
+            raise UserError(f"{path}: {where}.name: {shown(name)} {problem}; {RERUN}")
+        seen[name] = where
+        video = _index(path, clip, "video_index", where, len(videos), "a video of videos")
+        if _get(path, clip, "window_index", int, where) < 0:
+            raise UserError(f"{path}: {where}.window_index: {clip['window_index']} is negative; {RERUN}")
+        if _index(path, clip, "label", where, len(names), "a class of class_names", UNLABELLED) != labels[video]:
+            raise UserError(f"{path}: {where}.label: {clip['label']} is not the label of its video "
+                            f"(videos[{video}]: {labels[video]}); {RERUN}")
+    if not clips:
+        raise UserError(f"{path}: clips: empty, no clip to score; {RERUN}")
+    return manifest
+
+
+def read_manifest(pre_dir, whole=True):
+    """``<pre_dir>/manifest.json``, checked whole (``check_manifest``) or, for inference, its clip shape only (an
+    unlabelled subset can be run, not scored)."""
     path = Path(pre_dir) / MANIFEST
     if not path.is_file():
         raise UserError(f"{path} not found: run preprocess.py first (NEED_PREPROCESS=y)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise UserError(f"{path} is not valid JSON ({err}): run preprocess.py again") from None
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise UserError(f"{path}: not valid JSON ({err}); {RERUN}") from None
+    return check_manifest(manifest, path) if whole else check_clip_shape(manifest, path)
 
 
 def run_on_clips(data_dir, result_dir, load_predictor):
@@ -74,7 +154,7 @@ def run_on_clips(data_dir, result_dir, load_predictor):
     if not files:
         raise UserError(f"no .bin clips in {data_dir}: run preprocess.py first (NEED_PREPROCESS=y)")
     manifest_path = Path(data_dir).parent / MANIFEST
-    shape = read_manifest(manifest_path.parent)["shape"] if manifest_path.is_file() else None
+    shape = read_manifest(manifest_path.parent, whole=False)["shape"] if manifest_path.is_file() else None
     predict = load_predictor()
     result_dir = Path(result_dir)
     result_dir.mkdir(parents=True, exist_ok=True)

@@ -1,2 +1,2 @@
-"""The distributed launchers behind scripts/run_distribute_train*.sh: reading an HCCL rank table,
-starting and stopping the ranks (signals, process groups), wrapping msrun, naming a rank that died."""
+"""The launchers behind scripts/: the two distributed training jobs (an HCCL rank table, msrun), the Ascend-310
+inference steps and the demo; each is ``python -m src.launch NAME ARGS``, see docs/launch.md."""

@@ -72,6 +72,126 @@ def test_postprocess_errors(infer310_workspace, tmp_path, capsys):
     assert "result files are missing" in capsys.readouterr().err
 
 
+# --- the manifest, checked whole before any number: each defect is one error line, and nothing is scored ---
+
+def good_manifest():
+    return {"shape": [1, 3, 4, 32, 32], "dtype": "float32", "class_names": ["a", "b", "c"],
+            "videos": [["v0", 0], ["v1", 2]], "views": "",
+            "clips": [{"name": "clip_0000000", "video_index": 0, "window_index": 0, "label": 0},
+                      {"name": "clip_0000001", "video_index": 0, "window_index": 1, "label": 0},
+                      {"name": "clip_0000002", "video_index": 1, "window_index": 0, "label": 2}]}
+
+
+def write_run(tmp_path, manifest):
+    """A preprocess_Result folder with ``manifest`` (a dict, or the file's text) and the result files of
+    good_manifest's clips (3 classes: clips 0 and 2 right, clip 1 wrong)."""
+    pre, res = tmp_path / "pre", tmp_path / "res"
+    pre.mkdir()
+    res.mkdir()
+    text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+    (pre / "manifest.json").write_text(text, encoding="utf-8")
+    for i, probs in enumerate(([0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8])):
+        np.asarray(probs, np.float32).tofile(res / result_name(f"clip_{i:07d}"))
+    return [f"--pre_path={pre}", f"--result_dir={res}", "--n_classes=3"], pre / "manifest.json"
+
+
+def test_postprocess_scores_a_good_manifest(tmp_path, capsys):
+    args, _ = write_run(tmp_path, good_manifest())
+    assert postprocess.main(args) == 0
+    out = capsys.readouterr().out
+    assert "videos: ground truth 2, predicted 2, missing 0; clips: 3" in out
+
+
+RERUN = "run preprocess.py again (NEED_PREPROCESS=y)"
+UNLABELLED = "the accuracy needs labelled videos: run preprocess.py again on a labelled subset (--eval_subset)"
+
+
+def change(**edits):
+    """A manifest edit: ``key=value`` sets a key (``path`` spelled with __: clips__1__label), None deletes it."""
+    def edit(manifest):
+        for path, value in edits.items():
+            *parents, last = [int(p) if p.isdigit() else p for p in path.split("__")]
+            target = manifest
+            for part in parents:
+                target = target[part]
+            if value is None:
+                del target[last]
+            else:
+                target[last] = value
+        return manifest
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (change(clips=None), f"clips: missing; {RERUN}"),
+    (change(class_names=None), f"class_names: missing; {RERUN}"),
+    (change(clips__0__video_index=None), f"clips[0].video_index: missing; {RERUN}"),
+    (change(videos__1__1=-1, clips__2__label=-1), f"videos[1][1]: -1 is not a class of class_names (0 to 2); "
+                                                  f"{UNLABELLED}"),
+    (change(clips__2__label=-1), f"clips[2].label: -1 is not a class of class_names (0 to 2); {UNLABELLED}"),
+    (change(videos__0__1=3), f"videos[0][1]: 3 is not a class of class_names (0 to 2); {UNLABELLED}"),
+    (change(clips__1__label="0"), f"clips[1].label: '0' is not an integer; {RERUN}"),
+    (change(clips__1__label=True), f"clips[1].label: True is not an integer; {RERUN}"),
+    (change(clips__1__label=0.0), f"clips[1].label: 0.0 is not an integer; {RERUN}"),
+    (change(clips__2__label=1), f"clips[2].label: 1 is not the label of its video (videos[1]: 2); {RERUN}"),
+    (change(clips__2__video_index=2), f"clips[2].video_index: 2 is not a video of videos (0 to 1); {RERUN}"),
+    (change(clips__2__video_index=-1), f"clips[2].video_index: -1 is not a video of videos (0 to 1); {RERUN}"),
+    (change(clips__0__window_index=-3), f"clips[0].window_index: -3 is negative; {RERUN}"),
+    (change(clips__1__name="clip_0000000"), f"clips[1].name: 'clip_0000000' is the name of clips[0] too; {RERUN}"),
+    (change(clips__0__name="../../etc/passwd"), f"clips[0].name: '../../etc/passwd' is not a plain file name; "
+                                                f"{RERUN}"),
+    (change(clips__0__name="clip\x1b[2J\r"), f"clips[0].name: 'clip\\x1b[2J\\r' is not a plain file name; {RERUN}"),
+    (change(class_names__1={"x": 1}), f"class_names[1]: {{'x': 1}} is not a string; {RERUN}"),
+    (change(videos__0="v0"), f"videos[0]: 'v0' is not a list; {RERUN}"),
+    (change(videos__0=["v0"]), f"videos[0][1]: missing; {RERUN}"),
+    (change(clips__1="clip_0000001"), f"clips[1]: 'clip_0000001' is not an object; {RERUN}"),
+    (change(clips=[]), f"clips: empty, no clip to score; {RERUN}"),
+    (change(shape=[1, 3, 4, 32]), f"shape: [1, 3, 4, 32] is not 5 positive integers [1, C, T, H, W]; {RERUN}"),
+    (change(dtype="float16"), f"dtype: 'float16' is not 'float32'; {RERUN}"),
+    (change(views=["x" * 100]), f"views: ['{'x' * 55}... is not a string; {RERUN}"),
+    (lambda manifest: [manifest], f"(top level): {repr([good_manifest()])[:57]}... is not an object; {RERUN}"),
+])
+def test_postprocess_names_each_manifest_defect_in_one_line(tmp_path, capsys, edit, message):
+    args, path = write_run(tmp_path, edit(good_manifest()))
+    assert postprocess.main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"error: {path}: {message}\n"  # no traceback, no accuracy
+    assert "\x1b" not in err and "\r" not in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{\"clips\": [", "not valid JSON (Expecting value: line 1 column 12 (char 11))"),
+    (b"\xff\xfe".decode("latin-1"), "not valid JSON"),
+])
+def test_postprocess_names_a_manifest_that_is_not_json(tmp_path, capsys, text, message):
+    args, path = write_run(tmp_path, text)
+    (path).write_bytes(text.encode("latin-1"))
+    assert postprocess.main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"error: {path}: {message}") and err.endswith(f"; {RERUN}\n")
+    assert err.count("\n") == 1
+
+
+def test_run_infer_310_sh_with_a_bad_manifest_says_it_once(infer310_workspace, tmp_path):
+    """The whole flow on real clips and the real MINDIR (MindSpore on the CPU): the inference reads only the clip
+    shape, so it runs; postprocess.py refuses the label -1 before scoring anything, in one line, on the terminal and
+    in acc.log."""
+    ws = infer310_workspace
+    assert preprocess.main(ws["args"] + [f"--output_path={tmp_path / 'preprocess_Result'}"]) == 0
+    path = tmp_path / "preprocess_Result" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["videos"][1][1] = manifest["clips"][3]["label"] = -1
+    path.write_text(json.dumps(manifest))
+    proc = run_script("run_infer_310.sh", ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "n", "0",
+                      "--backend=mindir-python", *ws["model_args"], cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    expected = f"error: {path}: videos[1][1]: -1 is not a class of class_names (0 to 7); {UNLABELLED}"
+    output = (proc.stdout + proc.stderr).splitlines()
+    assert [line for line in output if "error" in line] == [expected]
+    assert (tmp_path / "acc.log").read_text() == expected + "\n"
+    assert len(list((tmp_path / "result_Files").glob("*_0.bin"))) == 24 and not (tmp_path / "time_Result").exists()
+
+
 def test_run_infer_310_sh_without_ascend_says_what_is_missing(infer310_workspace, tmp_path):
     ws = infer310_workspace
     proc = run_script("run_infer_310.sh", ws["mindir"], "ucf101", ws["jpg"], ws["ann"], "n", "0", cwd=tmp_path,

@@ -2,11 +2,12 @@
 only when made with the same options, and a failed step's exit status (the whole demo: tests/test_demo.py)."""
 from pathlib import Path
 
-from src.launch.run_demo import QUICK, STAGES, Demo, main
+from src.launch.processes import run_launcher
+from src.launch.run_demo import QUICK, STAGES, Demo, launch
 
 
 def test_stages_are_numbered_as_the_seed_printed_them():
-    assert len(STAGES) == 7 and STAGES[-1][0] == "summary"
+    assert len(STAGES) == 7 and STAGES[-1].__doc__ == "summary"
 
 
 def test_dataset_made_once_then_reused(tmp_path, capfd):
@@ -30,7 +31,7 @@ def test_a_failed_step_ends_the_demo_with_its_status(tmp_path, capfd):
     (out / "data").mkdir(parents=True)
     (out / "data" / ".done").write_text(" ".join(QUICK[0]) + "\n")  # "reused", but there are no videos
     (out / "predict.txt").write_text("old")
-    assert main([str(out), "--quick"]) != 0
+    assert run_launcher(launch, [str(out), "--quick"]) != 0
     printed = capfd.readouterr().out
     assert "] 1/7 synthetic motion dataset" in printed and "] 2/7 frames" in printed and "3/7" not in printed
     assert not (out / "predict.txt").exists()  # the results are always made afresh

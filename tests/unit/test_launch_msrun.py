@@ -1,12 +1,12 @@
-"""src/launch/run_msrun.py and job.py without a job: the cluster from the environment, msrun's failure
-lines, the train.py command."""
+"""src/launch/run_msrun.py and job.py without a job: the cluster from the environment, this host's addresses,
+the train.py command."""
 import sys
 
 import pytest
 
-from src.launch.job import ROOT, TrainJob
-from src.launch.processes import LaunchError
-from src.launch.run_msrun import Cluster, failed_workers, is_local_address
+from src.errors import UserError
+from src.launch.job import ROOT, TrainJob, is_this_host
+from src.launch.run_msrun import Cluster
 
 
 def test_defaults_are_one_host_on_the_loopback_with_a_random_port():
@@ -30,7 +30,7 @@ def test_several_hosts_use_msruns_default_port():
     ({"STOP_TIMEOUT": "1.5"}, "STOP_TIMEOUT '1.5' is not a positive number of seconds"),
 ])
 def test_cluster_environment_errors(env, message):
-    with pytest.raises(LaunchError) as err:
+    with pytest.raises(UserError) as err:
         Cluster.from_env(env)
     assert message in str(err.value)
 
@@ -40,16 +40,8 @@ def test_node_1_may_name_another_host_as_master():
 
 
 def test_local_addresses():
-    assert is_local_address("127.0.0.1") and not is_local_address("192.0.2.77")
-
-
-def test_msruns_failure_lines_give_pid_and_code():
-    lines = ["[WARNING] ME(100:1,MainProcess):2026-12-04-20:00:00.000.000 [mindspore/parallel/cluster/process_entity/"
-             "_api.py:370] There's worker exits with exception, kill all other workers.\n",
-             "[ERROR] ME(100:1,MainProcess):2026-12-04-20:00:00.000.000 [mindspore/parallel/cluster/process_entity/"
-             "_api.py:365] Worker process 4242 exit with exception. Error code: -9.\n",
-             "Worker process 77 exit with exception. Error code: 143.\n"]
-    assert failed_workers(lines) == [(4242, -9), (77, 143)]
+    assert is_this_host("127.0.0.1") and is_this_host("localhost") and is_this_host("192.0.2.77") is False
+    assert is_this_host("no-such-host.invalid") is None
 
 
 def test_train_command_keeps_the_seed_arguments_in_order(tmp_path):
