@@ -44,8 +44,10 @@ def _train(cfg, runtime, run_dir):
         summary = train(cfg, runtime, run_dir)
     except Stopped as stop:
         return stop.code
-    if summary["best_top1"] >= 0 and runtime.is_main:  # the run's last line, once
-        out.info(f"best video top-1: {100 * summary['best_top1']:.1f}% ({run_dir.best_ckpt})")
+    if summary["best_top1"] >= 0 and runtime.is_main:  # the run's last line, once: the best epoch's three figures
+        best = run_dir.read_best_metrics() or {}
+        figures = best.get("line") or f"top-1: {100 * summary['best_top1']:.1f}%"
+        out.info(f"best epoch {summary['best_epoch']}: {figures} ({run_dir.best_ckpt})")
     return 0
 
 

@@ -29,7 +29,9 @@ class _Console(logging.Handler):
     def __init__(self, stream_name, only_out):
         super().__init__()
         self.stream_name = stream_name
-        self.addFilter(lambda record: (record.name == OUT_NAME) == only_out)
+        # a line logged with extra={"log_only": True} goes to the run's log file, not the console (a progress
+        # bar stands for the step lines on a terminal)
+        self.addFilter(lambda record: (record.name == OUT_NAME) == only_out and not getattr(record, "log_only", False))
 
     def emit(self, record):
         try:

@@ -1,10 +1,15 @@
 """Training logs: the original's console lines, plus lr, data-wait time and clips/s, a CSV of the
 curves and a PNG plot (loss, lr, validation accuracy), all in result_path."""
 import csv
+import logging
+import sys
+
+from tqdm import tqdm
 
 from src.atomic import atomic_output
 from src.errors import UserError
-from src.logs import RankWriter
+from src.logs import RankWriter, out
+from src.train.tensorboard import EventWriter
 from src.rundir import CURVES_CSV, CURVES_PNG, EPOCHS_CSV
 STEP_FIELDS = ["epoch", "step", "global_step", "loss", "lr", "step_time_ms", "data_wait_ms"]
 EPOCH_FIELDS = ["epoch", "mean_loss", "epoch_time_s", "clips_per_s", "data_wait_ms", "overflow_steps", "val_clip",
@@ -14,13 +19,21 @@ EPOCH_FIELDS = ["epoch", "mean_loss", "epoch_time_s", "clips_per_s", "data_wait_
 class TrainLogger:
     """``writer``: the run's src.logs.RankWriter (lines and files from rank 0 only). ``resume_step`` = global
     steps already done: on resume the CSVs keep the rows up to there, and ``resumed_losses`` holds the losses
-    of the interrupted epoch's finished steps."""
+    of the interrupted epoch's finished steps. ``progress``: a progress bar per epoch (rate, time left) on the
+    terminal in place of the step lines, which still go to the log (default: when stderr is a terminal);
+    ``steps_per_epoch`` / ``n_epochs`` size it. TensorBoard events go to the run folder (rank 0)."""
 
-    def __init__(self, run_dir, writer: RankWriter, resume_step=0, resume_epoch=0):
+    def __init__(self, run_dir, writer: RankWriter, resume_step=0, resume_epoch=0, steps_per_epoch=0, n_epochs=0,
+                 progress=None):
         self.dir = run_dir.path
         self.writer = writer
         self.resumed_losses = []
+        self.shape = (steps_per_epoch, n_epochs)
+        self.progress = writer.is_main and bool(steps_per_epoch) and (sys.stderr.isatty() if progress is None
+                                                                       else progress)
+        self.bar, self.board, self.global_step = None, None, resume_step
         if writer.is_main:
+            self.board = EventWriter(self.dir, warn=logging.getLogger("resnet3d").warning)
             run_dir.make()
             steps = self._open(CURVES_CSV, STEP_FIELDS, lambda r: int(r["global_step"]) <= resume_step)
             self._open(EPOCHS_CSV, EPOCH_FIELDS, lambda r: int(r["epoch"]) <= resume_epoch)
@@ -47,12 +60,40 @@ class TrainLogger:
         self.writer.say(line)
 
     def step(self, epoch, step, global_step, loss, lr, step_time, data_wait):
-        self.say(f"epoch: {epoch} step: {step}, loss is {loss:.7g}")
+        line = f"epoch: {epoch} step: {step}, loss is {loss:.7g}"
+        if self.progress:
+            self._advance(epoch, step, loss)
+            self.writer.write(out.info, line, extra={"log_only": True})
+        else:
+            self.say(line)
+        self.global_step = global_step
+        if self.board:
+            self.board.scalars(global_step, {"train/loss": loss, "train/lr": lr, "train/data_wait_ms": data_wait * 1e3,
+                                             "train/step_time_ms": step_time * 1e3})
         self._append(CURVES_CSV, STEP_FIELDS, dict(epoch=epoch, step=step, global_step=global_step, loss=f"{loss:.6g}",
                                                    lr=f"{lr:.6g}", step_time_ms=f"{step_time * 1e3:.2f}",
                                                    data_wait_ms=f"{data_wait * 1e3:.2f}"))
 
+    def _advance(self, epoch, step, loss):
+        """The epoch's bar: made at its first step, one tick per step, the loss beside it."""
+        if self.bar is None:
+            spe, n_epochs = self.shape
+            self.bar = tqdm(total=spe, initial=step - 1, desc=f"epoch {epoch}/{n_epochs}", unit="step",
+                            file=sys.stderr, leave=False, dynamic_ncols=True)
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.board:
+            self.board.close()
+
     def epoch(self, epoch, steps, losses, epoch_time, clips, data_wait, lr, val=None, overflows=0):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
         per_step = epoch_time / max(steps, 1)
         self.say(f"epoch time: {epoch_time * 1e3:.3f} ms, per step time: {per_step * 1e3:.3f} ms")
         mean_loss = sum(losses) / max(len(losses), 1)
@@ -71,6 +112,11 @@ class TrainLogger:
             val_clip="" if val is None else f"{val.clip:.4f}", val_top1="" if val is None else f"{val.top1:.4f}",
             val_top5="" if val is None else f"{val.top5:.4f}"))
         self.writer.write(self.plot)
+        if self.board:
+            scalars = {"epoch/mean_loss": mean_loss, "epoch/clips_per_s": clips / max(epoch_time, 1e-9)}
+            if val is not None:
+                scalars.update({"val/clip": val.clip, "val/top1": val.top1, "val/top5": val.top5})
+            self.board.scalars(self.global_step, scalars)
 
     def plot(self):
         import matplotlib

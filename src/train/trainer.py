@@ -127,13 +127,7 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     resume_from = resolve_resume(run_dir, cfg.resume)
     if resume_from is None and runtime.is_main:
         check_fresh_folder(run_dir)
-    entries, class_names = train_entries(cfg)
-    if runtime.is_main:  # said once, before any work: data that trains badly, a dataset name that misnames files
-        warn_degenerate(cfg.annotation_path, cfg.video_path, cfg.sample_duration * cfg.sample_t_stride,
-                        cfg.input_format)
-        check_dataset_name(cfg.dataset, cfg.annotation_path, len(class_names))
-    cfg = cfg.replace(n_classes=classes_to_train(cfg.n_classes, "n_classes" in cfg.explicit, class_names,
-                                                  cfg.annotation_path))
+    cfg, entries, class_names = _training_data(cfg, runtime)
     spe = _steps_per_epoch(cfg, len(entries), runtime.rank_size)
     if cfg.lr_decay_mode == "plateau" and not cfg.eval_in_training:
         raise UserError("--lr_decay_mode=plateau follows the validation loss: pass --eval_in_training=True")
@@ -141,6 +135,8 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     if cfg.eval_in_training:  # every rank evaluates its share of the windows
         eval_data = eval_dataset_of(cfg, cfg.eval_subset, runtime.rank_id, runtime.rank_size)
     net = build_model(cfg.arch, conv_impl=runtime.conv_impl)
+    if runtime.is_main:
+        check_disk_for_checkpoints(net, run_dir, cfg.keep_checkpoint_max)
     if cfg.pretrain_path and resume_from is None:
         load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
     base_lr = create_schedule(cfg.schedule, n_epochs=cfg.n_epochs, steps_per_epoch=spe)
@@ -157,7 +153,8 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
         save_config(cfg, run_dir.config)
     start_epoch, _ = state.next_position(spe)
     writer = RankWriter(runtime.rank_id)  # lines and files of the run from rank 0 only
-    logger = TrainLogger(run_dir, writer, resume_step=state.global_step(spe), resume_epoch=start_epoch - 1)
+    logger = TrainLogger(run_dir, writer, resume_step=state.global_step(spe), resume_epoch=start_epoch - 1,
+                         steps_per_epoch=spe, n_epochs=cfg.n_epochs)
     effective = cfg.batch_size * runtime.rank_size * cfg.accumulation_steps
     out.info(f"training {cfg.dataset}: {spe} steps/epoch x {cfg.n_epochs} epochs, effective batch {effective} "
              f"({cfg.batch_size} x {runtime.rank_size} rank(s) x {cfg.accumulation_steps} accumulation step(s)), "
@@ -175,11 +172,46 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     def log_step(epoch, step, loss, step_time, data_wait):
         logger.step(epoch, step, (epoch - 1) * spe + step, loss, loop.current_lr(), step_time, data_wait)
 
-    with stop:
-        state = fit(loop, [*policies, *extra_callbacks], log_step, resumed_losses=logger.resumed_losses)
+    try:
+        with stop:
+            state = fit(loop, [*policies, *extra_callbacks], log_step, resumed_losses=logger.resumed_losses)
+    finally:
+        logger.close()
     return dict(steps_per_epoch=spe, global_step=state.global_step(spe), best_top1=state.best_top1,
                 best_epoch=state.best_epoch, checkpoints=[str(p) for _, _, p in run_dir.checkpoints()], net=net,
                 run_dir=run_dir)
+
+
+def _training_data(cfg, runtime):
+    """(cfg with the annotation's class count, training entries, class names); rank 0 says once what would
+    train badly (degenerate data) or misname files (a dataset name that contradicts the annotation)."""
+    entries, class_names = train_entries(cfg)
+    if runtime.is_main:
+        warn_degenerate(cfg.annotation_path, cfg.video_path, cfg.sample_duration * cfg.sample_t_stride,
+                        cfg.input_format)
+        check_dataset_name(cfg.dataset, cfg.annotation_path, len(class_names))
+    cfg = cfg.replace(n_classes=classes_to_train(cfg.n_classes, "n_classes" in cfg.explicit, class_names,
+                                                  cfg.annotation_path))
+    return cfg, entries, class_names
+
+
+def check_disk_for_checkpoints(net, run_dir, keep_max):
+    """Say what the run's checkpoints will take (keep_max epoch checkpoints and best.ckpt, each the weights and
+    the momentum: 2 x 4 bytes a parameter), and refuse a folder whose disk cannot hold what is still to come."""
+    import shutil
+
+    size = 8 * sum(int(np.prod(p.shape)) for p in net.get_parameters())
+    present = sum(p.stat().st_size for _, _, p in run_dir.checkpoints()) + (
+        run_dir.best_ckpt.stat().st_size if run_dir.best_ckpt.is_file() else 0)
+    need = (keep_max + 1) * size
+    free = shutil.disk_usage(run_dir.path).free
+    mb = 1 / 2 ** 20
+    if need - present > free:
+        raise UserError(f"the checkpoints of this run need {need * mb:.0f} MB ({keep_max} x {size * mb:.1f} MB "
+                        f"+ best.ckpt) but {run_dir.path} has {free * mb:.0f} MB free: lower --keep_checkpoint_max "
+                        f"or pass a --result_path on a larger disk")
+    out.info(f"checkpoints: up to {keep_max} + best.ckpt x {size * mb:.1f} MB = {need * mb:.0f} MB in "
+             f"{run_dir.path} ({free * mb:.0f} MB free)")
 
 
 def _steps_per_epoch(cfg, n_videos, rank_size):
