@@ -5,7 +5,6 @@ if [[ -z "${PYTHON:-}" ]]; then  # exported: scripts called from scripts use the
     if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
     export PYTHON
 fi
-
 usage() {
     echo "Usage: $USAGE" >&2
     [[ -n "${ENV_HELP:-}" ]] && echo "Environment: $ENV_HELP" >&2
@@ -13,8 +12,8 @@ usage() {
     exit 1
 }
 
-fail() { echo "error: $*" >&2; exit 1; }
-abspath() { realpath -m -- "$1"; }
+fail() { echo "error: $*" >&2; exit 1; }; abspath() { realpath -m -- "$1"; }
+annotation_arg() { if [[ "$1" == none ]]; then echo ""; else abspath "$1"; fi; }  # none: <class>/<video> folder
 
 # DATASET: ucf101, hmdb51 or your own name; CONFIG: its <name>_config.yaml, else ucf101_config.yaml (template)
 check_dataset() {
@@ -38,18 +37,18 @@ pretrain_arg() {
         check_file PRETRAIN_PATH "$1"; echo "--pretrain_path=$(abspath "$1")"; fi
 }
 
-# The original's leading arguments: DEVICE_ID [ucf101|hmdb51] VIDEO_PATH ANNOTATION_PATH RESULT_PATH.
-# Sets DEVICE_ID DATASET VIDEO_PATH ANNOTATION_PATH RESULT_PATH (absolute) after checking them.
+# The original's leading arguments: DEVICE_ID [ucf101|hmdb51] VIDEO_PATH ANNOTATION_PATH|none RESULT_PATH; sets them.
 take_device_dataset_paths() {
     DEVICE_ID="$1"; DATASET="$2"
     check_dataset "$DATASET"
     [[ "$DEVICE_ID" =~ ^[0-9]+$ ]] || fail "DEVICE_ID '$DEVICE_ID' is not a number"
-    VIDEO_PATH="$(abspath "$3")"; ANNOTATION_PATH="$(abspath "$4")"; RESULT_PATH="$(abspath "$5")"
+    VIDEO_PATH="$(abspath "$3")"; RESULT_PATH="$(abspath "$5")"
+    ANNOTATION_PATH="$(annotation_arg "$4")"
 }
 
 check_data_paths() {
     check_dir VIDEO_PATH "$VIDEO_PATH"
-    check_file ANNOTATION_PATH "$ANNOTATION_PATH"
+    [[ -z "$ANNOTATION_PATH" ]] || check_file ANNOTATION_PATH "$ANNOTATION_PATH"
 }
 
 # --- the distributed launchers ---

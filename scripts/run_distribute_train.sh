@@ -9,7 +9,7 @@
 # SIGKILL; a second signal: SIGKILL at once); the launcher exits 128 + the first signal. The first
 # rank to fail ends the job. The launcher itself is src/launch/run_rank_table.py.
 set -euo pipefail
-USAGE="bash run_distribute_train.sh [DEVICE_NUM] [RANK_TABLE_FILE] [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
+USAGE="bash run_distribute_train.sh [DEVICE_NUM] [RANK_TABLE_FILE] [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH|none] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
 ENV_HELP="SERVER_ID (this host's server_id in the table; default: found by its addresses) DRY_RUN=1 (print the commands only) STOP_TIMEOUT (120 s)"
 EXAMPLE="bash run_distribute_train.sh 8 ~/hccl_8p.json ucf101 ~/dataset/ucf101/jpg/ ~/dataset/ucf101/json/ucf101_01.json ~/results/ucf101 ~/pretrain.ckpt"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -19,7 +19,7 @@ DEVICE_NUM="$1"; DATASET="$3"
 check_device_num "$DEVICE_NUM"
 check_dataset "$DATASET"
 RANK_TABLE_FILE="$(abspath "$2")"
-VIDEO_PATH="$(abspath "$4")"; ANNOTATION_PATH="$(abspath "$5")"; RESULT_PATH="$(abspath "$6")"
+VIDEO_PATH="$(abspath "$4")"; ANNOTATION_PATH="$(annotation_arg "$5")"; RESULT_PATH="$(abspath "$6")"
 PRETRAIN="$(pretrain_arg "$7")"
 shift 7
 check_extra "$@"

@@ -2,7 +2,7 @@
 # Evaluate a checkpoint (or a training result folder: its best.ckpt, else its latest checkpoint).
 # eval.py appends its output to RESULT_PATH/<dataset>_eval.log (the config's dataset).
 set -euo pipefail
-USAGE="bash run_eval.sh [DEVICE_ID] [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [INFERENCE_CKPT_PATH] [--key=value ...]"
+USAGE="bash run_eval.sh [DEVICE_ID] [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH|none] [RESULT_PATH] [INFERENCE_CKPT_PATH] [--key=value ...]"
 EXAMPLE="bash run_eval.sh 0 ucf101 ~/dataset/ucf101/jpg/ ~/dataset/ucf101/json/ucf101_01.json ~/results/ ~/results/ucf101/best.ckpt"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

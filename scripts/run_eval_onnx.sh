@@ -3,14 +3,14 @@
 # ./results/<dataset>/ (or --result_path).
 # Extra --key=value options go to eval_onnx.py (e.g. --device_target=GPU, --eval_batch_size=8).
 set -euo pipefail
-USAGE="bash run_eval_onnx.sh [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH] [ONNX_PATH] [--key=value ...]"
+USAGE="bash run_eval_onnx.sh [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH|none] [ONNX_PATH] [--key=value ...]"
 EXAMPLE="bash run_eval_onnx.sh ucf101 /path/ucf101/jpg /path/ucf101/json/ucf101_01.json /path/resnet3d.onnx"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ $# -lt 4 ]] && usage
 DATASET="$1"
 check_dataset "$DATASET"
-VIDEO_PATH="$(abspath "$2")"; ANNOTATION_PATH="$(abspath "$3")"; ONNX_PATH="$(abspath "$4")"
+VIDEO_PATH="$(abspath "$2")"; ANNOTATION_PATH="$(annotation_arg "$3")"; ONNX_PATH="$(abspath "$4")"
 shift 4
 check_extra "$@"
 check_data_paths

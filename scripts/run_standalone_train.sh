@@ -2,7 +2,7 @@
 # Train on one device. train.py appends its output to RESULT_PATH/train_<dataset>.log (the config's dataset).
 # Extra --key=value options go to train.py (e.g. --device_target=CPU --resume=auto --config_path=...).
 set -euo pipefail
-USAGE="bash run_standalone_train.sh [DEVICE_ID] [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
+USAGE="bash run_standalone_train.sh [DEVICE_ID] [ucf101|hmdb51|NAME] [VIDEO_PATH] [ANNOTATION_PATH|none] [RESULT_PATH] [PRETRAIN_PATH|none] [--key=value ...]"
 EXAMPLE="bash run_standalone_train.sh 0 ucf101 ~/dataset/ucf101/jpg/ ~/dataset/ucf101/json/ucf101_01.json ~/results/ucf101 ~/pretrain_ckpt/pretrain.ckpt"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

@@ -77,3 +77,14 @@ def test_a_folder_that_changed_since_training_is_one_error(folder, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and [e for e in err if e.startswith("error:")] == err[-1:]
     assert err[-1].startswith(f"error: {changed} no longer gives the split the model was trained on")
+
+
+def test_the_launch_script_takes_a_plain_folder(folder, tmp_path):
+    """ANNOTATION_PATH 'none': the script passes the folder on and train.py splits it."""
+    from tests.helpers.scripts import run_script
+
+    options = [o for o in TINY_RUN_OPTIONS if not o.startswith("--dataset")]
+    res = run_script("run_standalone_train.sh", "0", "synthetic", str(folder), "none", str(tmp_path / "run"), "none",
+                     *options, "--n_epochs=1", "--batch_size=8")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "run" / "synthetic_split.json").is_file() and list((tmp_path / "run").glob("*.ckpt"))
