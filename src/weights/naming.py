@@ -1,9 +1,9 @@
 """Upstream PyTorch parameter names <-> ours, and the architecture a set of tensors describes.
 
 The whole rename table is RENAME_RULES: one regular expression per kind of tensor. Convolutions and
-fc keep their upstream names (R(2+1)D's ``conv1_s`` / ``conv1_t`` included); BatchNorm tensors move under
-MindSpore's ``bn2d`` child. ``infer_architecture`` reads the family (src.models.families) and its options
-from the tensors alone.
+fc keep their upstream names (R(2+1)D's ``conv1_s`` / ``conv1_t`` included, and torchvision's ``stem.0`` /
+``layer1.0.conv1.0.0``); BatchNorm tensors move under MindSpore's ``bn2d`` child. ``infer_architecture``
+reads the family (src.models.families) and its options from the tensors alone.
 """
 import re
 from dataclasses import dataclass
@@ -12,9 +12,13 @@ from src.record import ModelSpec
 
 from src.errors import UserError
 
-_BN = r"(?P<bn>(?:.*\.)?bn\d(?:_[st])?|.*\.downsample\.1)"
+# torchvision's video ResNets name modules by their place in Sequentials: stem (conv, BN, ReLU[, conv, BN, ReLU]),
+# a block's ``convN`` (conv, BN[, ReLU]) whose conv may be a (2+1)D Sequential (conv, BN, ReLU, conv)
+_TV_CONV = r"stem\.[03]|.*\.conv\d\.0(?:\.[03])?"
+_TV_BN = r"stem\.[14]|.*\.conv\d\.(?:0\.)?1"
+_BN = rf"(?P<bn>(?:.*\.)?bn\d(?:_[st])?|.*\.downsample\.1|{_TV_BN})"
 RENAME_RULES = (
-    (re.compile(r"^(?P<m>(?:.*\.)?conv\d(?:_[st])?|.*\.downsample\.0)\.weight$"), r"\g<m>.weight"),
+    (re.compile(rf"^(?P<m>(?:.*\.)?conv\d(?:_[st])?|.*\.downsample\.0|{_TV_CONV})\.weight$"), r"\g<m>.weight"),
     (re.compile(rf"^{_BN}\.weight$"), r"\g<bn>.bn2d.gamma"),
     (re.compile(rf"^{_BN}\.bias$"), r"\g<bn>.bn2d.beta"),
     (re.compile(rf"^{_BN}\.running_mean$"), r"\g<bn>.bn2d.moving_mean"),
@@ -97,8 +101,31 @@ def is_densenet(keys):
     return any(k.startswith(("features.", "classifier.")) for k in keys)
 
 
+def _torchvision_family(shapes, block):
+    """tv_r2plus1d (a (2+1)D stem), tv_r3d (3x3x3 in every stage) or tv_mc3 (3x3x3 in layer1, 1x3x3 after)."""
+    if "stem.3.weight" in shapes:
+        return "tv_r2plus1d"
+    conv = "conv1" if block == "basic" else "conv2"
+    temporal = []
+    for stage in range(1, 5):
+        kernel = shapes.get(f"layer{stage}.0.{conv}.0.weight")
+        if kernel is None or len(kernel) != 5:
+            raise UserError(f"the tensors look like torchvision's video ResNet (stem.0.weight) but have no "
+                            f"layer{stage}.0.{conv}.0.weight convolution: is the file complete?")
+        temporal.append(kernel[2] > 1)
+    if all(temporal):
+        return "tv_r3d"
+    if temporal == [True, False, False, False]:
+        return "tv_mc3"
+    listed = ", ".join(f"layer{i + 1} {'3x3x3' if t else '1x3x3'}" for i, t in enumerate(temporal))
+    raise UserError(f"a torchvision VideoResNet with {listed} convolutions is none of r3d (3x3x3 everywhere), mc3 "
+                    f"(3x3x3 in layer1 only) or r2plus1d: it cannot be converted")
+
+
 def _family(shapes, block):
     """(model, wide_resnet_k, resnext_cardinality) from a state dict in our naming."""
+    if "stem.0.weight" in shapes:
+        return _torchvision_family(shapes, block), 2, 32
     if "conv1_s.weight" in shapes:
         return "resnet2p1d", 2, 32
     bn1, conv1 = shapes.get("layer2.0.bn1.bn2d.gamma"), shapes.get("layer2.0.conv1.weight")
@@ -123,11 +150,12 @@ def infer_architecture(shapes, model_depth=None, resnet_shortcut=None):
     """
     if is_densenet(shapes):
         raise UserError("this is a DenseNet (CVPR 2018 release), which is not a 3D ResNet: it cannot be converted")
-    stem_key = "conv1_t.weight" if "conv1_t.weight" in shapes else "conv1.weight"
+    # the stem's last convolution: its width is 64 x widen_factor, its temporal kernel conv1_t_size
+    stem_key = next((k for k in ("conv1_t.weight", "stem.3.weight", "stem.0.weight") if k in shapes), "conv1.weight")
     if stem_key not in shapes or "fc.weight" not in shapes:
         raise UserError("the tensors are not a 3D-ResNet (no conv1.weight / fc.weight); "
                         "is this a checkpoint of kenshohara/3D-ResNets-PyTorch's resnet?")
-    block = "bottleneck" if any(k.endswith(".conv3.weight") for k in shapes) else "basic"
+    block = "bottleneck" if any(re.search(r"\.conv3\.(?:0\.)?weight$", k) for k in shapes) else "basic"
     layers = []
     for stage in range(1, 5):
         ids = {int(m.group(1)) for k in shapes for m in [re.match(rf"layer{stage}\.(\d+)\.", k)] if m}
@@ -143,7 +171,8 @@ def infer_architecture(shapes, model_depth=None, resnet_shortcut=None):
     shortcut = resnet_shortcut or ("B" if has_conv_shortcut else "A")
     model, k, cardinality = _family(shapes, block)
     stem = tuple(shapes[stem_key])
-    n_input = shapes["conv1_s.weight"][1] if model == "resnet2p1d" else stem[1]
+    first = {"resnet2p1d": "conv1_s.weight", "tv_r2plus1d": "stem.0.weight"}.get(model, stem_key)
+    n_input = shapes[first][1]
     return Architecture(model_depth=depth, block=block, layers=layers, tensor_depth=tensor_depth,
                         resnet_shortcut=shortcut,
                         n_classes=int(shapes["fc.weight"][0]), widen_factor=stem[0] / 64,

@@ -1,4 +1,5 @@
-"""Convert an upstream kenshohara/3D-ResNets-PyTorch ``.pth`` into a MindSpore ``.ckpt``.
+"""Convert an upstream kenshohara/3D-ResNets-PyTorch ``.pth``, or a torchvision video ResNet's state dict
+(``torchvision.models.video``: r3d_18, mc3_18, r2plus1d_18), into a MindSpore ``.ckpt``.
 
 torch is imported here only (reading .pth files); training and inference never need it.
 """
@@ -64,7 +65,8 @@ def read_pth_file(path):
         obj = obj["state_dict"]
     if arch.startswith("densenet") or (isinstance(obj, dict) and is_densenet(strip_prefixes(obj))):
         raise UserError(f"{path} is a DenseNet ({arch or 'features.* / classifier.* tensors'}), which is not a "
-                        f"3D ResNet: this port converts resnet, resnet2p1d, preresnet, wideresnet and resnext")
+                        f"3D ResNet: this port converts resnet, resnet2p1d, preresnet, wideresnet, resnext and "
+                        f"torchvision's r3d, mc3, r2plus1d")
     if not isinstance(obj, dict) or not obj:
         raise UserError(f"{path} holds no state_dict (found {type(obj).__name__})")
     tensors = {k: v for k, v in obj.items() if hasattr(v, "detach")}
@@ -112,15 +114,40 @@ POOL_NOTE = ("note: CVPR 2018 networks end in AvgPool3d((ceil(T/16), ceil(S/32),
              "ours averages the whole feature map")
 
 
+# torchvision.models.video's weights: Kinetics-400, 16-frame clips of frames resized to 128x171 then centre-cropped
+# to 112x112, normalised with these (its VideoClassification preset); a converted file records them
+TORCHVISION_CLIP = {"sample_size": 112, "sample_duration": 16}
+TORCHVISION_MEAN = (0.43216, 0.394666, 0.37645)
+TORCHVISION_STD = (0.22803, 0.22145, 0.216989)
+TORCHVISION_NAMES = {"tv_r3d": "r3d", "tv_mc3": "mc3", "tv_r2plus1d": "r2plus1d"}
+
+
+def converted_record(spec):
+    """(the record of a converted file of ``spec``, notes to print). What the tensors tell (not the stem's stride
+    or max-pool), and for torchvision's networks torchvision's clip and normalisation."""
+    from src.record import ARCH_KEYS
+    from src.weights.model_file import record_of
+
+    known = tuple(k for k in ARCH_KEYS if k not in ("conv1_t_stride", "no_max_pool"))
+    if spec.model not in TORCHVISION_NAMES:
+        return record_of(asdict(spec), keys=known), []
+    name = f"{TORCHVISION_NAMES[spec.model]}_{spec.model_depth}"
+    kinetics = " (Kinetics-400; its class names are not recorded)" if spec.n_classes == 400 else ""
+    note = (f"torchvision's {name}{kinetics}: recorded its clip (16 frames, 112x112 centre crops; torchvision "
+            f"resizes frames to 128x171 first) and normalisation (mean {TORCHVISION_MEAN}, std {TORCHVISION_STD})")
+    record = record_of({**asdict(spec), **TORCHVISION_CLIP}, keys=(*known, *TORCHVISION_CLIP),
+                       mean=TORCHVISION_MEAN, std=TORCHVISION_STD)
+    return record, [note]
+
+
 def convert_pth(pth_path, ckpt_path, model_depth=None, resnet_shortcut=None):
     """Read, convert, verify and atomically write (the architecture recorded in the checkpoint).
     Returns (Architecture, number of tensors, notes to print)."""
     import mindspore as ms
 
     from src.models.families import architecture_name
-    from src.record import ARCH_KEYS
     from src.weights.checkpoint import ARCHITECTURE_KEY, save_checkpoint
-    from src.weights.model_file import KEY, record_of
+    from src.weights.model_file import KEY
 
     state, file_arch = read_pth_file(pth_path)
     params, arch = convert_state_dict(state, model_depth, resnet_shortcut)
@@ -131,9 +158,8 @@ def convert_pth(pth_path, ckpt_path, model_depth=None, resnet_shortcut=None):
     if cvpr2018:
         notes.append(POOL_NOTE)
     spec = model_spec(arch)
-    # what the tensors tell (not the stem's stride or max-pool): eval / export / predict take it from the file
-    known = tuple(k for k in ARCH_KEYS if k not in ("conv1_t_stride", "no_max_pool"))
+    # eval / export / predict take the architecture (and a torchvision file's clip) from the file
+    record, record_notes = converted_record(spec)
     save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], ckpt_path,
-                    append_dict={ARCHITECTURE_KEY: architecture_name(spec),
-                                 KEY: record_of(asdict(spec), keys=known).to_json()})
-    return arch, len(params), notes
+                    append_dict={ARCHITECTURE_KEY: architecture_name(spec), KEY: record.to_json()})
+    return arch, len(params), notes + record_notes
