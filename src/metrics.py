@@ -113,7 +113,8 @@ def compute_accuracy(clip_probs, clip_labels, clip_video_index, video_labels, ig
     loss = float(-np.log(np.maximum(clip_probs[labelled, clip_labels[labelled]], 1e-12)).mean()) \
         if labelled.any() else 0.0
     counted = predicted if ignore else np.ones(n_gt, bool)  # the videos in the top-1 denominator
-    per_class = [hit1[counted & (video_labels == c)].mean() for c in np.unique(video_labels[counted])]
+    classes = np.unique(video_labels[counted & (video_labels >= 0)])  # -1: an unlabelled video is no class
+    per_class = [hit1[counted & (video_labels == c)].mean() for c in classes]
     return Accuracy(clip=clip_acc, top1=float(hit1.sum() / denom) if denom else 0.0,
                     top5=float(hit5.sum() / denom) if denom else 0.0, n_clips=n_clips, n_ground_truth=n_gt,
                     n_predicted=n_pred, n_missing=n_gt - n_pred,

@@ -10,7 +10,7 @@ import numpy as np
 from src.atomic import commit, make_dirs, scratch_dir
 from src.deploy.graph import WithSoftmax, explicit_padding
 from src.deploy.lite import lite_release_for, mindir_versions
-from src.inference.predictors import checkpoint_network, clip_shape, mindir_predictor, onnx_predictor
+from src.inference.predictors import checkpoint_network, clip_shape, mindir_predictor, onnx_predictor, runtime_errors
 from src.errors import UserError
 from src.logs import out
 from src.runtime import device_candidates
@@ -58,24 +58,11 @@ def exported_predictor(path, fmt):
     return onnx_predictor(path) if fmt == "ONNX" else mindir_predictor(path)
 
 
-def _graph_errors():
-    """What running a mis-written graph raises: MindSpore's RuntimeError / ValueError / TypeError, and
-    onnxruntime's own exception types (which derive from Exception only)."""
-    errors = (RuntimeError, ValueError, TypeError)
-    try:
-        from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
-    except ImportError:
-        return errors
-    names = ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NotImplemented", "RuntimeException",
-             "EPFail")
-    return errors + tuple(getattr(ort_state, name) for name in names if hasattr(ort_state, name))
-
-
 def parity(reference, path, fmt, clip):
     """Max |exported(clip) - reference(clip)| over the probabilities."""
     try:
         got = exported_predictor(path, fmt)(clip)
-    except _graph_errors() as err:  # a mis-written graph; anything else (memory, a bug) is not one
+    except runtime_errors() as err:  # a mis-written graph; anything else (memory, a bug) is not one
         raise UserError(f"the exported {fmt} cannot be run ({str(err).splitlines()[0][:200]}); "
                         f"nothing was written") from None
     if got.shape != reference.shape:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from src.atomic import atomic_output, remove_stale_temps, write_json
+from src.atomic import atomic_output, remove_stale_temps, writable_dir, write_json
 from src.data.datasets import check_n_classes, eval_dataset_of
 from src.errors import UserError
+from src.logs import out as out_line
 from src.metrics import compute_accuracy
 
 MANIFEST = "manifest.json"
@@ -34,8 +35,7 @@ def result_name(name):
 def write_clips(cfg, out_dir):
     """Step 1. Returns the manifest dict."""
     out = Path(out_dir)
-    data_dir = out / DATA_DIR
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = writable_dir(out / DATA_DIR, "clips are written there: pass a writable --output_path")
     for old in data_dir.glob("clip_*.bin"):  # a re-run must not mix in clips of an earlier run
         old.unlink()
     dataset, index = eval_dataset_of(cfg, cfg.eval_subset)
@@ -52,8 +52,8 @@ def write_clips(cfg, out_dir):
                 "class_names": list(index.class_names),
                 "videos": [[vid, int(label)] for vid, label in index.videos], "views": index.views, "clips": clips}
     write_json(out / MANIFEST, manifest, indent=1)
-    print(f"wrote {len(clips)} clips of {len(index.videos)} videos to {data_dir} "
-          f"(float32 {'x'.join(str(d) for d in manifest['shape'])} each), manifest {out / MANIFEST}")
+    out_line.info(f"wrote {len(clips)} clips of {len(index.videos)} videos to {data_dir} "
+                  f"(float32 {'x'.join(str(d) for d in manifest['shape'])} each), manifest {out / MANIFEST}")
     return manifest
 
 
@@ -156,8 +156,7 @@ def run_on_clips(data_dir, result_dir, load_predictor):
     manifest_path = Path(data_dir).parent / MANIFEST
     shape = read_manifest(manifest_path.parent, whole=False)["shape"] if manifest_path.is_file() else None
     predict = load_predictor()
-    result_dir = Path(result_dir)
-    result_dir.mkdir(parents=True, exist_ok=True)
+    result_dir = writable_dir(result_dir, "results are written there: pass a writable result folder")
     remove_stale_temps(result_dir)  # result files of a killed earlier run
     for path in files:
         clip = np.fromfile(path, dtype=np.float32)

@@ -66,7 +66,7 @@ def onnx_session(path, device_target="CPU"):
     path = _require_file(path, "ONNX model", "export one with python export.py --file_format=ONNX")
     try:
         return ort.InferenceSession(str(path), providers=providers)
-    except Exception as err:  # onnxruntime raises its own exception types for unreadable files
+    except runtime_errors() as err:  # onnxruntime's own types for unreadable or invalid files
         raise UserError(f"{path} is not a loadable ONNX model ({str(err).splitlines()[0][:200]})") from None
 
 
@@ -130,13 +130,31 @@ def load_mindir(path):
 
 
 def mindir_input_shape(path):
-    """Input shape a MINDIR was exported with (its graph's first input), or None if unreadable."""
+    """Input shape a MINDIR was exported with (its graph's first input), or None (said: the clip shape is then
+    not checked before running, and batches run one by one) when this protobuf reader cannot read it."""
+    from google.protobuf.message import DecodeError
+
     model = mind_ir_pb2.ModelProto()
     try:
         model.ParseFromString(Path(path).read_bytes())
         return tuple(int(d) for d in model.graph.input[0].tensor[0].dims)
-    except Exception:  # protobuf's DecodeError and friends: fall back to running batch by batch
+    except (DecodeError, IndexError, ValueError) as err:
+        log.warning("%s: its input shape cannot be read here (%s): the clip shape is checked when it runs",
+                    path, str(err).splitlines()[0][:120] if str(err) else type(err).__name__)
         return None
+
+
+def runtime_errors():
+    """What running or loading a graph raises: MindSpore's RuntimeError / ValueError / TypeError, and
+    onnxruntime's own exception types (which derive from Exception only)."""
+    errors = (RuntimeError, ValueError, TypeError)
+    try:
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+    except ImportError:
+        return errors
+    names = ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoSuchFile", "NotImplemented",
+             "RuntimeException", "EPFail")
+    return errors + tuple(getattr(ort_state, name) for name in names if hasattr(ort_state, name))
 
 
 def mindir_predictor(path, clip_shape=None):

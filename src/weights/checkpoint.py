@@ -6,6 +6,7 @@ shape-mismatched parameter. ``load_pretrained`` replaces only ``fc`` (loudly) wh
 """
 import logging
 import os
+from contextlib import suppress
 import re
 from pathlib import Path
 
@@ -250,6 +251,9 @@ def save_checkpoint(save_obj, path, append_dict=None):
     """ms.save_checkpoint with a CRC (read_checkpoint verifies it), written under a temporary name and
     renamed: never a half-written file under the final name."""
     with atomic_output(path) as tmp:
+        own = tmp.with_suffix(".tmp")  # MindSpore's partial-file name: it chmods what stands there, link or not
+        with suppress(FileNotFoundError):
+            os.unlink(own)  # a planted link is removed, never followed
         try:
             ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict, crc_check=True)
         except OSError:  # a write that failed (a full disk, permissions): atomic_output names the file

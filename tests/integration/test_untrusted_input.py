@@ -134,6 +134,33 @@ def test_writable_dir_names_the_folder_and_the_fix(read_only_folder):
         writable_dir(read_only_folder, "pass a writable --x")
 
 
+def test_preprocess_into_a_read_only_target_is_one_error_line(infer310_workspace, read_only_folder, capsys):
+    import preprocess
+
+    code = preprocess.main(infer310_workspace["args"] + [f"--output_path={read_only_folder / 'pre'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and [e for e in err if e.startswith("error:")] == err[-1:]
+    assert err[-1].startswith(f"error: cannot create folder {read_only_folder / 'pre'}")
+
+
+def test_a_link_planted_at_mindspores_partial_checkpoint_name_is_not_followed(tmp_path):
+    """MindSpore's saver chmods and removes ``<tmp>.tmp`` before writing; a link planted there (the name is
+    predictable: the pid) is removed, its target keeps its mode and bytes."""
+    import mindspore.nn as nn
+
+    from src.atomic import temp_path
+    from src.weights.checkpoint import save_checkpoint
+
+    target = tmp_path / "secret.txt"
+    target.write_text(SECRET)
+    target.chmod(0o640)
+    path = tmp_path / "run" / "model.ckpt"
+    path.parent.mkdir()
+    os.symlink(target, temp_path(path).with_suffix(".tmp"))
+    save_checkpoint(nn.Dense(2, 2), path)
+    assert path.is_file() and target.read_text() == SECRET and (target.stat().st_mode & 0o777) == 0o640
+
+
 # --- degenerate data -----------------------------------------------------------------------------------------
 def _degenerate_dataset(tmp_path):
     """Classes A, B, C, D: C has no videos at all, D only a validation video; v_A_0 has a gap (frame 2

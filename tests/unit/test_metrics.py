@@ -72,3 +72,13 @@ def test_the_views_are_named_on_the_line_only_when_not_the_original_protocol():
     assert "(" not in compute_accuracy(probs, [0], [0], video_labels=[0]).line()
     line = compute_accuracy(probs, [0], [0], video_labels=[0], views="10 clips x 3 crops").line()
     assert line == "clip: 100.0% top-1: 100.0%  top-5: 100.0%  (10 clips x 3 crops)"
+
+
+def test_an_unlabelled_video_is_no_class_of_the_mean_class_accuracy():
+    probs = _probs([[.8, .1, .1], [.7, .2, .1], [.2, .7, .1], [.1, .8, .1], [.6, .1, .3]])
+    labels = [0, 0, 0, 1, 2]
+    with_unlabelled = compute_accuracy(_probs([[.8, .1, .1], [.7, .2, .1], [.2, .7, .1], [.1, .8, .1], [.6, .1, .3],
+                                               [.1, .1, .8]]), labels + [-1], [0, 1, 2, 3, 4, 5],
+                                       video_labels=labels + [-1])
+    labelled_only = compute_accuracy(probs, labels, [0, 1, 2, 3, 4], video_labels=labels)
+    assert with_unlabelled.mean_class == labelled_only.mean_class
