@@ -1,4 +1,5 @@
 """predict.py: top-5 of one synthetic video from a checkpoint, ONNX and MINDIR; clear errors."""
+import cv2
 import mindspore as ms
 import numpy as np
 import pytest
@@ -148,3 +149,25 @@ def test_timeline_of_a_long_video(workspace, tmp_path, capsys):
     assert len(rows) == 10 and rows[0]["first_frame"] == "1" and rows[0]["last_frame"] == "4"
     assert rows[9]["start_s"] == f"{36 / 25:.3f}" and rows[9]["end_s"] == f"{40 / 25:.3f}"  # 25 fps file
     assert sum(float(rows[0][f"p{r}"]) for r in range(1, 6)) <= 1.0 + 1e-6
+
+
+def test_annotated_video_of_a_file(workspace, tmp_path, capsys):
+    """--annotate: every input frame, enlarged to a readable size, with the top classes drawn at the top left."""
+    from src.deploy.annotate import MIN_SIDE
+    from tests.helpers.media import write_noise_video
+
+    video = write_noise_video(tmp_path / "in.avi", n_frames=12, size=(64, 48))
+    out = tmp_path / "a" / "annotated.mp4"
+    assert predict.main([f"--video={video}", f"--ckpt_file={workspace['ckpt']}", f"--annotate={out}",
+                         f"--labels={workspace['labels']}", "--device_target=CPU"] + tiny_options()) == 0
+    assert f"annotated video: 12 frames -> {out}" in capsys.readouterr().out
+    cap, source = cv2.VideoCapture(str(out)), cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    drawn, frame = cap.read()[1], source.read()[1]
+    cap.release(), source.release()
+    assert drawn.shape[:2] == (MIN_SIDE, MIN_SIDE * 64 // 48)
+    plain = cv2.resize(frame, drawn.shape[1::-1], interpolation=cv2.INTER_LINEAR).astype(float)
+    label, rest = slice(0, drawn.shape[0] // 4), slice(drawn.shape[0] // 2, None)
+    assert np.abs(drawn[label] - plain[label]).mean() > 40  # the labels and bars
+    assert np.abs(drawn[rest] - plain[rest]).mean() < 25  # the picture itself (mp4v's loss only)
+    assert not list(out.parent.glob(".*"))  # written atomically: no temporary left
