@@ -167,11 +167,11 @@ def _with_onnx_export(w, ms_net, workdir, load):
     values = {p.name: p.asnumpy() for p in ms_net.get_parameters()}
     for p in native.get_parameters():
         p.set_data(Tensor(values[p.name]))
-    cfg = types.SimpleNamespace(file_format="ONNX", export_batch_size=w.batch, sample_duration=w.clip[1],
-                                sample_size=w.clip[2], n_input_channels=w.clip[0])
+    arch = types.SimpleNamespace(n_input_channels=w.clip[0])
+    data = types.SimpleNamespace(sample_duration=w.clip[1], sample_size=w.clip[2])
     with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
         path = os.path.join(workdir or tmp, f"{w.name.replace(' ', '_')}.onnx")
-        export_network(native, cfg.file_format, input_shape(cfg.export_batch_size, cfg.arch, cfg.data), path)
+        export_network(native, "ONNX", input_shape(w.batch, arch, data), path)
         return load(path)
 
 
@@ -194,9 +194,14 @@ def openvino_infer(w, ms_net, threads, workdir=None):
     BF16, else FP32: see openvino_precision), ``threads`` inference threads."""
     import openvino as ov
 
+    from src.ops.isa import env_cap_without_bf16
+
     core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": threads}
+    if env_cap_without_bf16():  # its oneDNN obeys the cap too, its BF16 default (from the CPU's flags) does not
+        config["INFERENCE_PRECISION_HINT"] = "f32"
     compiled = _with_onnx_export(w, ms_net, workdir, lambda path: core.compile_model(
-        core.read_model(path), "CPU", {"INFERENCE_NUM_THREADS": threads}))
+        core.read_model(path), "CPU", config))
     request = compiled.create_infer_request()
     x = inputs(w)[0]
     return lambda: request.infer({0: x})
@@ -206,8 +211,12 @@ def openvino_precision():
     """'OpenVINO <version>, default inference precision <type>' on this CPU."""
     import openvino as ov
 
+    from src.ops.isa import env_cap_without_bf16
+
     hint = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
-    return f"OpenVINO {ov.__version__.split('-')[0]}, default inference precision {hint.get_type_name()}"
+    line = f"OpenVINO {ov.__version__.split('-')[0]}, default inference precision {hint.get_type_name()}"
+    cap = env_cap_without_bf16()
+    return f"{line}; oneDNN capped by {cap}: OpenVINO run at f32" if cap else line
 
 
 def alternate(fns, reps):

@@ -1,10 +1,16 @@
 """Where a MindSpore training step's oneDNN time goes, primitive by primitive (ONEDNN_VERBOSE).
 
     .venv/bin/python bench/investigations/onednn_passes.py [--workload r3d18|r3d18-small|demo] [--by-shape]
+        [--infer] [--precision fp32|bf16]
 
 Runs two warm-up steps and one measured GRAPH-mode step (conv_impl auto) in a child process with
 ONEDNN_VERBOSE=1, then sums oneDNN's own execution times of the measured step by primitive, kernel and
 pass (convolution forward / backward data / backward weights, reorders, pooling, BatchNorm).
+``--infer``: the r3d18 batch-1 inference call of bench/model_speed.py (the fused inference network, 1 x 3 x
+16 x 112 x 112) instead of a training step; ``--precision bf16``: BF16 inference, or BF16 mixed-precision
+training (CPUs with native BF16). The kernels depend on the ISA oneDNN runs at: cap
+it with ONEDNN_MAX_CPU_ISA=AVX2 (or AVX512_CORE, AVX512_CORE_VNNI, ...), which the child inherits
+(docs/performance.md "On each ISA").
 ``--by-shape`` also lists each convolution geometry. This is how the fast op's layouts were chosen
 (src/ops/csrc/conv3d_dnnl.cc: channels-last for the GEMM backward-weights, blocked elsewhere) and how
 MindSpore's plain-layout max-pool showed up (now src/ops/csrc/maxpool3d.cc).
@@ -24,11 +30,15 @@ import workloads as wl  # noqa: E402
 MARK = "## measured step"
 
 
-def child(name):
+def child(name, infer=False, precision="fp32"):
     from src.runtime import setup_context
 
     info = setup_context("CPU", "GRAPH", conv_impl="auto")
-    step = wl.ms_train_step(wl.PROFILE_WORKLOADS[name], info.conv_impl)
+    if infer:
+        workload = next(w for w in wl.SPEED_WORKLOADS if w.name == "r3d18 infer b1")
+        step = wl.ms_infer(workload, info.conv_impl, fused=True, precision=precision)[0]
+    else:
+        step = wl.ms_train_step(wl.PROFILE_WORKLOADS[name], info.conv_impl, precision=precision)
     step(), step()
     print(MARK, flush=True)
     step()
@@ -60,13 +70,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="r3d18", choices=list(wl.PROFILE_WORKLOADS))
     parser.add_argument("--by-shape", action="store_true")
+    parser.add_argument("--infer", action="store_true", help="r3d18 batch-1 inference instead of a training step")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.workload)
+        child(args.workload, args.infer, args.precision)
         return 0
     env = dict(os.environ, ONEDNN_VERBOSE="1", GLOG_v="3")
-    done = subprocess.run([sys.executable, __file__, "--child", "--workload", args.workload],
+    done = subprocess.run([sys.executable, __file__, "--child", "--workload", args.workload]
+                          + (["--infer"] if args.infer else []) + ["--precision", args.precision],
                           capture_output=True, text=True, env=env, cwd=wl.ROOT)
     if done.returncode:
         sys.stderr.write(done.stderr[-3000:])

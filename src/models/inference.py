@@ -21,6 +21,10 @@ convolutions) and returns a cell with the same call (clips float32 [b, 3, T, H, 
   max-pool pools bfloat16); the global average pool and the fc head run in float32. Between layers
   the activations are channels-last (NDHWC, the layout of oneDNN's BF16 kernels: no reorder per layer).
   The pre-activation family runs in FP32 (said once).
+- a geometry oneDNN refuses (which forms it accepts depends on the CPU's ISA, or a cap such as
+  ONEDNN_MAX_CPU_ISA): the op runs the first form oneDNN accepts (src/ops/fused_conv3d.py); before the first
+  call at each input shape every fused unit makes its plan (:meth:`InferenceResNet3D.probe`), and a unit
+  whose every form is refused runs as a native convolution instead (:class:`NativeFallback`), said once.
 
 The weights are a snapshot taken here (and MindSpore GRAPH mode does not see weights loaded into a
 compiled network anyway): build the inference network after loading the checkpoint. Training keeps
@@ -39,6 +43,7 @@ from mindspore.common.initializer import initializer
 from src.errors import UserError
 from src.models.resnet3d import MaxPool3dTorch, ShortcutA
 from src.ops.fast_conv3d import triple
+from src.ops.fused_conv3d import FusedConv3d
 
 log = logging.getLogger("resnet3d")
 
@@ -108,6 +113,34 @@ class NativeConvBias(nn.Cell):
         if self.relu:
             out = ops.relu(out)
         return out
+
+
+class NativeFallback(nn.Cell):
+    """What runs a fused unit whose every oneDNN form was refused: NativeConvBias on the unit's weights, in
+    float32 NCDHW, converting from and to the unit's layouts (channels-last) and output type (bfloat16)."""
+
+    def __init__(self, fused):
+        super().__init__()
+        weight, bias = fused.plain_weights()
+        self.native = NativeConvBias(weight, bias, fused.stride, fused.padding, relu=fused.relu,
+                                     residual=fused.residual, groups=fused.groups)
+        self.cl_in, self.cl_out = fused.channels_last
+        self.residual, self.dtype = fused.residual, fused.dtype
+
+    def construct(self, x, residual=None):
+        x = x.astype(ms.float32)
+        if self.cl_in:
+            x = x.transpose(0, 4, 1, 2, 3)
+        if self.residual:
+            residual = residual.astype(ms.float32)
+            if self.cl_out:
+                residual = residual.transpose(0, 4, 1, 2, 3)
+            out = self.native(x, residual)
+        else:
+            out = self.native(x)
+        if self.cl_out:
+            out = out.transpose(0, 2, 3, 4, 1)
+        return out.astype(self.dtype)
 
 
 class BatchNormReLU(nn.Cell):
@@ -224,6 +257,44 @@ def _fold_block(block, unit):
     raise UserError(f"inference_network: unknown block type {type(block).__name__}")
 
 
+def _probe_unit(unit, shape, dtype):
+    """(shape, dtype) out of fused ``unit``, whose plan for that input is made now; a unit oneDNN refuses in
+    every form gets its native fallback, said once per geometry."""
+    out, refusal = unit.probe(shape, dtype)
+    if refusal:
+        unit.use_fallback(NativeFallback(unit))
+        _say_once(f"inference network: {refusal}: a native convolution (MindSpore's Conv3D, float32) runs this "
+                  f"layer instead", logging.WARNING)
+    return out, unit.dtype
+
+
+def _probe(cell, shape, dtype):
+    """(shape, dtype) out of ``cell`` (a part of a fused inference network) for an input of ``shape`` and
+    ``dtype``, probing every fused unit on the way (_probe_unit)."""
+    if isinstance(cell, FusedConv3d):
+        return _probe_unit(cell, shape, dtype)
+    if isinstance(cell, nn.SequentialCell):
+        for part in cell:
+            shape, dtype = _probe(part, shape, dtype)
+        return shape, dtype
+    if isinstance(cell, (FoldedBlock, FoldedPreActBlock)):
+        if cell.downsample is not None:
+            _probe(cell.downsample, shape, dtype)
+        shape, dtype = _probe(cell.body, shape, dtype)
+        return _probe(cell.last, shape, dtype)
+    if isinstance(cell, ShortcutA):
+        n, _, *spatial = shape
+        return [n, cell.out_planes, *(-(-v // cell.stride) for v in spatial)], dtype
+    return shape, dtype  # shape-preserving: BatchNormReLU
+
+
+def _pooled(shape, channels_last):
+    """The max-pool's (3, stride 2, padding 1) output shape."""
+    spatial = shape[1:4] if channels_last else shape[2:]
+    out = [(v - 1) // 2 + 1 for v in spatial]
+    return [shape[0], *out, shape[4]] if channels_last else [shape[0], shape[1], *out]
+
+
 class InferenceResNet3D(nn.Cell):
     """Eval-only network of any family (src.models.families) with folded BatchNorm; built by
     :func:`inference_network`."""
@@ -258,7 +329,27 @@ class InferenceResNet3D(nn.Cell):
                                weight_init=initializer(Tensor(fc.weight.asnumpy()), fc.weight.shape),
                                bias_init=initializer(Tensor(fc.bias.asnumpy()), fc.bias.shape))
         self.unit_counts = dict(unit.counts)
+        self._probed = set()
         self.set_train(False)
+
+    def probe(self, shape, dtype=ms.float32):
+        """Make every fused unit's plan for clips of ``shape`` before the network runs on them; a unit oneDNN
+        refuses in every form runs natively from then on (said once). Called by the first call per shape."""
+        shape = list(shape)
+        for unit in self.stem:
+            shape, dtype = _probe(unit, shape, dtype)
+        if not self.no_max_pool:
+            shape = _pooled(shape, self.bf16)
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            shape, dtype = _probe(layer, shape, dtype)
+
+    def __call__(self, *args, **kwargs):
+        if self.conv_impl == "fast" and args and hasattr(args[0], "shape"):
+            key = (tuple(args[0].shape), str(args[0].dtype))
+            if key not in self._probed:
+                self.probe(args[0].shape, args[0].dtype)
+                self._probed.add(key)
+        return super().__call__(*args, **kwargs)
 
     def construct(self, x):
         x = self.stem(x)
@@ -310,8 +401,8 @@ def inference_network(net: nn.Cell, conv_impl: str = "auto", precision: str = "f
 _said = set()
 
 
-def _say_once(line):
+def _say_once(line, level=logging.INFO):
     """In-training evaluation builds an inference network every epoch: its description is said once."""
     if line not in _said:
         _said.add(line)
-        log.info(line)
+        log.log(level, line)

@@ -13,6 +13,13 @@ converts a float32 one while reordering it), the residual has the output's type.
 Layout (``channels_last=(input, output)``): a channels-last tensor is NDHWC, shape [N, D, H, W, C]; the
 BF16 inference network passes NDHWC between layers, the layout of oneDNN's BF16 kernels, so that no
 reorder runs between them.
+
+ISAs: which forms oneDNN accepts depends on the ISA it runs on (the CPU, or a cap such as
+ONEDNN_MAX_CPU_ISA). The library makes each geometry's plan from the first form oneDNN accepts: the
+fused one, else the convolution alone with the residual add and ReLU applied after it, else (BF16)
+the same in float32, a fallback said once on stderr (src/ops/csrc/conv3d_infer.cc). ``probe`` asks
+for a geometry's plan before a network runs; a geometry oneDNN refuses in every form runs the cell
+given by ``use_fallback`` instead (the inference network gives a native convolution).
 """
 import ctypes
 import functools
@@ -28,7 +35,8 @@ from src.ops.fast_conv3d import status as training_op_status
 from src.ops.paths import library_path
 
 SYMBOLS = ("conv3d_infer", "conv3d_infer_add", "conv3d_infer_prepare_grouped", "conv3d_infer_release",
-           "conv3d_infer_set_layout")
+           "conv3d_infer_set_layout", "conv3d_infer_probe", "conv3d_infer_weights")
+REFUSE_ENV = "RESNET3D_FUSED_REFUSE"  # tests only: post_ops | all [:grouped], see conv3d_infer.cc
 
 
 def status():
@@ -57,6 +65,11 @@ def _library(path):
     lib.conv3d_infer_release.argtypes = (ctypes.c_int64,)
     lib.conv3d_infer_set_layout.restype = ctypes.c_int
     lib.conv3d_infer_set_layout.argtypes = (ctypes.c_int64, ctypes.c_int, ctypes.c_int)
+    lib.conv3d_infer_probe.restype = ctypes.c_int
+    lib.conv3d_infer_probe.argtypes = (ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+                                       ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int64)
+    lib.conv3d_infer_weights.restype = ctypes.c_int
+    lib.conv3d_infer_weights.argtypes = (ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
     lib.conv3d_infer_calls.restype = ctypes.c_long
     lib.conv3d_infer_handles.restype = ctypes.c_long
     return lib
@@ -115,6 +128,34 @@ class FusedConv3d(nn.Cell):
         # PyNative caches inferred shapes per op and input shapes: two convs reading the same input
         # (a bottleneck's conv1 and downsample) must differ in an attribute to get their own shapes
         self.conv.add_prim_attr("weight_handle", self.handle)
+        self._lib, self.fallback = lib, None
+
+    def probe(self, x_shape, x_dtype=ms.float32):
+        """(output shape, refusal): makes the plan of a call on an input of ``x_shape`` and ``x_dtype`` (so the
+        first call does not); ``refusal`` None when oneDNN accepts one of the op's forms, else why not."""
+        out_shape = self._out_shape(list(x_shape), None)
+        if self.fallback is not None:
+            return out_shape, None
+        x, y = np.array(x_shape, np.int64), np.array(out_shape, np.int64)
+        why = ctypes.create_string_buffer(1024)
+        code = self._lib.conv3d_infer_probe(self.handle, x.ctypes.data, y.ctypes.data,
+                                            self.conv_params.asnumpy().ctypes.data, int(self.residual),
+                                            int(x_dtype == ms.bfloat16), int(self.dtype == ms.bfloat16), why, len(why))
+        if code == 2:
+            raise RuntimeError(f"conv3d_infer_probe: {why.value.decode(errors='replace')}")
+        return out_shape, why.value.decode(errors="replace") if code else None
+
+    def plain_weights(self):
+        """(weight, bias) float32 as given (the library's copy; the weights of a fallback)."""
+        weight = np.empty((self.out_channels, self.in_channels // self.groups, *self.kernel_size), np.float32)
+        bias = np.empty(self.out_channels, np.float32)
+        if self._lib.conv3d_infer_weights(self.handle, weight.ctypes.data, bias.ctypes.data) != 0:
+            raise RuntimeError(f"conv3d_infer_weights: unknown handle {self.handle}")
+        return weight, bias
+
+    def use_fallback(self, cell):
+        """Run ``cell`` (same call and result) instead of the op from now on: for a geometry oneDNN refuses."""
+        self.fallback = cell
 
     def _out_shape(self, x, p, *residual):
         cl_in, cl_out = self.channels_last
@@ -123,6 +164,8 @@ class FusedConv3d(nn.Cell):
         return [x[0], *spatial, self.out_channels] if cl_out else [x[0], self.out_channels, *spatial]
 
     def construct(self, x, residual=None):
+        if self.fallback is not None:  # a constant when GRAPH mode compiles a new input shape
+            return self.fallback(x, residual)
         if self.residual:
             return self.conv(x, self.conv_params, residual)
         return self.conv(x, self.conv_params)

@@ -247,6 +247,26 @@ def test_fused_grouped_convolution_is_one_primitive_matching_float64(groups, str
         FusedConv3d(w[:30], b[:30], stride, 1, groups=groups)  # 30 output channels
 
 
+@needs_op
+def test_fused_probe_makes_the_plan_and_the_weights_come_back():
+    """probe(): the output shape and no refusal (oneDNN accepts the fused form), the plan made before the
+    first call; plain_weights(): the given weights, also once the library keeps only its blocked copy."""
+    from src.ops.fused_conv3d import FusedConv3d, infer_counts
+
+    conv, x, res, ref = fused_case("3x3x3_s2", "bias_add_relu", seed=8)
+    before = infer_counts()["calls"]
+    shape, refusal = conv.probe(list(x.shape))
+    assert refusal is None and shape == list(ref.shape) and infer_counts()["calls"] == before
+    got = conv(Tensor(x), Tensor(res)).asnumpy()
+    assert relative_error(got, ref) < 5e-6
+    w, b = conv.plain_weights()  # from the blocked copy now
+    twin = FusedConv3d(w, b, conv.stride, conv.padding, relu=True, residual=True)
+    np.testing.assert_array_equal(twin.plain_weights()[0], w)  # from the plain copy (not run yet)
+    np.testing.assert_array_equal(twin(Tensor(x), Tensor(res)).asnumpy(), got)
+    grouped = FusedConv3d(np.ones((8, 2, 3, 3, 3), np.float32), np.arange(8, dtype=np.float32), groups=4)
+    assert grouped.plain_weights()[0].shape == (8, 2, 3, 3, 3)
+
+
 def test_fused_inference_op_refuses_when_library_is_absent(monkeypatch, tmp_path):
     from src.ops.fused_conv3d import FusedConv3d
 
