@@ -11,7 +11,6 @@ from src.config import DEPLOY_SECTIONS, load_config
 
 def _main(argv):
     cfg = load_config(argv, aliases={"batch_size": "export_batch_size"}, prog="export.py", sections=DEPLOY_SECTIONS)
-    from src.data.spatial import MEAN, STD
     from src.deploy.export import check_format_supported, export_model, output_path
     from src.logs import log_file
     from src.runtime import setup_runtime
@@ -23,8 +22,7 @@ def _main(argv):
     check_format_supported(cfg.file_format, cfg.device_target)  # before touching a device: AIR needs Ascend
     # what the exported file carries: the checkpoint's record, with the views and names this run uses
     carried = model.record
-    record = record_of(cfg, carried.class_names if carried else None, mean=MEAN, std=STD,
-                       split=carried.split if carried else None)
+    record = record_of(cfg, carried.class_names if carried else None, split=carried.split if carried else None)
     log = output_path(cfg.export).parent / f"{cfg.dataset}_export.log"
     with log_file(log, f"export.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
         # the exported graph always holds native convolutions (the fast op does not export)

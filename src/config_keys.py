@@ -37,6 +37,21 @@ def between_0_and_1(value) -> str | None:
     return None if 0 < value < 1 else "must be between 0 and 1 (exclusive)"
 
 
+def channel_values(positive_only=False) -> Callable[[Any], str | None]:
+    """One finite number per RGB channel (above 0 with ``positive_only``)."""
+    def check(value):
+        ok = (len(value) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                      and (v > 0 or not positive_only) for v in value))
+        return None if ok else f"must be 3 finite numbers{' above 0' if positive_only else ''}, e.g. [0.4, 0.4, 0.4]"
+    return check
+
+
+def empty_or_size(value) -> str | None:
+    ok = not value or (len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                               for v in value))
+    return None if ok else "must be [] or [height, width] in pixels, e.g. [128, 171]"
+
+
 def auto_or_at_least_one(value) -> str | None:
     if value == "auto":
         return None
@@ -164,9 +179,11 @@ class Paths:
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything that defines a network's architecture (also what a model file's record carries)."""
-    model: str = key("resnet", "Network family, upstream's --model: resnet (3D ResNet), resnet2p1d (R(2+1)D), and the "
-                               "CVPR 2018 release's preresnet, wideresnet, resnext.",
-                     ("resnet", "resnet2p1d", "preresnet", "wideresnet", "resnext"))
+    model: str = key("resnet", "Network family, upstream's --model: resnet (3D ResNet), resnet2p1d (R(2+1)D), the "
+                               "CVPR 2018 release's preresnet, wideresnet, resnext, and torchvision's tv_r3d, tv_mc3, "
+                               "tv_r2plus1d (r3d_18, mc3_18, r2plus1d_18: their own stem; shortcut B, stride 1).",
+                     ("resnet", "resnet2p1d", "preresnet", "wideresnet", "resnext", "tv_r3d", "tv_mc3",
+                      "tv_r2plus1d"))
     model_depth: int = key(50, "ResNet depth: 10, 18, 34, 50, 101, 152 or 200.", (10, 18, 34, 50, 101, 152, 200))
     resnet_shortcut: str = key("B", "Shortcut type: A (zero-padded identity, depths 10-34) or B (1x1x1 conv + BN, "
                                     "released weights).", ("A", "B"))
@@ -198,6 +215,14 @@ class Data:
     train_crop_min_scale: float = key(0.25, "Min scale for random cropping in training.", check=fraction)
     train_crop_min_ratio: float = key(0.75, "Min aspect ratio for random cropping in training.", check=fraction)
     train_t_crop: str = key("random", "Temporal cropping method in training.", ("random", "center"))
+    mean: list = key([0.4345, 0.4051, 0.3775], "Per-channel (RGB) mean the clips are normalised with: the "
+                                               "original's; a model file's record sets its own (torchvision's).",
+                      check=channel_values())
+    std: list = key([0.2768, 0.2713, 0.2737], "Per-channel (RGB) standard deviation of the normalisation (as mean).",
+                    check=channel_values(positive_only=True))
+    resize: list = key([], "Evaluation frames: [] = resize the shorter side to sample_size, then the centre crop "
+                           "(the original); [H, W] = resize every frame to HxW first (torchvision's [128, 171]).",
+                      check=empty_or_size)
     val_fraction: float = key(0.2, "With --video_path a plain folder of <class>/<video> files or frame folders and no "
                                    "--annotation_path: each class's share of videos kept for validation (a stratified "
                                    "split with a fixed seed, written into the run folder and recorded in the model).",

@@ -9,13 +9,12 @@ printable and as many as the classes, a normalisation of finite numbers): a bad 
 file and the key. Nothing here touches a file.
 """
 import json
-import math
 import re
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
-from src.config_keys import KEYS, ModelSpec, key_problem
+from src.config_keys import ModelSpec, key_problem
 from src.errors import UserError
 
 __all__ = ["ModelSpec", "ModelRecord", "RecordError", "printable"]
@@ -28,11 +27,11 @@ PRECISIONS = ("fp32", "int8")
 # is an error), the input clip (the same), the views it was validated with and the dataset name (defaults only:
 # another protocol or result name may be asked for).
 ARCH_KEYS = tuple(f.name for f in fields(ModelSpec))
-INPUT_KEYS = ("sample_size", "sample_duration", "sample_t_stride")
+INPUT_KEYS = ("sample_size", "sample_duration", "sample_t_stride", "mean", "std", "resize")
 VIEW_KEYS = ("inference_stride", "test_clips", "test_crops", "dataset")
 RECORD_KEYS = (*ARCH_KEYS, *INPUT_KEYS, *VIEW_KEYS)
 # what a record holds besides configuration keys
-_OTHER = ("version", "mean", "std", "class_names", "precision", "split")
+_OTHER = ("version", "class_names", "precision", "split")
 
 
 def printable(text: Any, limit: int = 80) -> str:
@@ -52,19 +51,15 @@ class ModelRecord:
     """A model file's record. ``config`` maps configuration keys (RECORD_KEYS) to values: a file written by an
     older tool, or converted from upstream, carries some only. ``source`` names the file (for messages)."""
     config: MappingProxyType
-    mean: tuple | None = None
-    std: tuple | None = None
     class_names: tuple | None = None
     precision: str = "fp32"
     split: MappingProxyType | None = None  # a plain folder's split (src.data.folder_split): fraction, seed, digest
     source: str = ""
 
     @classmethod
-    def create(cls, values, class_names=None, mean=None, std=None, precision="fp32", source="", split=None):
+    def create(cls, values, class_names=None, precision="fp32", source="", split=None):
         """A record of ``values`` (any mapping; its RECORD_KEYS are taken), validated."""
-        record = cls(MappingProxyType({k: values[k] for k in RECORD_KEYS if k in values}),
-                     None if mean is None else tuple(float(v) for v in mean),
-                     None if std is None else tuple(float(v) for v in std),
+        record = cls(MappingProxyType({k: _plain(values[k]) for k in RECORD_KEYS if k in values}),
                      None if class_names is None else tuple(class_names), precision,
                      None if split is None else MappingProxyType(dict(split)), str(source))
         record.validate()
@@ -85,19 +80,16 @@ class ModelRecord:
         if unknown:
             raise RecordError(f"{source}: its model record holds an unknown key '{printable(unknown[0])}': the "
                               f"file was not written by this suite; write or convert the model again")
-        for key in ("mean", "std", "class_names"):
-            if key in data and not isinstance(data[key], list):
-                raise _bad(source, key, "is not a list")
+        if "class_names" in data and not isinstance(data["class_names"], list):
+            raise _bad(source, "class_names", "is not a list")
         if "split" in data and not isinstance(data["split"], dict):
             raise _bad(source, "split", "is not an object")
-        return cls.create(data, data.get("class_names"), data.get("mean"), data.get("std"),
-                          data.get("precision", "fp32"), source, data.get("split"))
+        return cls.create(data, data.get("class_names"), data.get("precision", "fp32"), source, data.get("split"))
 
     def to_json(self) -> str:
-        data = {"version": VERSION, **self.config}
-        for key in ("mean", "std", "class_names"):
-            if getattr(self, key) is not None:
-                data[key] = list(getattr(self, key))
+        data = {"version": VERSION, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.config.items()}}
+        if self.class_names is not None:
+            data["class_names"] = list(self.class_names)
         if self.precision != "fp32":
             data["precision"] = self.precision
         if self.split is not None:
@@ -109,14 +101,6 @@ class ModelRecord:
             problem = key_problem(key, value)
             if problem:
                 raise _bad(self.source, key, f"{printable(repr(value))} {problem}")
-        channels = self.config.get("n_input_channels", KEYS["n_input_channels"].default)
-        for key in ("mean", "std"):
-            values = getattr(self, key)
-            if values is not None and (len(values) != channels
-                                       or not all(math.isfinite(v) for v in values)
-                                       or (key == "std" and min(values) <= 0)):
-                raise _bad(self.source, key, f"{printable(list(values))} is not one finite value per input "
-                                             f"channel" + (" above 0" if key == "std" else ""))
         self._validate_names()
         self._validate_split()
         if self.precision not in PRECISIONS:
@@ -152,9 +136,13 @@ class ModelRecord:
     def replace(self, **changes) -> "ModelRecord":
         """A copy with other values: configuration keys, or mean / std / class_names / precision / source."""
         config = {**self.config, **{k: v for k, v in changes.items() if k in RECORD_KEYS}}
-        other = {k: changes.get(k, getattr(self, k))
-                 for k in ("mean", "std", "class_names", "precision", "source", "split")}
+        other = {k: changes.get(k, getattr(self, k)) for k in ("class_names", "precision", "source", "split")}
         return ModelRecord.create(config, **other)
+
+
+def _plain(value):
+    """Lists stay lists in the config (as the command line gives them); tuples become lists."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _bad(source, key, problem):

@@ -174,6 +174,8 @@ def _generator_dataset(source, columns, num_workers, rank_size=1):
     import mindspore.dataset as ds
 
     num_workers = resolve_num_workers(num_workers, rank_size)
+    if num_workers > 1:  # OpenCV's thread pool does not survive a fork: a worker would hang in its first cv2 call
+        _single_thread_cv2()
     return ds.GeneratorDataset(source, column_names=columns, shuffle=False,
                                num_parallel_workers=num_workers, python_multiprocessing=num_workers > 1)
 

@@ -27,10 +27,14 @@ class ClipSpec:
     colorjitter: bool = False
     test_clips: int = 0
     test_crops: int = 1
+    mean: tuple = spatial.MEAN
+    std: tuple = spatial.STD
+    resize: tuple = ()
 
     @classmethod
     def from_config(cls, cfg):
-        return cls(**{name: cfg[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: tuple(cfg[name]) if isinstance(cfg[name], list) else cfg[name]
+                      for name in cls.__dataclass_fields__})
 
 
 def train_clip(source, n_frames: int, spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
@@ -49,7 +53,7 @@ def train_clip(source, n_frames: int, spec: ClipSpec, rng: np.random.Generator) 
     clip = spatial.load_clip(source, numbers, box, spec.sample_size)
     flip = spec.h_flip and rng.random() < 0.5
     jitter = spatial.draw_jitter(rng) if spec.colorjitter else None
-    return spatial.normalize_clip(clip, flip=flip, jitter=jitter)
+    return spatial.normalize_clip(clip, flip=flip, jitter=jitter, mean=spec.mean, std=spec.std)
 
 
 def eval_windows(n_frames: int, spec: ClipSpec) -> list:
@@ -77,8 +81,11 @@ def views_label(spec: ClipSpec) -> str:
 def eval_clip(source, numbers, spec: ClipSpec, crop: int = 0) -> np.ndarray:
     """Evaluation: resize the shorter side to sample_size; the centre crop (test_crops 1) or crop ``crop`` of
     the three along the longer side (test_crops 3); normalise."""
-    if spec.test_crops == 1:
+    if spec.test_crops == 1 and spec.resize:
+        box = partial(spatial.resized_center_box, size=spec.sample_size, resize=tuple(spec.resize))
+    elif spec.test_crops == 1:
         box = partial(spatial.center_box, size=spec.sample_size)
     else:
         box = partial(spatial.three_crop_box, size=spec.sample_size, index=crop)
-    return spatial.normalize_clip(spatial.load_clip(source, numbers, box, spec.sample_size))
+    return spatial.normalize_clip(spatial.load_clip(source, numbers, box, spec.sample_size), mean=spec.mean,
+                                  std=spec.std)

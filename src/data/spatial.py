@@ -13,8 +13,9 @@ import math
 import cv2
 import numpy as np
 
-MEAN = np.array([0.4345, 0.4051, 0.3775], np.float32)
-STD = np.array([0.2768, 0.2713, 0.2737], np.float32)
+# the original's normalisation (the configuration's mean / std defaults; a model's record may carry its own)
+MEAN = (0.4345, 0.4051, 0.3775)
+STD = (0.2768, 0.2713, 0.2737)
 JITTER = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
 
 
@@ -28,6 +29,14 @@ def resized_shape(height, width, size):
 def center_box(height, width, size):
     """Box of "resize shorter side to ``size`` (bilinear), then center crop ``size``" (PIL semantics)."""
     out_w, out_h = resized_shape(height, width, size)
+    left, top = int(round((out_w - size) / 2.0)), int(round((out_h - size) / 2.0))
+    sx, sy = width / out_w, height / out_h
+    return left * sx, top * sy, size * sx, size * sy
+
+
+def resized_center_box(height, width, size, resize):
+    """Box of "resize every frame to ``resize`` = (H, W), then centre crop ``size``" (torchvision's video eval)."""
+    out_h, out_w = resize
     left, top = int(round((out_w - size) / 2.0)), int(round((out_h - size) / 2.0))
     sx, sy = width / out_w, height / out_h
     return left * sx, top * sy, size * sx, size * sy
@@ -122,20 +131,21 @@ def apply_jitter(rgb, params):
     return rgb.astype(np.float32)
 
 
-def normalize_clip(clip_bgr, flip=False, jitter=None):
-    """uint8 BGR T,H,W,3 -> normalised float32 RGB C,T,H,W (the model input contract)."""
+def normalize_clip(clip_bgr, flip=False, jitter=None, mean=MEAN, std=STD):
+    """uint8 BGR T,H,W,3 -> float32 RGB C,T,H,W normalised by ``mean`` / ``std`` (the model input contract)."""
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     rgb = clip_bgr[..., ::-1]
     if flip:
         rgb = rgb[:, :, ::-1]
     if jitter is not None:
         rgb = apply_jitter(rgb.astype(np.float32) / 255.0, jitter)
         out = np.ascontiguousarray(rgb.transpose(3, 0, 1, 2))
-        out -= MEAN.reshape(3, 1, 1, 1)
-        out /= STD.reshape(3, 1, 1, 1)
+        out -= mean.reshape(3, 1, 1, 1)
+        out /= std.reshape(3, 1, 1, 1)
         return out
     out = np.ascontiguousarray(rgb.transpose(3, 0, 1, 2)).astype(np.float32)
-    out *= (1.0 / (255.0 * STD)).reshape(3, 1, 1, 1)
-    out -= (MEAN / STD).reshape(3, 1, 1, 1)
+    out *= (1.0 / (255.0 * std)).reshape(3, 1, 1, 1)
+    out -= (mean / std).reshape(3, 1, 1, 1)
     return out
 
 

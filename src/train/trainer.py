@@ -31,7 +31,6 @@ from src.train.lr import Plateau, create_schedule
 from src.train.mix import mix_batch
 from src.train.signals import StopRequest
 from src.train.step import create_train_step, mixing, resolve_amp_level
-from src.data.spatial import MEAN, STD
 from src.weights.model_file import KEY as MODEL_RECORD_KEY, record_of
 from src.weights.checkpoint import ARCHITECTURE_KEY, load_pretrained, load_training_state
 
@@ -162,8 +161,7 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
     loop = Loop(train_step=train_step, net=net, state=state, steps_per_epoch=spe, n_epochs=cfg.n_epochs,
                 batches=_batch_source(cfg, entries, runtime, spe), lr=lr, writer=writer)
     stop = StopRequest(runtime.rank_size)
-    extras = {MODEL_RECORD_KEY: record_of(cfg, class_names, mean=MEAN, std=STD,
-                                          split=read_split(cfg.annotation_path)).to_json(),
+    extras = {MODEL_RECORD_KEY: record_of(cfg, class_names, split=read_split(cfg.annotation_path)).to_json(),
               ARCHITECTURE_KEY: net.architecture}
     reduce = None if plateau is None else cb.ReduceOnPlateau(plateau, base_lr, lambda rates: _set_lr(train_step, rates))
     policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size, extras,

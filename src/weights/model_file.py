@@ -126,11 +126,11 @@ def write_onnx_record(path, record: ModelRecord) -> None:
     onnx.save(model, str(path))
 
 
-def record_of(cfg, class_names=None, keys=RECORD_KEYS, mean=None, std=None, split=None) -> ModelRecord:
-    """The record of a model trained, converted or exported with ``cfg`` (``keys``: the keys known, e.g. only the
-    architecture of a converted upstream file); ``mean`` / ``std``: the normalisation, when known; ``split``: the
+def record_of(cfg, class_names=None, keys=RECORD_KEYS, split=None) -> ModelRecord:
+    """The record of a model trained, converted or exported with ``cfg`` (any mapping of configuration values;
+    ``keys``: the keys known, e.g. only the architecture of a converted upstream file); ``split``: the
     plain-folder split it was trained on (src.data.folder_split)."""
-    return ModelRecord.create({k: cfg[k] for k in keys if k in cfg}, class_names, mean, std, split=split)
+    return ModelRecord.create({k: cfg[k] for k in keys if k in cfg}, class_names, split=split)
 
 
 def apply_record(cfg, record: ModelRecord | None):
@@ -170,14 +170,16 @@ def use_model(cfg, path, option):
 
 def adopt_architecture(cfg, path, option="pretrain_path"):
     """``cfg`` with the architecture of the pretrained weights at ``path`` (family, depth, shortcut, widths, stem:
-    what their record says), said in one line; only the head keeps following the annotation's classes. An
-    explicit command-line value that contradicts the file is an error naming both."""
+    what their record says) and their normalisation, said in one line; only the head keeps following the
+    annotation's classes. An explicit command-line value that contradicts the file is an error naming both."""
     if not path or not Path(path).is_file():
         return cfg
     record = read_record(path)
     if record is None:
         return cfg
-    values = {k: v for k, v in record.config.items() if k in ARCH_KEYS and k != "n_classes"}
+    # the architecture, and the normalisation the weights were trained with; the head follows the annotation
+    values = {k: v for k, v in record.config.items()
+              if (k in ARCH_KEYS and k != "n_classes") or k in ("mean", "std")}
     conflicts = [k for k in values if k in cfg.explicit and cfg[k] != values[k]]
     if conflicts:
         listed = ", ".join(f"--{k}={cfg[k]} but the file has {values[k]!r}" for k in conflicts)

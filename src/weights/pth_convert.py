@@ -116,9 +116,11 @@ POOL_NOTE = ("note: CVPR 2018 networks end in AvgPool3d((ceil(T/16), ceil(S/32),
 
 # torchvision.models.video's weights: Kinetics-400, 16-frame clips of frames resized to 128x171 then centre-cropped
 # to 112x112, normalised with these (its VideoClassification preset); a converted file records them
-TORCHVISION_CLIP = {"sample_size": 112, "sample_duration": 16}
 TORCHVISION_MEAN = (0.43216, 0.394666, 0.37645)
 TORCHVISION_STD = (0.22803, 0.22145, 0.216989)
+# torchvision's video clip: 16 frames, every frame resized to 128x171, centre crop 112, its normalisation
+TORCHVISION_CLIP = {"sample_size": 112, "sample_duration": 16, "resize": [128, 171], "mean": list(TORCHVISION_MEAN),
+                    "std": list(TORCHVISION_STD)}
 TORCHVISION_NAMES = {"tv_r3d": "r3d", "tv_mc3": "mc3", "tv_r2plus1d": "r2plus1d"}
 
 
@@ -133,10 +135,9 @@ def converted_record(spec):
         return record_of(asdict(spec), keys=known), []
     name = f"{TORCHVISION_NAMES[spec.model]}_{spec.model_depth}"
     kinetics = " (Kinetics-400; its class names are not recorded)" if spec.n_classes == 400 else ""
-    note = (f"torchvision's {name}{kinetics}: recorded its clip (16 frames, 112x112 centre crops; torchvision "
-            f"resizes frames to 128x171 first) and normalisation (mean {TORCHVISION_MEAN}, std {TORCHVISION_STD})")
-    record = record_of({**asdict(spec), **TORCHVISION_CLIP}, keys=(*known, *TORCHVISION_CLIP),
-                       mean=TORCHVISION_MEAN, std=TORCHVISION_STD)
+    note = (f"torchvision's {name}{kinetics}: recorded its clip (16 frames, frames resized to 128x171, 112x112 "
+            f"centre crops) and normalisation (mean {TORCHVISION_MEAN}, std {TORCHVISION_STD})")
+    record = record_of({**asdict(spec), **TORCHVISION_CLIP}, keys=(*known, *TORCHVISION_CLIP))
     return record, [note]
 
 

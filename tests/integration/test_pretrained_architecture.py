@@ -43,7 +43,8 @@ def test_fine_tuning_builds_the_files_architecture(tiny_args, pretrained, tmp_pa
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("architecture from ")]
     assert said == [f"architecture from {pretrained}: model='resnet2p1d', model_depth=10, resnet_shortcut='A', "
                     f"conv1_t_size=3, conv1_t_stride=1, no_max_pool=False, widen_factor=0.125, wide_resnet_k=2, "
-                    f"resnext_cardinality=32, n_input_channels=3 (the head follows the annotation's classes)"]
+                    f"resnext_cardinality=32, n_input_channels=3, mean=[0.4345, 0.4051, 0.3775], "
+                    f"std=[0.2768, 0.2713, 0.2737] (the head follows the annotation's classes)"]
     record = json.loads(read_entries(next((tmp_path / "result").glob("resnet3d-synthetic-*.ckpt")), (KEY,))[KEY])
     assert (record["model"], record["conv1_t_size"], record["resnet_shortcut"], record["n_classes"]) == \
         ("resnet2p1d", 3, "A", 8), "the head follows the annotation's 8 classes"

@@ -11,11 +11,10 @@ import torch
 import mindspore as ms
 import pth_to_ckpt
 from src.config import load_config
-from src.config_keys import KEYS
 from src.deploy.export import export_network, input_shape
 from src.errors import UserError
 from src.models.factory import build_model
-from src.models.families import TORCHVISION, generate_family
+from src.models.families import generate_family
 from src.models.inference import inference_network
 from src.ops.fused_conv3d import status
 from src.train.step import freeze_before
@@ -30,18 +29,6 @@ RTOL = 1e-4
 CLIP = (2, 3, 8, 32, 32)  # through the fast convolutions
 SMALL = (1, 3, 4, 16, 16)  # through MindSpore's own Conv3D (its reference kernel on an uncapped CPU: slow)
 FUSED, _ = status()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _torchvision_model_choices():
-    """A record's ``model`` is checked against --model's choices: adds the torchvision families where
-    src/config_keys.py does not list them yet (a no-op once it does)."""
-    key = KEYS["model"]
-    missing = tuple(m for m in TORCHVISION if m not in key.choices)
-    with pytest.MonkeyPatch.context() as patch:
-        if missing:
-            patch.setitem(KEYS, "model", dataclasses.replace(key, choices=(*key.choices, *missing)))
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +79,8 @@ def test_a_torchvision_state_dict_converts_with_its_family_and_clip(torchvision_
     record = read_record(ckpt)
     assert record.spec().model == "tv_mc3" and record.config["n_classes"] == 400
     assert record.config["sample_size"] == 112 and record.config["sample_duration"] == 16
-    assert record.mean == TORCHVISION_MEAN and record.std == TORCHVISION_STD and record.class_names is None
+    assert record.config["mean"] == list(TORCHVISION_MEAN) and record.config["std"] == list(TORCHVISION_STD)
+    assert record.config["resize"] == [128, 171] and record.class_names is None
 
 
 def _parity(arch, results):

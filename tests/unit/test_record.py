@@ -40,8 +40,9 @@ def test_spec_defaults_are_the_configuration_defaults():
     ({"class_names": ["a", "b\nerror: x"]}, "class_names", "entry 1"),
     ({"class_names": ["a"]}, "class_names", "1 names for n_classes 2"),
     ({"class_names": "ab"}, "class_names", "is not a list"),
-    ({"std": [0.2, 0.0, 0.2]}, "std", "finite value"),
-    ({"mean": [0.1, 0.2]}, "mean", "finite value"),
+    ({"std": [0.2, 0.0, 0.2]}, "std", "3 finite numbers above 0"),
+    ({"mean": [0.1, 0.2]}, "mean", "3 finite numbers"),
+    ({"resize": [128]}, "resize", "[height, width]"),
     ({"precision": "fp64"}, "precision", "is not one of"),
 ])
 def test_a_bad_value_is_one_error_naming_file_and_key(changes, key, says):
