@@ -30,6 +30,7 @@ def main(argv=None):
         ("confusion matrix", evaluation.eval_output("eval", "confusion.png")),
         ("exported models", out / "export"),
         ("prediction of one held-out video", out / "predict.txt"),
+        ("its annotated video and class activation maps", out / "visual"),
     ]
     width = max(len(name) for name, _ in rows)
     for name, path in rows:

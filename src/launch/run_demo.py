@@ -77,13 +77,17 @@ class Demo:
                f"--config_path={CONFIG}", f"--result_path={export}", *self.overrides, cwd=export)
 
     def predict(self):
-        """predict one held-out video (predict.py)"""
+        """predict one held-out video, draw its labels, and where the model looks (predict.py, explain.py)"""
         first = (self.data / "labels" / "testlist01.txt").read_text().splitlines()[0].replace("\r", "")
-        video = self.data / "videos" / first
+        video, visual = self.data / "videos" / first, self.out / "visual"
         command = [sys.executable, str(ROOT / "predict.py"), *self.options, f"--video={video}",
-                   f"--ckpt_file={self.best}", f"--labels={self.json}"]
+                   f"--ckpt_file={self.best}", f"--labels={self.json}",
+                   f"--annotate={visual / (video.stem + '_annotated.mp4')}"]
         # predict.txt: the prediction, from its "<video>: N frames, ..." line on (not the set-up lines before it)
         check_step(tee(command, self.out / "predict.txt", start=f"{video}: "))
+        # layer2: the demo's 32x32 clips leave layer4 1x1 in space, layer2 4x4
+        python(ROOT / "explain.py", *self.options, f"--video={video}", f"--ckpt_file={self.best}",
+               "--cam_layer=layer2", f"--result_path={visual}")
 
     def summary(self):
         """summary"""
