@@ -365,11 +365,11 @@ def resolve_inference_impl(conv_impl):
     """'fast' when the fused op is usable and wanted (``fast`` or ``auto``), else 'native'."""
     if conv_impl not in ("auto", "fast", "native"):
         raise UserError(f"conv_impl '{conv_impl}' is not one of auto, fast, native")
-    if conv_impl == "native":
-        return "native", "requested"
     from src.ops.fused_conv3d import status
 
     available, reason = status()
+    if conv_impl == "native":  # asked for, or what the runtime fell back to: say which, truthfully
+        return "native", "conv_impl=native" if available else f"fused op unavailable: {reason}"
     return ("fast", reason) if available else ("native", f"fused op unavailable: {reason}")
 
 
