@@ -14,24 +14,24 @@ def _main(argv):
     from src.logs import log_file
     from src.rundir import RunDir
     from src.runtime import setup_runtime
-    from src.weights.model_file import adopt_architecture
 
-    # converted / trained weights bring their architecture; the head follows the annotation
     cfg = load_config(argv, prog="train.py")
-    cfg = adopt_architecture(cfg, cfg.pretrain_path)
     runtime = setup_runtime(cfg)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
     if not runtime.is_main:  # rank 0 alone writes into the result folder
-        return _train(_with_split(cfg, write=False), runtime, run_dir)
+        return _train(_prepared(cfg, write=False), runtime, run_dir)
     run_dir.make()
     with log_file(run_dir.train_log, f"train.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
-        return _train(_with_split(cfg), runtime, run_dir)
+        return _train(_prepared(cfg), runtime, run_dir)
 
 
-def _with_split(cfg, write=True):
-    """A plain folder of <class>/<video> (no --annotation_path): its split, made once into the run folder."""
+def _prepared(cfg, write=True):
+    """Pretrained weights bring their architecture (the head follows the data); a plain folder of <class>/<video>
+    (no --annotation_path) gets its split, made once into the run folder. Both said in the run's log."""
     from src.data.folder_split import annotation_of_folder
+    from src.weights.model_file import adopt_architecture
 
+    cfg = adopt_architecture(cfg, cfg.pretrain_path)
     return cfg.replace(annotation_path=annotation_of_folder(cfg.video_path, cfg.annotation_path, cfg.result_path,
                                                             cfg.dataset, cfg.val_fraction, write=write))
 
