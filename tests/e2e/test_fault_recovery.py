@@ -201,9 +201,19 @@ def test_divergence_stops_with_one_line_and_writes_no_checkpoint(tiny_dataset, t
 
 @pytest.mark.slow
 def test_a_full_disk_stops_training_with_one_line_and_no_partial_files(tiny_dataset, tmp_path, mount_tmpfs):
-    target = mount_tmpfs("size=400k")
-    res = run_command(train_command(tiny_dataset, target / "run", "--n_epochs=1"))
-    assert res.returncode == 2, res.stderr[-2000:]
-    err = res.stderr.strip().splitlines()[-1]
+    """The disk fills while the run goes on (another process takes the rest of a small tmpfs once the first
+    checkpoint is there): one error line, no temporary left. A disk too small from the start is refused before
+    training (tests/integration/test_training_progress.py)."""
+    target = mount_tmpfs("size=24m")
+    proc = subprocess.Popen(train_command(tiny_dataset, target / "run", "--n_epochs=40"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    deadline = time.monotonic() + 300
+    while not list((target / "run").glob("resnet3d-*.ckpt")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with open(target / "filler", "wb") as f:  # the rest of the disk, taken at once
+        os.posix_fallocate(f.fileno(), 0, shutil.disk_usage(target).free - 65536)  # 64 KiB: less than a checkpoint
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2, stderr[-2000:]
+    err = stderr.strip().splitlines()[-1]
     assert err.startswith("error: cannot write ") and "free space" in err, err
     assert not [p for p in (target / "run").iterdir() if ".tmp" in p.name]
