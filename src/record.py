@@ -133,12 +133,6 @@ class ModelRecord:
         """The architecture (the spec's defaults where an older file does not say)."""
         return ModelSpec(**{k: self.config[k] for k in ARCH_KEYS if k in self.config})
 
-    def replace(self, **changes) -> "ModelRecord":
-        """A copy with other values: configuration keys, or mean / std / class_names / precision / source."""
-        config = {**self.config, **{k: v for k, v in changes.items() if k in RECORD_KEYS}}
-        other = {k: changes.get(k, getattr(self, k)) for k in ("class_names", "precision", "source", "split")}
-        return ModelRecord.create(config, **other)
-
 
 def _plain(value):
     """Lists stay lists in the config (as the command line gives them); tuples become lists."""

@@ -18,9 +18,8 @@ import numpy as np
 
 from src.atomic import write_json
 from src.data.annotations import build_database, count_sources
-from src.data.frames import count_frames
 from src.data.layout import is_video_file
-from src.data.video import count_decodable_frames
+from src.data.list_annotations import ListLocator
 from src.errors import UserError
 from src.record import printable
 
@@ -89,17 +88,6 @@ def _duplicates(items):
         seen[video_id] = path
 
 
-class _Locator:
-    def __init__(self, paths, fmt):
-        self.paths, self.format = paths, fmt
-
-    def __call__(self, label, video_id):
-        return self.paths.get((label, video_id))
-
-    def count(self, path):
-        return count_frames(path) if path.is_dir() else count_decodable_frames(path)
-
-
 def write_folder_split(video_path, dst_json, val_fraction, n_jobs=None):
     """Make the split of ``video_path`` and write it to ``dst_json``; return its ``split`` entry."""
     classes, items, skipped = list_folder(video_path)
@@ -110,7 +98,7 @@ def write_folder_split(video_path, dst_json, val_fraction, n_jobs=None):
     _duplicates(items)
     subsets = stratified_split(items, val_fraction)
     fmt = "frames" if any(p.is_dir() for _, _, p in items) else "video"
-    locator = _Locator({(label, video_id): path for video_id, label, path in items}, fmt)
+    locator = ListLocator({(label, video_id): path for video_id, label, path in items}, fmt)
     listed = [(video_id, label, subsets[video_id], str(path)) for video_id, label, path in items]
     database, missing, _ = build_database(listed, count_sources(listed, locator, n_jobs))
     if missing:

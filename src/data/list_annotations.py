@@ -33,7 +33,7 @@ class ListLocator:
         return path if path is not None and path.exists() else None
 
     def count(self, path):
-        return count_frames(path) if self.format == "frames" else count_decodable_frames(path)
+        return count_frames(path) if path.is_dir() else count_decodable_frames(path)
 
 
 def read_class_names(path):

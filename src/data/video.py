@@ -62,6 +62,17 @@ def count_decodable_frames(path) -> int:
     return n
 
 
+def shrink_frames(frames: dict, reduce: int) -> dict:
+    """``frames`` (number -> BGR frame) area-averaged to 1/``reduce`` size (rounded up), as a DCT-reduced JPEG
+    decode gives them: what every frame source returns for ``reduce`` > 1."""
+    if reduce > 1:
+        for number, frame in frames.items():
+            height, width = frame.shape[:2]
+            frames[number] = cv2.resize(frame, (-(-width // reduce), -(-height // reduce)),
+                                        interpolation=cv2.INTER_AREA)
+    return frames
+
+
 class VideoFile:
     """A video file read clip by clip. ``n_frames`` is the exact decodable count (from the annotation);
     when omitted it is counted by decoding the file once.
@@ -111,12 +122,7 @@ class VideoFile:
         if wanted[0] < 1 or wanted[-1] > self.n_frames:
             raise UserError(f"video {self.path}: frames {wanted[0]}..{wanted[-1]} asked, it has "
                             f"{self.n_frames}: regenerate the annotation file")
-        decoded = self._decode(wanted)
-        if reduce > 1:
-            for number, frame in decoded.items():
-                height, width = frame.shape[:2]
-                size = (-(-width // reduce), -(-height // reduce))
-                decoded[number] = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        decoded = shrink_frames(self._decode(wanted), reduce)
         return [decoded[n] for n in numbers], reduce
 
     def _capture(self) -> "cv2.VideoCapture":

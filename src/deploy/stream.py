@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from src.data.presets import ClipSpec, eval_clip, eval_windows
+from src.data.video import shrink_frames
 from src.deploy.annotate import annotated_video, class_name
 from src.deploy.timeline import write_timeline
 from src.errors import UserError
@@ -149,12 +150,7 @@ class RingFrames:
 
     def read(self, numbers, reduce: int = 1):
         """BGR frames of ``numbers``, area-averaged to 1/``reduce`` size as VideoFile.read does."""
-        frames = {n: self._frames[n] for n in set(numbers)}
-        if reduce > 1:
-            for number, frame in frames.items():
-                height, width = frame.shape[:2]
-                size = (-(-width // reduce), -(-height // reduce))
-                frames[number] = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        frames = shrink_frames({n: self._frames[n] for n in set(numbers)}, reduce)
         return [frames[n] for n in numbers], reduce
 
 
