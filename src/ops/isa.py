@@ -23,6 +23,9 @@ from src.errors import UserError
 
 PRECISIONS = ("fp32", "bf16", "auto")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# INT8 dot products oneDNN's INT8 convolutions use (VNNI on AVX-512 since Cascade Lake, AVX-VNNI on client
+# cores, AMX-INT8 since Sapphire Rapids); without them oneDNN runs INT8 on slower multiply-add sequences
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 CPUINFO = Path("/proc/cpuinfo")
 ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")  # oneDNN reads the first one set
 # oneDNN's ISA names below AVX512_CORE_BF16 (any other value keeps BF16: the higher levels, ALL, DEFAULT, or a
@@ -50,6 +53,14 @@ def bf16_support(cpuinfo_text=None):
     if found:
         return True, f"native BF16 ({', '.join(found)})"
     return False, f"no native BF16 (neither {' nor '.join(BF16_FLAGS)} in {CPUINFO}'s flags)"
+
+
+def int8_support(cpuinfo_text=None):
+    """(fast, description): whether the CPU has INT8 dot products (INT8_FLAGS), and which it has or lacks."""
+    found = [f for f in INT8_FLAGS if f in cpu_flags(cpuinfo_text)]
+    if found:
+        return True, f"INT8 dot products ({', '.join(found)})"
+    return False, f"no INT8 dot products (none of {', '.join(INT8_FLAGS)} in {CPUINFO}'s flags)"
 
 
 def onednn_env_cap(environ=None):
