@@ -9,6 +9,7 @@ never share one and a cleanup can tell a live writer's from a dead one's). A tem
 exclusively (O_EXCL), never through a symbolic link: whatever stands at its name (a dead writer's with a
 recycled pid, or a link someone planted) is removed first, a link as a link, its target untouched.
 """
+import errno
 import json
 import os
 import re
@@ -198,6 +199,45 @@ def make_dirs(folder):
     if not folder.is_dir():
         raise UserError(f"{folder} exists and is not a folder: choose another path")
     return folder
+
+
+class NotOwnFile(Exception):
+    """What stands at a path is not a file of one's own, and is left untouched: ``kind`` is "link" (a symbolic
+    link, never followed), "special" (a FIFO, a device, a folder) or "links" (a file with other names: a hard
+    link's other file would be written); ``info``: its stat (None for a link found by open)."""
+
+    def __init__(self, kind, info=None):
+        super().__init__(kind)
+        self.kind, self.info = kind, info
+
+
+def check_own_file(info):
+    """NotOwnFile unless ``info`` (os.lstat / os.fstat) is a regular file with one name."""
+    if stat.S_ISLNK(info.st_mode):
+        raise NotOwnFile("link", info)
+    if not stat.S_ISREG(info.st_mode):
+        raise NotOwnFile("special", info)
+    if info.st_nlink != 1:
+        raise NotOwnFile("links", info)
+
+
+def open_own_file(path, flags, mode=0o644):
+    """A descriptor of ``path`` opened with ``flags`` (os.O_WRONLY | os.O_CREAT, ...) never through a symbolic
+    link and never blocking on a FIFO, if it is a regular file with one name; else NotOwnFile. Each caller
+    words its own error; any other OSError of the open is raised as it is."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise NotOwnFile("link") from None
+        raise
+    try:
+        check_own_file(os.fstat(fd))
+    except NotOwnFile:
+        os.close(fd)
+        raise
+    os.set_blocking(fd, True)
+    return fd
 
 
 def writable_dir(folder, hint="choose another folder, or make it writable"):

@@ -11,12 +11,12 @@
 """
 import logging
 import os
-import stat
 import sys
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from src.atomic import NotOwnFile, check_own_file, make_dirs, open_own_file
 from src.errors import UserError
 
 OUT_NAME = "resnet3d.out"
@@ -74,47 +74,32 @@ class RankWriter:
         return writer(*args, **kwargs) if self.is_main else None
 
 
-_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-
-def _refuse_planted(path, info=None):
-    """A UserError when what stands at ``path`` is not a log's own file: a symbolic link (never followed), a
-    FIFO or device, or a file with another name (a hard link)."""
-    try:
-        info = info or os.lstat(path)
-    except OSError:
-        return
-    if stat.S_ISLNK(info.st_mode):
+def _refuse_planted(path, kind):
+    """The UserError for what stands at ``path`` instead of a log's own file (NotOwnFile's ``kind``)."""
+    if kind == "link":
         what = f"is a symbolic link (to {os.readlink(path)}): logs are never written through a link"
-    elif not stat.S_ISREG(info.st_mode):
+    elif kind == "special":
         what = "is not a regular file"
-    elif info.st_nlink != 1:
-        what = "has another name (a hard link): logs are only appended to a file of their own"
     else:
-        return
-    raise UserError(f"the log {path} {what}; remove it, or write the results into another folder")
+        what = "has another name (a hard link): logs are only appended to a file of their own"
+    return UserError(f"the log {path} {what}; remove it, or write the results into another folder")
 
 
 def _open_log(path):
     """``path`` opened for appending (created if absent, the folder too) without following a link; None after
     a warning when it cannot be written (a full disk, a read-only folder)."""
-    from src.atomic import make_dirs
-
     try:
-        make_dirs(Path(path).parent)
-        fd = os.open(path, _LOG_FLAGS, 0o644)  # O_NONBLOCK: a FIFO without a reader fails instead of hanging
-    except (OSError, UserError) as err:
-        _refuse_planted(path)
-        logging.getLogger("resnet3d").warning("warning: cannot write the log %s (%s)", path,
-                                              getattr(err, "strerror", None) or err)
-        return None
-    try:
-        _refuse_planted(path, os.fstat(fd))
-    except UserError:
-        os.close(fd)
-        raise
-    os.set_blocking(fd, True)
-    return open(fd, "a", encoding="utf-8")
+        try:
+            make_dirs(Path(path).parent)
+            return open(open_own_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a", encoding="utf-8")
+        except (OSError, UserError) as err:
+            with suppress(OSError):  # a FIFO without a reader, a folder: what stands there is the reason
+                check_own_file(os.lstat(path))
+            logging.getLogger("resnet3d").warning("warning: cannot write the log %s (%s)", path,
+                                                  getattr(err, "strerror", None) or err)
+            return None
+    except NotOwnFile as planted:
+        raise _refuse_planted(path, planted.kind) from None
 
 
 @contextmanager

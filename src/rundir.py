@@ -13,16 +13,14 @@ second process off a folder in use: an OS-level lock, released on any exit, kill
 file is opened without following a link and must be a regular file of its own (one hard link), so what
 someone planted at ``.lock`` is refused, never written through.
 """
-import errno
 import fcntl
 import json
 import os
 import re
-import stat
 import sys
 from pathlib import Path
 
-from src.atomic import make_dirs, remove_stale_temps
+from src.atomic import NotOwnFile, make_dirs, open_own_file, remove_stale_temps
 from src.errors import UserError
 
 BEST_CKPT = "best.ckpt"
@@ -105,12 +103,10 @@ class RunDir:
         """Who holds this folder now (the lock's text, e.g. 'pid 123 (train.py)'), or None when no live process
         does. Only reads: a missing or odd lock file means nobody."""
         try:
-            fd = os.open(self.path / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
+            fd = open_own_file(self.path / LOCK, os.O_RDONLY)
+        except (NotOwnFile, OSError):
             return None
         with os.fdopen(fd) as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
             try:
                 fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
@@ -168,19 +164,15 @@ class RunDir:
 def _open_lock_file(path):
     """``path`` opened for reading and writing (created if absent), never through a symbolic link, and only
     if it is a regular file with no other name (a hard link's other file would be overwritten)."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK  # O_NONBLOCK: a planted FIFO never blocks
     try:
-        fd = os.open(path, flags, 0o644)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
+        return os.fdopen(open_own_file(path, os.O_RDWR | os.O_CREAT), "r+")
+    except NotOwnFile as err:
+        if err.kind == "link":
             raise UserError(f"{path} is a symbolic link; remove it (a run never makes one, and it is not "
                             f"followed: its target is left untouched)") from None
+        what = "is not a regular file" if err.kind == "special" else f"has {err.info.st_nlink} hard links"
+        raise UserError(f"{path} {what}; remove it (a run makes a plain file of its own, and writes nothing "
+                        f"into this one)") from None
+    except OSError as err:
         raise UserError(f"cannot open the lock file {path} ({err.strerror or err}): remove it, or pass "
                         f"another --result_path") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-        os.close(fd)
-        what = "is not a regular file" if not stat.S_ISREG(info.st_mode) else f"has {info.st_nlink} hard links"
-        raise UserError(f"{path} {what}; remove it (a run makes a plain file of its own, and writes nothing "
-                        f"into this one)")
-    return os.fdopen(fd, "r+")
