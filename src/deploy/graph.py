@@ -54,8 +54,18 @@ def _needs_explicit_pad(cell):
     return isinstance(cell, nn.Conv3d) and cell.pad_mode == "pad" and len(set(cell.padding)) > 1
 
 
+def _replace_child(parent, name, new):
+    """Put ``new`` in ``parent``'s place ``name``. An nn.SequentialCell (or CellList) runs the list of cells it
+    made when built, which setattr leaves as it was: it is given the cell by index, which updates that list."""
+    if isinstance(parent, (nn.SequentialCell, nn.CellList)):
+        parent[list(parent.name_cells()).index(name)] = new
+    else:
+        setattr(parent, name, new)
+
+
 def explicit_padding(net):
-    """Replace, in place, the layers the ONNX exporter mis-writes (see module doc). Returns ``net``.
+    """Replace, in place, the layers the ONNX exporter mis-writes (see module doc), at any depth, inside
+    nn.SequentialCell and nn.CellList too. Returns ``net``.
 
     Parameters are shared, not copied; their names are restored afterwards (re-parenting renames them).
     """
@@ -63,9 +73,9 @@ def explicit_padding(net):
     for _, cell in list(net.cells_and_names()):
         for child_name, child in list(cell.name_cells().items()):
             if _needs_explicit_pad(child):
-                setattr(cell, child_name, PaddedConv3d(child))
+                _replace_child(cell, child_name, PaddedConv3d(child))
             elif isinstance(child, MaxPool3dTorch):
-                setattr(cell, child_name, ZeroPaddedMaxPool3d())
+                _replace_child(cell, child_name, ZeroPaddedMaxPool3d())
     for p in net.get_parameters():
         p.name = names[id(p)]
     return net

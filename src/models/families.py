@@ -174,26 +174,15 @@ TORCHVISION = {"tv_r3d": ("3d",) * 4, "tv_mc3": ("3d", "2d", "2d", "2d"), "tv_r2
 TV_STEM_MID = 45  # torchvision's R(2+1)D stem: 1x7x7 to 45 channels, not the 3-D kernel's parameter count
 
 
-class Sequential(nn.SequentialCell):
-    """nn.SequentialCell whose calls follow a child replaced by name (``setattr(seq, "0", new)``, as
-    src.deploy.graph.explicit_padding does for the ONNX export): MindSpore's keeps running the original, listed
-    in its ``cell_list`` when it was built."""
-
-    def __setattr__(self, name, value):
-        super().__setattr__(name, value)
-        if isinstance(value, nn.Cell) and name in self.__dict__.get("_cells", {}):
-            self.cell_list = list(self._cells.values())
-
-
 def video_conv(kind, conv, in_planes, planes, mid, stride=1):
     """One of torchvision's conv makers: ``3d`` 3x3x3, ``2d`` 1x3x3 (stride (1, s, s)), ``2p1d`` 1x3x3 ->
-    BN -> ReLU -> 3x1x1 through ``mid`` channels (a Sequential: names ``0``, ``1``, ``3`` as torchvision's)."""
+    BN -> ReLU -> 3x1x1 through ``mid`` channels (a SequentialCell: names ``0``, ``1``, ``3`` as torchvision's)."""
     if kind == "3d":
         return conv(in_planes, planes, 3, stride, 1)
     if kind == "2d":
         return conv(in_planes, planes, (1, 3, 3), (1, stride, stride), (0, 1, 1))
-    return Sequential([conv(in_planes, mid, (1, 3, 3), (1, stride, stride), (0, 1, 1)), batch_norm(mid), nn.ReLU(),
-                       conv(mid, planes, (3, 1, 1), (stride, 1, 1), (1, 0, 0))])
+    return nn.SequentialCell([conv(in_planes, mid, (1, 3, 3), (1, stride, stride), (0, 1, 1)), batch_norm(mid),
+                              nn.ReLU(), conv(mid, planes, (3, 1, 1), (stride, 1, 1), (1, 0, 0))])
 
 
 def _unit_pairs(unit):
@@ -213,9 +202,9 @@ class VideoBasicBlock(nn.Cell):
     def __init__(self, in_planes, planes, kind, conv, stride=1, downsample=None):
         super().__init__()
         mid = mid_planes(in_planes, planes)
-        self.conv1 = Sequential([video_conv(kind, conv, in_planes, planes, mid, stride), batch_norm(planes),
-                                 nn.ReLU()])
-        self.conv2 = Sequential([video_conv(kind, conv, planes, planes, mid), batch_norm(planes)])
+        self.conv1 = nn.SequentialCell([video_conv(kind, conv, in_planes, planes, mid, stride), batch_norm(planes),
+                                        nn.ReLU()])
+        self.conv2 = nn.SequentialCell([video_conv(kind, conv, planes, planes, mid), batch_norm(planes)])
         self.relu = nn.ReLU()
         self.downsample = downsample
 
@@ -237,10 +226,10 @@ class VideoBottleneck(nn.Cell):
     def __init__(self, in_planes, planes, kind, conv, stride=1, downsample=None):
         super().__init__()
         mid = mid_planes(in_planes, planes)
-        self.conv1 = Sequential([conv(in_planes, planes, 1, 1, 0), batch_norm(planes), nn.ReLU()])
-        self.conv2 = Sequential([video_conv(kind, conv, planes, planes, mid, stride), batch_norm(planes),
-                                 nn.ReLU()])
-        self.conv3 = Sequential([conv(planes, planes * 4, 1, 1, 0), batch_norm(planes * 4)])
+        self.conv1 = nn.SequentialCell([conv(in_planes, planes, 1, 1, 0), batch_norm(planes), nn.ReLU()])
+        self.conv2 = nn.SequentialCell([video_conv(kind, conv, planes, planes, mid, stride), batch_norm(planes),
+                                        nn.ReLU()])
+        self.conv3 = nn.SequentialCell([conv(planes, planes * 4, 1, 1, 0), batch_norm(planes * 4)])
         self.relu = nn.ReLU()
         self.downsample = downsample
 
@@ -257,10 +246,10 @@ def video_stem(two_plus_one, conv, n_input_channels, width, mid):
     """torchvision's stems, no max-pool: 3x7x7 stride (1, 2, 2) (BasicStem), or R(2+1)D's 1x7x7 stride (1, 2, 2)
     to ``mid`` channels -> BN -> ReLU -> 3x1x1 (R2Plus1dStem); BN and ReLU after."""
     if not two_plus_one:
-        return Sequential([conv(n_input_channels, width, (3, 7, 7), (1, 2, 2), (1, 3, 3)), batch_norm(width),
-                           nn.ReLU()])
-    return Sequential([conv(n_input_channels, mid, (1, 7, 7), (1, 2, 2), (0, 3, 3)), batch_norm(mid), nn.ReLU(),
-                       conv(mid, width, (3, 1, 1), 1, (1, 0, 0)), batch_norm(width), nn.ReLU()])
+        return nn.SequentialCell([conv(n_input_channels, width, (3, 7, 7), (1, 2, 2), (1, 3, 3)), batch_norm(width),
+                                  nn.ReLU()])
+    return nn.SequentialCell([conv(n_input_channels, mid, (1, 7, 7), (1, 2, 2), (0, 3, 3)), batch_norm(mid), nn.ReLU(),
+                              conv(mid, width, (3, 1, 1), 1, (1, 0, 0)), batch_norm(width), nn.ReLU()])
 
 
 class VideoResNet(nn.Cell):
@@ -294,8 +283,8 @@ class VideoResNet(nn.Cell):
         downsample = None
         if stride != 1 or self.in_planes != planes * block.expansion:
             ds_stride = (1, stride, stride) if kind == "2d" else stride
-            downsample = Sequential([conv(self.in_planes, planes * block.expansion, 1, ds_stride, 0),
-                                     batch_norm(planes * block.expansion)])
+            downsample = nn.SequentialCell([conv(self.in_planes, planes * block.expansion, 1, ds_stride, 0),
+                                            batch_norm(planes * block.expansion)])
         cells = [block(self.in_planes, planes, kind, conv, stride, downsample)]
         self.in_planes = planes * block.expansion
         cells += [block(self.in_planes, planes, kind, conv) for _ in range(1, blocks)]

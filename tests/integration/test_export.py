@@ -71,6 +71,29 @@ def test_explicit_padding_keeps_values_and_names():
     np.testing.assert_allclose(net(x).asnumpy(), before, atol=1e-6)
 
 
+@pytest.mark.parametrize("model", ["tv_r2plus1d", "tv_mc3"])
+def test_explicit_padding_reaches_convolutions_inside_sequential_cells(tmp_path, model):
+    """torchvision's families keep their convolutions in nn.SequentialCell at two depths (stem.0,
+    layer1.0.conv1.0.0): a SequentialCell runs the list of cells it was built with, so a conv replaced there
+    by name alone would still run padded, and the ONNX export would differ from the checkpoint."""
+    from mindspore import nn
+
+    from src.deploy.graph import PaddedConv3d
+
+    cfg = _cfg(tmp_path, "ONNX", model=model, widen_factor=0.125)
+    net = _trained_net(cfg)
+    x = ms.Tensor(random_clip((2, 3, 8, 32, 32)))
+    before = net(x).asnumpy()
+    explicit_padding(net)
+    running = [cell for _, seq in net.cells_and_names() if isinstance(seq, nn.SequentialCell) for cell in seq.cell_list]
+    padded = [cell for cell in running if isinstance(cell, nn.Conv3d) and len(set(np.ravel(cell.padding))) > 1]
+    assert not padded and sum(isinstance(cell, PaddedConv3d) for cell in running) >= 4
+    np.testing.assert_allclose(net(x).asnumpy(), before, atol=1e-6)
+    diff = export_network(_trained_net(cfg), cfg.file_format,
+                          input_shape(cfg.export_batch_size, cfg.arch, cfg.data), tmp_path / "m.onnx")
+    assert diff <= 1e-5
+
+
 def test_mindir_parity_batch_2(tmp_path):
     cfg = _cfg(tmp_path, "MINDIR", conv1_t_size=3, export_batch_size=2)
     diff = export_network(_trained_net(cfg), cfg.file_format,
