@@ -95,7 +95,8 @@ def _predict(cfg, model):
     if str(cfg.stream):
         from src.deploy.stream import predict_stream
 
-        predict_stream(cfg, predict, names)
+        predict_stream(cfg.stream, ClipSpec.from_config(cfg), predict, names, fps=cfg.fps,
+                       realtime=cfg.stream_realtime, annotate=cfg.annotate, timeline=cfg.timeline)
         return 0
     scores, n_frames, n_views = predict_video(predict, cfg.video, cfg)
     label = views_label(ClipSpec.from_config(cfg))

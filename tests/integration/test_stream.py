@@ -18,7 +18,8 @@ import predict
 from src.config import REPO_ROOT, load_config
 from src.data.presets import ClipSpec, eval_windows
 from src.deploy.predict import make_predictor
-from src.deploy.stream import StreamWindows, classify_stream, open_capture, parse_source, stream_spec
+from src.deploy.stream import classify_stream, stream_spec
+from src.deploy.stream_input import StreamWindows, open_capture, parse_source
 from src.deploy.timeline import window_scores
 from src.runtime import setup_runtime
 from tests.helpers.media import write_noise_video
@@ -87,7 +88,7 @@ def test_stream_windows_are_eval_windows(size, step, stride, count):
 def test_ring_frames_read_as_a_video_file(tmp_path):
     """The ring hands a window's frames to eval_clip as VideoFile does, reduced decodes included."""
     from src.data.video import VideoFile
-    from src.deploy.stream import RingFrames
+    from src.deploy.stream_input import RingFrames
 
     video = write_noise_video(tmp_path / "big.avi", n_frames=6, size=(160, 128))
     cap = cv2.VideoCapture(str(video))
@@ -109,7 +110,7 @@ def test_file_and_http_streams_agree_with_the_timeline(media, options, capsys):
     expected, _ = window_scores(predict_fn, media["video"], cfg)
     for source in (str(media["video"]), media["url"]):
         cap = open_capture(parse_source(source))
-        run = classify_stream(predict_fn, cap, stream_spec(cfg), 25.0)
+        run = classify_stream(predict_fn, cap, stream_spec(ClipSpec.from_config(cfg)), 25.0)
         assert not cap.isOpened() and run.ended == "ended" and run.frames == N_FRAMES and run.dropped == 0
         assert [n for n, _ in run.windows] == [n for n, _ in expected], source
         diff = max(np.abs(s - e).max() for (_, s), (_, e) in zip(run.windows, expected))
