@@ -14,7 +14,7 @@ from src.config import EVAL_SECTIONS, load_config
 
 def _main(argv):
     from src.errors import UserError
-    from src.eval.evaluate import evaluate_checkpoint, evaluate_onnx
+    from src.eval.evaluate import evaluate_checkpoint, evaluate_onnx, onnx_evaluation_device
     from src.weights.model_file import use_model
     from src.logs import log_file
     from src.rundir import RunDir
@@ -28,12 +28,21 @@ def _main(argv):
     cfg, model = use_model(cfg, cfg[option], option)
     runtime = None if cfg.onnx_path else setup_runtime(cfg, distributed=False)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
+    sections = evaluation_sections(cfg)
     with log_file(run_dir.eval_log, f"eval.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
         if cfg.onnx_path:
-            evaluate_onnx(cfg)
+            device = onnx_evaluation_device(cfg.device_target, "device_target" in cfg.explicit)
+            setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")  # input pipeline
+            evaluate_onnx(cfg.onnx_path, device, **sections)
         else:
-            evaluate_checkpoint(cfg, runtime, model.path)
+            evaluate_checkpoint(model.path, runtime, **sections)
     return 0
+
+
+def evaluation_sections(cfg):
+    """What src.eval.evaluate reads of the config: its sections and two of the runtime keys."""
+    return dict(paths=cfg.paths, data=cfg.data, arch=cfg.arch, evaluation=cfg.evaluation,
+                batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers)
 
 
 def main(argv=None):

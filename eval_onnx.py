@@ -11,13 +11,17 @@ from src.config import EVAL_SECTIONS, load_config
 
 def _main(argv):
     cfg = load_config(argv, prog="eval_onnx.py", sections=EVAL_SECTIONS)
-    from src.eval.evaluate import evaluate_onnx
+    from src.eval.evaluate import evaluate_onnx, onnx_evaluation_device
+    from src.runtime import setup_runtime
     from src.weights.model_file import use_model
 
     if cfg.onnx_path:  # the model's own settings (input shape, classes, views) replace the config file's
         cfg, _ = use_model(cfg, cfg.onnx_path, "onnx_path")
 
-    evaluate_onnx(cfg)
+    device = onnx_evaluation_device(cfg.device_target, "device_target" in cfg.explicit)  # before any work
+    setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")  # the input pipeline
+    evaluate_onnx(cfg.onnx_path, device, paths=cfg.paths, data=cfg.data, arch=cfg.arch, evaluation=cfg.evaluation,
+                  batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers)
     return 0
 
 

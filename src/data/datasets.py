@@ -180,11 +180,11 @@ def _generator_dataset(source, columns, num_workers, rank_size=1):
                                num_parallel_workers=num_workers, python_multiprocessing=num_workers > 1)
 
 
-def train_entries(cfg):
-    """The training videos of cfg's annotation (and its class names), checked against the model's classes
-    and input channels."""
-    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, "training", cfg.input_format)
-    check_input_channels(cfg.n_input_channels)
+def train_entries(paths, data, arch):
+    """The training videos of the annotation ``paths`` names (and its class names), checked against the input
+    channels of ``arch``. ``paths``, ``data``, ``arch``: the config's sections (src.config_keys)."""
+    entries, class_names = load_annotation(paths.annotation_path, paths.video_path, "training", data.input_format)
+    check_input_channels(arch.n_input_channels)
     return entries, class_names
 
 
@@ -250,12 +250,12 @@ class EvalSource:
         return clip, np.int32(entry.label_index), np.int32(video), np.int32(window)
 
 
-def eval_entries(cfg, subset="validation"):
-    """The videos of one subset of cfg's annotation (and its class names), checked against the model's classes
-    and input channels."""
-    entries, class_names = load_annotation(cfg.annotation_path, cfg.video_path, subset, cfg.input_format)
-    check_n_classes(cfg.n_classes, class_names, cfg.annotation_path)
-    check_input_channels(cfg.n_input_channels)
+def eval_entries(paths, data, arch, subset="validation"):
+    """The videos of one subset of the annotation ``paths`` names (and its class names), checked against the
+    classes and input channels of ``arch``."""
+    entries, class_names = load_annotation(paths.annotation_path, paths.video_path, subset, data.input_format)
+    check_n_classes(arch.n_classes, class_names, paths.annotation_path)
+    check_input_channels(arch.n_input_channels)
     if not entries:
         raise UserError(f"no {canonical_subset(subset)} videos found: check --annotation_path and --video_path")
     return entries, class_names
@@ -275,7 +275,8 @@ def create_eval_dataset(entries, class_names, spec, batch_size, num_workers=1, r
     return dataset, videos
 
 
-def eval_dataset_of(cfg, subset="validation", rank_id=0, rank_size=1):
-    """create_eval_dataset over cfg's annotation subset, clip recipe, micro-batch and workers."""
-    return create_eval_dataset(*eval_entries(cfg, subset), presets.ClipSpec.from_config(cfg), cfg.eval_batch_size,
-                               cfg.num_workers, rank_id, rank_size)
+def eval_dataset_of(paths, data, arch, evaluation, batch_size, num_workers, rank_id=0, rank_size=1):
+    """create_eval_dataset over the annotation's ``evaluation.eval_subset`` with the clip recipe of ``data`` and
+    ``evaluation``; ``batch_size`` / ``num_workers``: the config's eval_batch_size and num_workers."""
+    return create_eval_dataset(*eval_entries(paths, data, arch, evaluation.eval_subset),
+                               presets.ClipSpec.of(data, evaluation), batch_size, num_workers, rank_id, rank_size)

@@ -3,7 +3,7 @@
 Both start from 1-based frame numbers (``temporal``) and one crop box per clip (``spatial``), decode
 only the frames they need, and end in the same normalisation (float32 [3, T, H, W]). Training draws its
 random parameters from ``rng`` once per clip; evaluation is deterministic. :class:`ClipSpec` is the
-frozen, picklable part of the config that dataset workers need.
+frozen, picklable part of the config (its data and evaluation sections) that dataset workers need.
 """
 from dataclasses import dataclass
 from functools import partial
@@ -32,9 +32,19 @@ class ClipSpec:
     resize: tuple = ()
 
     @classmethod
+    def of(cls, data, evaluation):
+        """The clip recipe of the config's ``data`` and ``evaluation`` sections (src.config_keys): the clip,
+        the training augmentation and normalisation are data's; the evaluation views are evaluation's."""
+        def value(name):
+            found = getattr(data, name) if hasattr(data, name) else getattr(evaluation, name)
+            return tuple(found) if isinstance(found, list) else found
+
+        return cls(**{name: value(name) for name in cls.__dataclass_fields__})
+
+    @classmethod
     def from_config(cls, cfg):
-        return cls(**{name: tuple(cfg[name]) if isinstance(cfg[name], list) else cfg[name]
-                      for name in cls.__dataclass_fields__})
+        """Transitional: ClipSpec.of(cfg.data, cfg.evaluation), for the callers not yet moved to ``of``."""
+        return cls.of(cfg.data, cfg.evaluation)
 
 
 def train_clip(source, n_frames: int, spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:

@@ -23,32 +23,35 @@ from src.weights.checkpoint import load_pretrained, load_strict
 log = logging.getLogger("resnet3d")
 
 
-def feature_network(cfg, runtime, ckpt=None):
-    """The network without its head: a checkpoint loaded strictly (ckpt_file), or pretrained weights whose
-    head may have any number of classes (pretrain_path). ``ckpt``: cfg.ckpt_file as the entry script resolved it."""
-    if bool(cfg.ckpt_file) == bool(cfg.pretrain_path):
+def feature_network(arch, runtime, ckpt="", pretrain_path="", n_pretrain_classes=0):
+    """The network ``arch`` without its head: a checkpoint ``ckpt`` loaded strictly (ckpt_file as the entry script
+    resolved it), or pretrained weights whose head may have any number of classes (``pretrain_path``)."""
+    if bool(ckpt) == bool(pretrain_path):
         raise UserError("pass exactly one of --ckpt_file (a checkpoint of this model, or a result folder) and "
                         "--pretrain_path (pretrained weights with any head)")
-    net = build_model(cfg.arch, conv_impl=runtime.conv_impl)
-    if cfg.ckpt_file:
-        load_strict(net, ckpt or cfg.ckpt_file)
+    net = build_model(arch, conv_impl=runtime.conv_impl)
+    if ckpt:
+        load_strict(net, ckpt)
     else:
-        load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
+        load_pretrained(net, pretrain_path, n_pretrain_classes)
     net.fc = nn.Identity()  # the pooled feature is what fc would see
     net.set_train(False)
     return net
 
 
-def extract_features(cfg, runtime, ckpt=None):
-    """Write the features and their index; return (features array, index rows)."""
-    net = inference_network(feature_network(cfg, runtime, ckpt), runtime.conv_impl, runtime.infer_precision)
-    data = eval_dataset_of(cfg, cfg.eval_subset)
-    _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), data, ignore=cfg.ignore)
+def extract_features(runtime, ckpt="", *, paths, data, arch, evaluation, batch_size, num_workers):
+    """Write the features of the annotation's ``evaluation.eval_subset`` and their index into
+    ``paths.result_path``; return (features array, index rows). The network: feature_network's (``ckpt``, else
+    ``paths.pretrain_path``); the views: evaluation's (the config's sections, eval_batch_size, num_workers)."""
+    net = feature_network(arch, runtime, ckpt, paths.pretrain_path, paths.n_pretrain_classes)
+    net = inference_network(net, runtime.conv_impl, runtime.infer_precision)
+    videos = eval_dataset_of(paths, data, arch, evaluation, batch_size, num_workers)
+    _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), videos, ignore=evaluation.ignore)
     features, counts = acc.video_scores()
-    index = data[1]
+    index = videos[1]
     rows = [(i, vid, index.class_names[label] if label >= 0 else "") for i, (vid, label) in enumerate(index.videos)]
-    run_dir = RunDir(cfg.result_path, cfg.dataset).make()
-    stem = f"{cfg.dataset}_{canonical_subset(cfg.eval_subset)}_features"
+    run_dir = RunDir(paths.result_path, data.dataset).make()
+    stem = f"{data.dataset}_{canonical_subset(evaluation.eval_subset)}_features"
     with atomic_output(run_dir.file(f"{stem}.npy")) as tmp:
         np.save(tmp, features.astype(np.float32))
     with atomic_output(run_dir.file(f"{stem}.csv")) as tmp:

@@ -38,7 +38,8 @@ def write_clips(cfg, out_dir):
     data_dir = writable_dir(out / DATA_DIR, "clips are written there: pass a writable --output_path")
     for old in data_dir.glob("clip_*.bin"):  # a re-run must not mix in clips of an earlier run
         old.unlink()
-    dataset, index = eval_dataset_of(cfg, cfg.eval_subset)
+    dataset, index = eval_dataset_of(cfg.paths, cfg.data, cfg.arch, cfg.evaluation, cfg.eval_batch_size,
+                                     cfg.num_workers)
     clips = []
     for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
         for clip, label, video, window in zip(batch["clip"], batch["label"], batch["video_index"],

@@ -14,36 +14,43 @@ from src.errors import UserError
 from src.eval.outputs import save_eval_outputs
 from src.logs import out
 from src.rundir import RunDir
-from src.runtime import onnx_device, setup_runtime
+from src.runtime import onnx_device
 
 log = logging.getLogger("resnet3d")
 
 
-def evaluate(predict, cfg, tag):
-    """Run ``predict`` over cfg's eval_subset; print the lines; save ``<dataset>_<tag>_*`` in result_path."""
-    data = eval_dataset_of(cfg, cfg.eval_subset)
-    result, acc = run_evaluation(predict, data, ignore=cfg.ignore)
+def evaluate(predict, tag, *, paths, data, arch, evaluation, batch_size, num_workers):
+    """Run ``predict`` over the annotation's ``evaluation.eval_subset`` (src.data.datasets.eval_dataset_of: the
+    config's ``paths``, ``data``, ``arch`` and ``evaluation`` sections, eval_batch_size and num_workers); print
+    the lines; save ``<dataset>_<tag>_*`` in ``paths.result_path`` (none when it is empty)."""
+    videos = eval_dataset_of(paths, data, arch, evaluation, batch_size, num_workers)
+    result, acc = run_evaluation(predict, videos, ignore=evaluation.ignore)
     out.info(result.report())
-    if cfg.result_path:
-        paths = save_eval_outputs(RunDir(cfg.result_path, cfg.dataset), tag, result, acc, data[1])
-        log.info("per-clip / per-video results: %s", ", ".join(str(p) for p in paths))
+    if paths.result_path:
+        files = save_eval_outputs(RunDir(paths.result_path, data.dataset), tag, result, acc, videos[1])
+        log.info("per-clip / per-video results: %s", ", ".join(str(p) for p in files))
     return result
 
 
-def evaluate_checkpoint(cfg, runtime, ckpt):
-    """eval.py: load the checkpoint ``ckpt`` strictly and evaluate it."""
-    predict = checkpoint_predictor(cfg.arch, ckpt, runtime.conv_impl, runtime.infer_precision)
+def evaluate_checkpoint(ckpt, runtime, **sections):
+    """eval.py: load the checkpoint ``ckpt`` strictly and evaluate it; ``sections``: :func:`evaluate`'s."""
+    predict = checkpoint_predictor(sections["arch"], ckpt, runtime.conv_impl, runtime.infer_precision)
     log.info("evaluating %s (%s)", ckpt, runtime.describe())
-    return evaluate(predict, cfg, "eval")
+    return evaluate(predict, "eval", **sections)
 
 
-def evaluate_onnx(cfg):
-    """eval_onnx.py (and eval.py --onnx_path): the same evaluation with onnxruntime running cfg.onnx_path.
-    MindSpore runs only the input pipeline, on the CPU."""
-    device = onnx_device(cfg.device_target, "device_target" in cfg.explicit)  # fail before any work
+def onnx_evaluation_device(device_target, explicit=False):
+    """Where ONNX Runtime evaluates (src.runtime.onnx_device), its provider checked: called before any work.
+    MindSpore then runs only the input pipeline, on the CPU (the entry script sets it up)."""
+    device = onnx_device(device_target, explicit)
     onnx_providers(device)
-    setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")
-    if not cfg.onnx_path:
+    return device
+
+
+def evaluate_onnx(onnx_path, device, **sections):
+    """eval_onnx.py (and eval.py --onnx_path): the same evaluation with onnxruntime running ``onnx_path`` on
+    ``device`` (onnx_evaluation_device); ``sections``: :func:`evaluate`'s."""
+    if not onnx_path:
         raise UserError("--onnx_path is required: the ONNX model to evaluate (python export.py --file_format=ONNX)")
-    predict = onnx_predictor(cfg.onnx_path, device, clip_shape(cfg.arch, cfg.data))
-    return evaluate(predict, cfg, "eval_onnx")
+    predict = onnx_predictor(onnx_path, device, clip_shape(sections["arch"], sections["data"]))
+    return evaluate(predict, "eval_onnx", **sections)

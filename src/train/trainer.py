@@ -132,7 +132,8 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
         raise UserError("--lr_decay_mode=plateau follows the validation loss: pass --eval_in_training=True")
     eval_data = None
     if cfg.eval_in_training:  # every rank evaluates its share of the windows
-        eval_data = eval_dataset_of(cfg, cfg.eval_subset, runtime.rank_id, runtime.rank_size)
+        eval_data = eval_dataset_of(cfg.paths, cfg.data, cfg.arch, cfg.evaluation, cfg.eval_batch_size,
+                                    cfg.num_workers, runtime.rank_id, runtime.rank_size)
     net = build_model(cfg.arch, conv_impl=runtime.conv_impl)
     if runtime.is_main:
         check_disk_for_checkpoints(net, run_dir, cfg.keep_checkpoint_max)
@@ -183,7 +184,7 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
 def _training_data(cfg, runtime):
     """(cfg with the annotation's class count, training entries, class names); rank 0 says once what would
     train badly (degenerate data) or misname files (a dataset name that contradicts the annotation)."""
-    entries, class_names = train_entries(cfg)
+    entries, class_names = train_entries(cfg.paths, cfg.data, cfg.arch)
     if runtime.is_main:
         warn_degenerate(cfg.annotation_path, cfg.video_path, cfg.sample_duration * cfg.sample_t_stride,
                         cfg.input_format)
@@ -257,7 +258,7 @@ def _batch_source(cfg, entries, runtime, spe):
     """batches(epoch, first_step): the epoch's optimizer steps from first_step on, each ``accumulation_steps``
     micro-batches (mixed with mixup / cutmix when configured)."""
     k, soft = cfg.accumulation_steps, mixing(cfg)
-    clip_spec = ClipSpec.from_config(cfg)
+    clip_spec = ClipSpec.of(cfg.data, cfg.evaluation)
 
     def batches(epoch, first_step):
         dataset = create_train_dataset(entries, clip_spec, cfg.seed, cfg.batch_size, epoch, cfg.num_workers,

@@ -50,7 +50,7 @@ def test_onnx_eval_and_310_preprocessing_from_videos(video_dataset, tmp_path, ca
     manifest = read_manifest(tmp_path / "pre")
     cfg = load_config(args)
     source = EvalSource(load_annotation(cfg.annotation_path, cfg.video_path, "validation", "video")[0],
-                        ClipSpec.from_config(cfg))
+                        ClipSpec.of(cfg.data, cfg.evaluation))
     assert len(manifest["clips"]) == len(source) == 16
     clip = np.fromfile(tmp_path / "pre" / "data" / "clip_0000005.bin", np.float32).reshape(1, 3, 4, 32, 32)
     np.testing.assert_array_equal(clip[0], source[5][0])

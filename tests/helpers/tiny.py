@@ -39,9 +39,17 @@ def tiny_train_dataset(cfg, epoch, rank_id=0, rank_size=1, skip_batches=0):
     from src.data.datasets import create_train_dataset, train_entries
     from src.data.presets import ClipSpec
 
-    entries, _ = train_entries(cfg)
-    return create_train_dataset(entries, ClipSpec.from_config(cfg), cfg.seed, cfg.batch_size, epoch,
+    entries, _ = train_entries(cfg.paths, cfg.data, cfg.arch)
+    return create_train_dataset(entries, ClipSpec.of(cfg.data, cfg.evaluation), cfg.seed, cfg.batch_size, epoch,
                                 cfg.num_workers, rank_id, rank_size, skip_batches)
+
+
+def tiny_eval_dataset(cfg, rank_id=0, rank_size=1):
+    """eval_dataset_of with cfg's sections and values, as evaluation calls it."""
+    from src.data.datasets import eval_dataset_of
+
+    return eval_dataset_of(cfg.paths, cfg.data, cfg.arch, cfg.evaluation, cfg.eval_batch_size, cfg.num_workers,
+                           rank_id, rank_size)
 
 
 def make_tiny_dataset(root, videos_per_class=1, test_videos_per_class=1, frames=10, size=40):

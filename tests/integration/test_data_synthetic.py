@@ -3,12 +3,11 @@ import json
 import numpy as np
 
 from check_dataset import main as check_dataset_main
-from src.data.datasets import eval_dataset_of
 from src.data.synthetic import CLASSES, main as synthetic_main, render_video
 from src.generate_hmdb51_json import main as hmdb51_main
 from src.generate_ucf101_json import main as ucf101_main
 from src.generate_video_jpgs import main as generate_video_jpgs
-from tests.helpers.tiny import tiny_data_config, tiny_train_dataset
+from tests.helpers.tiny import tiny_data_config, tiny_eval_dataset, tiny_train_dataset
 
 
 def test_render_is_deterministic_and_moves():
@@ -42,7 +41,7 @@ def test_synthetic_to_frames_to_json_to_datasets(tmp_path, capsys):
     batches = list(tiny_train_dataset(cfg, epoch=0).create_dict_iterator(num_epochs=1, output_numpy=True))
     assert len(batches) == 4 and batches[0]["clip"].shape == (4, 3, 4, 24, 24)
     assert sorted(int(x) for b in batches for x in b["label"]) == sorted(list(range(8)) * 2)
-    dataset, videos = eval_dataset_of(cfg, "validation")
+    dataset, videos = tiny_eval_dataset(cfg)
     rows = list(dataset.create_dict_iterator(num_epochs=1, output_numpy=True))
     assert sum(len(b["label"]) for b in rows) == videos.n_clips == 16  # 8 videos x 2 windows
     assert [label for _, label in videos] == list(range(8)) and videos.class_names[0] == "MoveLeft"

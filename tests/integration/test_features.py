@@ -6,10 +6,9 @@ import numpy as np
 
 import extract_features
 from src.config import load_config
-from src.data.datasets import eval_dataset_of
 from src.models.factory import build_model
 from src.weights.checkpoint import load_strict
-from tests.helpers.tiny import make_tiny_checkpoint, make_tiny_dataset, tiny_options
+from tests.helpers.tiny import make_tiny_checkpoint, make_tiny_dataset, tiny_eval_dataset, tiny_options
 
 
 def test_features_match_the_models_forward(tmp_path, capsys):
@@ -30,7 +29,7 @@ def test_features_match_the_models_forward(tmp_path, capsys):
     net = build_model(cfg.arch)
     load_strict(net, ckpt)
     net.set_train(False)
-    dataset, index = eval_dataset_of(cfg, "validation")
+    dataset, index = tiny_eval_dataset(cfg)
     sums = np.zeros((8, 8))
     for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
         np.add.at(sums, batch["video_index"], net(ms.Tensor(batch["clip"])).asnumpy())

@@ -46,12 +46,12 @@ def test_pre_run_post_equals_eval(infer310_workspace, infer310_eval_lines, tmp_p
 def test_clips_round_trip_through_bin_files(infer310_workspace, tmp_path):
     """A .bin holds exactly the eval dataset's clip (same preprocessing, float32, C order)."""
     from src.config import load_config
-    from src.data.datasets import eval_dataset_of
+    from tests.helpers.tiny import tiny_eval_dataset
 
     pre = tmp_path / "pre"
     assert preprocess.main(infer310_workspace["args"] + [f"--output_path={pre}"]) == 0
     cfg = load_config(infer310_workspace["args"])
-    batch = next(eval_dataset_of(cfg)[0].create_dict_iterator(num_epochs=1, output_numpy=True))
+    batch = next(tiny_eval_dataset(cfg)[0].create_dict_iterator(num_epochs=1, output_numpy=True))
     clip = np.fromfile(pre / "data" / "clip_0000001.bin", np.float32).reshape(1, 3, 4, 32, 32)
     np.testing.assert_array_equal(clip[0], batch["clip"][1])
     entry = read_manifest(pre)["clips"][1]

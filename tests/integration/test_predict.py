@@ -122,7 +122,7 @@ def test_video_windows_match_eval_preprocessing(workspace):
     from src.deploy.predict import video_views, view_batches
 
     cfg = load_config(tiny_options())
-    spec = ClipSpec.from_config(cfg)
+    spec = ClipSpec.of(cfg.data, cfg.evaluation)
     source, views, _ = video_views(workspace["video"], cfg)
     clips = np.concatenate(list(view_batches(source, views, spec, 2)))
     windows = eval_windows(len(source), spec)

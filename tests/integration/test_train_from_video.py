@@ -29,7 +29,7 @@ def test_samples_depend_only_on_seed_epoch_position_and_shard(video_dataset, tmp
                             "--h_flip=True"))
     entries, _ = load_annotation(cfg.annotation_path, cfg.video_path, "training", "video")
     assert entries and all(e.frame_dir.endswith(".avi") for e in entries)
-    spec = ClipSpec.from_config(cfg)
+    spec = ClipSpec.of(cfg.data, cfg.evaluation)
     single = TrainSource(entries, spec, cfg.seed, epoch=3)
     ranks = [TrainSource(entries, spec, cfg.seed, epoch=3, rank_id=r, rank_size=2) for r in (0, 1)]
     for index in reversed(range(len(ranks[1]))):  # backwards: every read seeks
@@ -47,9 +47,9 @@ def test_eval_windows_from_videos_match_frames_closely(video_dataset, tmp_path):
     frames_cfg = load_config(tiny_run_args(video_dataset["frames"], tmp_path / "result"))
     video_cfg = load_config(tiny_run_args(video_dataset, tmp_path / "result"))
     from_frames = EvalSource(load_annotation(frames_cfg.annotation_path, frames_cfg.video_path, "validation")[0],
-                             ClipSpec.from_config(frames_cfg))
+                             ClipSpec.of(frames_cfg.data, frames_cfg.evaluation))
     from_videos = EvalSource(load_annotation(video_cfg.annotation_path, video_cfg.video_path, "validation")[0],
-                             ClipSpec.from_config(video_cfg))
+                             ClipSpec.of(video_cfg.data, video_cfg.evaluation))
     assert len(from_frames) == len(from_videos) > 0
     for i in range(len(from_videos)):
         a, b = from_frames[i], from_videos[i]

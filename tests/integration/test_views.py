@@ -78,7 +78,7 @@ def test_the_aggregated_score_is_the_mean_softmax_over_every_view(views_workspac
     cfg = load_config(views_workspace["args"] + ["--eval_batch_size=4"])
     video = next((views_workspace["root"] / "jpg").glob("*/*"))
     predict = checkpoint_predictor(cfg.arch, views_workspace["ckpt"])
-    spec = ClipSpec.from_config(cfg)
+    spec = ClipSpec.of(cfg.data, cfg.evaluation)
     source = open_video(video)
     views = eval_views(len(source), spec)
     assert len(views) == 9

@@ -3,11 +3,11 @@ import re
 import numpy as np
 import pytest
 
-from src.data.datasets import EvalSource, TrainSource, eval_dataset_of, load_annotation, steps_per_epoch
+from src.data.datasets import EvalSource, TrainSource, load_annotation, steps_per_epoch
 from src.data.presets import ClipSpec
 from src.errors import UserError
 from tests.helpers.media import tiny_annotated_dataset
-from tests.helpers.tiny import tiny_data_config, tiny_train_dataset
+from tests.helpers.tiny import tiny_data_config, tiny_eval_dataset, tiny_train_dataset
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_sharded_sizes_equal_across_ranks_and_cover_everything(tiny):
     entries, _ = load_annotation(ann, jpg, "training")
     entries = entries * 3  # 9 samples
     for rank_size in (1, 2, 4):
-        sources = [TrainSource(entries, ClipSpec.from_config(cfg), cfg.seed, 0, r, rank_size)
+        sources = [TrainSource(entries, ClipSpec.of(cfg.data, cfg.evaluation), cfg.seed, 0, r, rank_size)
                    for r in range(rank_size)]
         assert len({len(s) for s in sources}) == 1
         positions = sorted(r + i * rank_size for r in range(rank_size) for i in range(len(sources[r])))
@@ -78,8 +78,8 @@ def test_train_dataset_size_and_batch_too_large(tiny):
 
 def test_eval_dataset_windows_order_and_micro_batches(tiny):
     ann, jpg = tiny
-    cfg = tiny_data_config(ann, jpg, inference_stride=4, sample_duration=4, eval_batch_size=2)
-    dataset, videos = eval_dataset_of(cfg, "test")
+    cfg = tiny_data_config(ann, jpg, inference_stride=4, sample_duration=4, eval_batch_size=2, eval_subset="test")
+    dataset, videos = tiny_eval_dataset(cfg)
     assert list(videos) == [("v_B_3", 1), ("v_A_4", 0)] and videos.videos is videos
     assert videos.class_names == ["A", "B"]
     rows = []
@@ -89,7 +89,8 @@ def test_eval_dataset_windows_order_and_micro_batches(tiny):
         rows += list(zip(batch["video_index"], batch["window_index"], batch["label"]))
     # 12 frames -> windows at 1, 5, 9 ; 8 frames -> 1, 5 (upstream: the 5-8 window is full, then stop)
     assert [tuple(int(x) for x in r) for r in rows] == [(0, 0, 1), (0, 1, 1), (0, 2, 1), (1, 0, 0), (1, 1, 0)]
-    assert videos.n_clips == 5 == len(EvalSource(load_annotation(ann, jpg, "val")[0], ClipSpec.from_config(cfg)))
+    spec = ClipSpec.of(cfg.data, cfg.evaluation)
+    assert videos.n_clips == 5 == len(EvalSource(load_annotation(ann, jpg, "val")[0], spec))
 
 
 @pytest.mark.parametrize("entry, message", [

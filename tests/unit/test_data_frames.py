@@ -30,13 +30,14 @@ def test_jpeg_header_size_and_frame_count(tmp_path):
 
 
 def test_open_video_accepts_folder_and_video_file(tmp_path):
-    cfg = ClipSpec.from_config(tiny_data_config())
+    cfg = tiny_data_config()
+    spec = ClipSpec.of(cfg.data, cfg.evaluation)
     video = open_video(write_noise_video(tmp_path / "clip é.avi", n_frames=6))
     folder = open_video(write_frames(tmp_path / "frames", 6))
     for source in (video, folder):
-        windows = eval_windows(len(source), cfg)
+        windows = eval_windows(len(source), spec)
         assert len(source) == 6 and len(windows) == 2 and all(len(w) == 4 for w in windows)
-        clip = eval_clip(source, windows[-1], cfg)
+        clip = eval_clip(source, windows[-1], spec)
         assert clip.shape == (3, 4, 32, 32) and clip.dtype == np.float32
 
 
