@@ -1,12 +1,13 @@
 """The position of a training run, saved into and restored from every training checkpoint in one place.
 
-A checkpoint's extra fields keep the names the earlier versions wrote (``epoch_num``, ``step_num``, ...), so
-checkpoints of those versions still resume.
+The checkpoint entries that hold it are named once, by field, in src.weights.checkpoint.STATE_ENTRIES (the
+names the earlier versions wrote, ``epoch_num``, ``step_num``, ..., so checkpoints of those versions still resume).
 """
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from src.errors import UserError
+from src.weights.checkpoint import STATE_ENTRIES
 
 
 @dataclass
@@ -23,18 +24,18 @@ class TrainState:
     lr_steps: int = 0
 
     def checkpoint_fields(self) -> dict:
-        return {"epoch_num": self.epoch, "step_num": self.step, "best_top1": float(self.best_top1),
-                "best_epoch": self.best_epoch, "lr_steps": self.lr_steps, "config": self.fingerprint or "",
-                "plateau": self.plateau}
+        """The checkpoint entries that hold this state (src.weights.checkpoint.STATE_ENTRIES)."""
+        values = {**asdict(self), "best_top1": float(self.best_top1), "fingerprint": self.fingerprint or ""}
+        return {entry: values[field] for field, entry in STATE_ENTRIES.items()}
 
     @classmethod
     def from_checkpoint(cls, saved: dict, steps_per_epoch: int) -> "TrainState":
         """The state a training checkpoint recorded; older ones hold whole epochs only (no step_num)."""
-        epoch = int(saved["epoch_num"])
-        step = int(saved["step_num"]) if "step_num" in saved else steps_per_epoch
-        return cls(epoch=epoch, step=step, best_top1=float(saved.get("best_top1", -1.0)),
-                   best_epoch=int(saved.get("best_epoch", 0)), plateau=saved.get("plateau") or "",
-                   fingerprint=saved.get("config") or None, lr_steps=int(saved.get("lr_steps", 0)))
+        values = {field: saved[entry] for field, entry in STATE_ENTRIES.items() if entry in saved}
+        return cls(epoch=int(values["epoch"]), step=int(values.get("step", steps_per_epoch)),
+                   best_top1=float(values.get("best_top1", -1.0)), best_epoch=int(values.get("best_epoch", 0)),
+                   plateau=values.get("plateau") or "", fingerprint=values.get("fingerprint") or None,
+                   lr_steps=int(values.get("lr_steps", 0)))
 
     def next_position(self, steps_per_epoch: int) -> tuple[int, int]:
         """(epoch to run, steps already done in it)."""

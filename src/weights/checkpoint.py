@@ -23,11 +23,14 @@ _TRAINING_STATE = re.compile(r"^(moments|accum|accum_grads|moment1|moment2|stat)
                              r"momentum|scale_sense|current_iterator_step|last_overflow_iterator_step|epoch_num|"
                              r"step_num|epoch|step|best_.*|train_.*)$")
 HEAD = ("fc.weight", "fc.bias")
-# entries train.py appends to its checkpoints besides network and optimiser
-TRAINING_EXTRAS = ("epoch_num", "step_num", "best_top1", "best_epoch", "lr_steps", "config", "plateau",
-                   "model_settings", "architecture")
 # the family a checkpoint holds (src.models.families.architecture_name), written by train.py and pth_to_ckpt.py
 ARCHITECTURE_KEY = "architecture"
+# the position of a training run (src.engine.state.TrainState's fields) as the checkpoint entries that hold it,
+# in the order they are written; the names earlier versions wrote, so that their checkpoints still resume
+STATE_ENTRIES = {"epoch": "epoch_num", "step": "step_num", "best_top1": "best_top1", "best_epoch": "best_epoch",
+                 "lr_steps": "lr_steps", "fingerprint": "config", "plateau": "plateau"}
+# entries train.py appends to its checkpoints besides network and optimiser
+TRAINING_EXTRAS = (*STATE_ENTRIES.values(), "model_settings", ARCHITECTURE_KEY)
 # recomputed from the config on resume (its length follows n_epochs), never restored
 RECOMPUTED = ("learning_rate",)
 
@@ -271,7 +274,7 @@ def load_training_state(train_step, path):
     """Load network + optimiser state of a train.py checkpoint into ``train_step``; return the other
     entries it holds (epoch, step, best, config fingerprint) as plain Python values."""
     params = read_checkpoint(path)
-    if "epoch_num" not in params or "global_step" not in params:
+    if STATE_ENTRIES["epoch"] not in params or "global_step" not in params:
         raise UserError(f"{path} is not a train.py checkpoint (no epoch_num / optimiser state): use it as "
                         f"--pretrain_path to fine-tune from it instead of --resume")
     state = {k: params.pop(k) for k in list(params) if k in TRAINING_EXTRAS}
