@@ -171,7 +171,8 @@ def _with_onnx_export(w, ms_net, workdir, load):
     data = types.SimpleNamespace(sample_duration=w.clip[1], sample_size=w.clip[2])
     with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
         path = os.path.join(workdir or tmp, f"{w.name.replace(' ', '_')}.onnx")
-        export_network(native, "ONNX", input_shape(w.batch, arch, data), path)
+        if not os.path.isfile(path):  # a workdir shared by the runners of one workload: exported once
+            export_network(native, "ONNX", input_shape(w.batch, arch, data), path)
         return load(path)
 
 
@@ -189,9 +190,10 @@ def ort_infer(w, ms_net, threads, workdir=None):
     return lambda: session.run(None, {name: x})
 
 
-def openvino_infer(w, ms_net, threads, workdir=None):
+def openvino_infer(w, ms_net, threads, workdir=None, precision=None):
     """OpenVINO's CPU plugin on ``ms_net``'s ONNX export at its default precision (BF16 on CPUs with native
-    BF16, else FP32: see openvino_precision), ``threads`` inference threads."""
+    BF16, else FP32: see openvino_precision) or at ``precision`` (its INFERENCE_PRECISION_HINT: "f32"),
+    ``threads`` inference threads."""
     import openvino as ov
 
     from src.ops.isa import env_cap_without_bf16
@@ -200,6 +202,8 @@ def openvino_infer(w, ms_net, threads, workdir=None):
     config = {"INFERENCE_NUM_THREADS": threads}
     if env_cap_without_bf16():  # its oneDNN obeys the cap too, its BF16 default (from the CPU's flags) does not
         config["INFERENCE_PRECISION_HINT"] = "f32"
+    if precision:
+        config["INFERENCE_PRECISION_HINT"] = precision
     compiled = _with_onnx_export(w, ms_net, workdir, lambda path: core.compile_model(
         core.read_model(path), "CPU", config))
     request = compiled.create_infer_request()

@@ -1,0 +1,133 @@
+"""INT8 runners of bench/model_speed.py: OpenVINO INT8 (NNCF's post-training ``nncf.quantize`` of our own FP32 ONNX
+export, run by OpenVINO's CPU plugin), OpenVINO forced to FP32, ONNX Runtime on our QDQ export of our INT8 model, and
+our own INT8 inference network (src/models/quantized.py).
+
+Ours and NNCF are calibrated on the same clips (calibration_clips: a fixed, seeded set, since the bench has no
+videos; quantize.py picks its clips from a training subset). A runner that cannot be built here raises Skip with
+the reason: the bench prints it as a skipped row and goes on.
+"""
+import contextlib
+import logging
+import sys
+
+import workloads as wl
+
+CALIBRATION_CLIPS = 8
+CALIBRATION_SEED = 1000  # apart from the timed input's seed (workloads.inputs: 0)
+# the workloads that get INT8 rows (issue 30: r3d18 / r3d50 batch 1 and 8, r2p1d18 batch 1)
+INT8_WORKLOADS = ("r3d18 infer b1", "r3d18 infer b8", "r3d50 infer b1", "r3d50 infer b8", "r2p1d18 infer b1")
+
+
+class Skip(Exception):
+    """A runner that cannot run here; the message says why."""
+
+
+def calibration_clips(w, n=CALIBRATION_CLIPS):
+    """``n`` clips float32 [C, T, H, W] (seeds CALIBRATION_SEED...), the same for every runner of ``w``."""
+    return [wl.inputs(wl.Workload(w.name, w.kind, w.depth, 1, w.clip, w.widen, w.t_size, w.classes, w.model),
+                      seed=CALIBRATION_SEED + i)[0][0] for i in range(n)]
+
+
+def calibration_batches(w, clips):
+    """``clips`` stacked into inputs of ``w``'s batch (the exported graph's static shape), cycling when fewer."""
+    import numpy as np
+
+    count = max(len(clips), w.batch)
+    stacked = np.stack([clips[i % len(clips)] for i in range(count - count % w.batch)])
+    return [stacked[i:i + w.batch] for i in range(0, len(stacked), w.batch)]
+
+
+def openvino_int8_infer(w, ms_net, threads, workdir=None, clips=None):
+    """OpenVINO INT8: NNCF quantizes (post-training, default preset: symmetric, per-channel weights) OpenVINO's
+    reading of our FP32 ONNX export on ``clips``' batches, and OpenVINO's CPU plugin runs the result."""
+    import numpy as np
+    import openvino as ov
+    try:
+        import nncf
+    except ImportError:
+        raise Skip("nncf is not installed (pip install -r requirements-dev.txt)") from None
+
+    nncf.set_log_level(logging.ERROR)
+    core = ov.Core()
+    batches = calibration_batches(w, clips or calibration_clips(w))
+
+    def load(path):
+        with contextlib.redirect_stdout(sys.stderr):  # its progress bars: keep the bench's stdout a table
+            model = nncf.quantize(core.read_model(path), nncf.Dataset(batches), subset_size=len(batches) * w.batch)
+        return core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads})
+
+    compiled = wl._with_onnx_export(w, ms_net, workdir, load)
+    count = int8_convolutions(compiled)
+    if not count:
+        raise Skip("OpenVINO runs none of NNCF's quantized convolutions in INT8 here")
+    request = compiled.create_infer_request()
+    x = np.ascontiguousarray(wl.inputs(w)[0])
+
+    def infer():
+        return request.infer({0: x})
+    infer.int8_convolutions = count
+    return infer
+
+
+def int8_convolutions(compiled):
+    """How many convolutions an OpenVINO compiled model runs with u8/i8 inputs (its runtime graph's precisions)."""
+    count = 0
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if "layerType" in info and info["layerType"].astype(str) == "Convolution" \
+                and info["runtimePrecision"].astype(str) in ("u8", "i8"):
+            count += 1
+    return count
+
+
+def openvino_fp32_infer(w, ms_net, threads, workdir=None):
+    """OpenVINO on our FP32 ONNX export with its inference precision forced to f32 (its default is BF16 on
+    CPUs with native BF16)."""
+    return wl.openvino_infer(w, ms_net, threads, workdir, precision="f32")
+
+
+def missing(*modules):
+    """The first of ``modules`` (dotted names) this checkout lacks, or None."""
+    import importlib.util
+
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except ModuleNotFoundError:  # its package is absent
+            return name
+    return None
+
+
+def ms_int8_infer(w, ms_net, conv_impl, clips=None):
+    """Our INT8 inference network (src/models/quantized.py) of ``ms_net`` calibrated on ``clips``."""
+    absent = missing("src.quant.model", "src.models.quantized")
+    if absent:
+        raise Skip(f"our INT8 network is not in this checkout yet ({absent} missing)")
+    raise Skip("our INT8 network: the bench does not build it yet")
+
+
+def ort_qdq_infer(w, ms_net, threads, workdir=None, clips=None):
+    """ONNX Runtime on the QDQ export (src/deploy/qdq.py) of our INT8 model of ``ms_net``."""
+    absent = missing("src.quant.model", "src.deploy.qdq")
+    if absent:
+        raise Skip(f"the QDQ ONNX export of our INT8 model is not in this checkout yet ({absent} missing)")
+    raise Skip("the QDQ ONNX export: the bench does not build it yet")
+
+
+def int8_runners(w, ms_net, info, threads, workdir):
+    """({name: fn}, {name: skip reason}) of the INT8 rows of ``w`` (and "ov fp32", the FP32 reference)."""
+    fns, skipped = {}, {}
+    clips = calibration_clips(w)
+    builders = {
+        "ov fp32": lambda: openvino_fp32_infer(w, ms_net, threads, workdir),
+        "ov int8": lambda: openvino_int8_infer(w, ms_net, threads, workdir, clips),
+        "ort int8": lambda: ort_qdq_infer(w, ms_net, threads, workdir, clips),
+        "ms int8": lambda: ms_int8_infer(w, ms_net, info.conv_impl, clips),
+    }
+    for name, build in builders.items():
+        try:
+            fns[name] = build()
+        except Skip as why:
+            skipped[name] = str(why)
+    return fns, skipped
