@@ -4,8 +4,10 @@ MindSpore's MaxPool3D makes oneDNN run its plain-layout kernel (~0.4 s for the r
 batch 8 on AVX2, a tenth of a training step); src/ops/csrc/maxpool3d.cc is a direct loop in the
 fast-op library. Training mode records each output's winning input index for the backward pass;
 ``training=False`` (the inference network) skips it, and pools bfloat16 too (``dtype``) and
-channels-last [N, D, H, W, C] tensors (``channels_last``: the BF16 inference network). PyTorch's
-semantics: padding never wins, the first maximum wins, NaN propagates.
+channels-last [N, D, H, W, C] tensors (``channels_last``: the BF16 inference network), and channels-last
+uint8 / int8 (the INT8 network's quantized activations: max commutes with the monotonic quantization, so
+the pooled tensor keeps its scale). PyTorch's semantics: padding never wins, the first maximum wins, NaN
+propagates.
 """
 import ctypes
 import functools
@@ -50,7 +52,8 @@ def _pooled(shape, kernel, stride, padding, channels_last=False):
 
 
 class FastMaxPool3d(nn.Cell):
-    """Max-pool over [N, C, D, H, W] float32 with PyTorch-style symmetric padding."""
+    """Max-pool over [N, C, D, H, W] float32 with PyTorch-style symmetric padding (inference: bfloat16 too,
+    and channels-last float32, bfloat16, uint8 or int8)."""
 
     def __init__(self, kernel_size=3, stride=2, padding=1, training=True, dtype=ms.float32,
                  channels_last=False):

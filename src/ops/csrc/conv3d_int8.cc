@@ -1,0 +1,386 @@
+// INT8 inference convolution (issue 30; the scheme is docs/int8.md's, the Python side src/ops/int8_conv3d.py).
+// One conv unit of the quantized network computes, per output element of channel c:
+//   acc = sum(q_x * w_q)                         (s32 accumulation, s8 weights, u8 or s8 activations)
+//   y   = in_scale * w_scale[c] * acc + bias[c]  (float32; oneDNN's runtime src / weights scales)
+//   y  += res_scale * q_res                      (a residual unit)
+//   y   = max(y, 0)                              (relu)
+//   out = saturate(rint(y / out_scale)) as u8 / s8 (oneDNN's runtime dst scale), or y as float32
+//
+// Layout: activations are channels-last, NDHWC (tensor shape [N, D, H, W, C]), the layout of oneDNN's INT8
+// brgemm kernels, so no reorder runs between units. The one exception is a unit whose input type is float32:
+// it takes the float32 clips NCDHW [N, C, D, H, W] and quantizes them to s8 with its in_scale while moving
+// them to NDHWC (q = clamp(rint(x / in_scale), -128, 127), computed here exactly as written).
+//
+// The residual: with the element size of the destination (u8 or s8 onto u8 or s8, float32 onto float32) it
+// is copied into the destination buffer and added by a sum post-op whose scale is res_scale (the sum reads it
+// as its own type, so a u8 residual onto an s8 destination works too). Otherwise (a u8 residual onto the
+// float32 output of the network's last unit) it is dequantized to float32 (res_scale * q_res) and added by a
+// binary add post-op. ReLU is an eltwise post-op after it; the dst scale applies after the post-ops.
+//
+// The weights (BatchNorm folded in, quantized per output channel), their scales, the bias and the unit's
+// types and activation scales are handed over once (conv3d_int8_prepare) and live here under a handle; the
+// first call at a geometry reorders the s8 weights into the blocked layout the primitive chose (format_tag
+// any; the reorder adds oneDNN's s8-source compensation where the kernel needs it) and keeps that copy.
+// Primitives are cached per geometry and unit types (shared between handles; the scales are runtime
+// arguments, the residual's scale is part of the key).
+//
+// aot entry points: conv3d_int8 (x, params) -> y and conv3d_int8_add (x, params, residual) -> y,
+// params = int64[7]: stride(3), padding(3), weight handle. Tensor types: "float32", "uint8", "int8", as the
+// handle declares them.
+//
+// oneDNN may refuse a form on some ISA: conv3d_int8_probe says so before the first call (the caller then runs
+// its own emulation). For tests only: RESNET3D_INT8_REFUSE=all (or =grouped) makes every (grouped) geometry
+// count as refused.
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dnnl_runtime.h"
+
+namespace {
+
+using namespace conv3d;
+
+struct Unit {
+  memory::dims dims;               // OIDHW, or GOIDHW for a grouped convolution
+  std::vector<int8_t> plain_w;     // kept: the source of another blocked layout, 1 byte a weight
+  std::vector<float> w_scale, bias;
+  dt in_dt = dt::u8, out_dt = dt::u8, res_dt = dt::undef;  // in f32: NCDHW clips; res undef: no residual
+  float in_scale = 1.f, out_scale = 1.f, res_scale = 1.f;
+  bool relu = false;
+  std::vector<std::pair<memory::desc, memory>> blocked;  // one per weights layout a primitive asked for
+};
+
+std::map<int64_t, std::unique_ptr<Unit>> &registry() {
+  static std::map<int64_t, std::unique_ptr<Unit>> r;
+  return r;
+}
+std::atomic<int64_t> g_next_handle{1};
+std::atomic<long> g_calls{0};
+
+struct Plan {
+  dnnl::convolution_forward prim;
+  memory::desc src, dst, wei, bias, scratch, res_f32;
+  bool binary = false;  // the residual is added from a float32 copy by a binary post-op
+  std::string impl;     // the implementation oneDNN chose
+};
+
+struct Call {
+  memory::dims src, dst, strides, pad_l, pad_r;  // oneDNN's logical N, C, D, H, W
+  int64_t handle = 0;
+  bool residual = false;
+};
+
+size_t size_of(dt t) { return t == dt::f32 ? 4 : 1; }
+
+const char *type_name(dt t) { return t == dt::f32 ? "float32" : t == dt::u8 ? "uint8" : t == dt::s8 ? "int8" : "none"; }
+
+std::string key_of(const Call &c, const Unit &u) {
+  std::string k = std::string(type_name(u.in_dt)) + type_name(u.out_dt) + (c.residual ? type_name(u.res_dt) : "-");
+  k += u.relu ? "r" : "l";
+  uint32_t bits;
+  std::memcpy(&bits, &u.res_scale, sizeof bits);
+  k += std::to_string(bits);
+  for (const auto *v : {&c.src, &u.dims, &c.dst, &c.strides, &c.pad_l, &c.pad_r})
+    for (auto x : *v) k += "," + std::to_string(x);
+  return k;
+}
+
+bool refused_for_tests(bool grouped) {
+  const char *env = std::getenv("RESNET3D_INT8_REFUSE");
+  if (env == nullptr) return false;
+  return std::strcmp(env, "all") == 0 || (grouped && std::strcmp(env, "grouped") == 0);
+}
+
+std::unique_ptr<Plan> make_plan(const Call &c, const Unit &u) {
+  auto &rt = runtime();
+  const bool grouped = u.dims.size() == 6;
+  if (refused_for_tests(grouped)) throw dnnl::error(dnnl_unimplemented, "refused by RESNET3D_INT8_REFUSE (tests)");
+  auto plan = std::make_unique<Plan>();
+  dnnl::post_ops po;
+  if (c.residual) {
+    plan->binary = size_of(u.res_dt) != size_of(u.out_dt);
+    if (plan->binary) {
+      plan->res_f32 = memory::desc(c.dst, dt::f32, tag::ndhwc);
+      po.append_binary(dnnl::algorithm::binary_add, plan->res_f32);
+    } else {
+      po.append_sum(u.res_scale, 0, u.res_dt);
+    }
+  }
+  if (u.relu) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  attr.set_post_ops(po);
+  attr.set_scales_mask(DNNL_ARG_SRC, 0);
+  attr.set_scales_mask(DNNL_ARG_WEIGHTS, grouped ? 3 : 1);  // per output channel: (G, O / G) or O
+  if (u.out_dt != dt::f32) attr.set_scales_mask(DNNL_ARG_DST, 0);
+  const int64_t out = grouped ? u.dims[0] * u.dims[1] : u.dims[0];
+  const dt src_dt = u.in_dt == dt::f32 ? dt::s8 : u.in_dt;
+  dnnl::convolution_forward::primitive_desc pd(
+      rt.eng, dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+      memory::desc(c.src, src_dt, tag::ndhwc), any(u.dims, dt::s8), memory::desc({out}, dt::f32, tag::a),
+      memory::desc(c.dst, u.out_dt, tag::ndhwc), c.strides, memory::dims{0, 0, 0}, c.pad_l, c.pad_r, attr);
+  plan->prim = dnnl::convolution_forward(pd);
+  plan->src = pd.src_desc();
+  plan->dst = pd.dst_desc();
+  plan->wei = pd.weights_desc();
+  plan->bias = pd.bias_desc();
+  plan->scratch = pd.scratchpad_desc();
+  plan->impl = pd.impl_info_str();
+  return plan;
+}
+
+PlanCache<Plan> g_plans;  // guarded by runtime().mu
+
+memory &weights_for(Unit &u, const memory::desc &want) {
+  for (auto &entry : u.blocked)
+    if (entry.first == want) return entry.second;
+  auto &rt = runtime();
+  memory from(plain(u.dims, dt::s8), rt.eng, u.plain_w.data());
+  memory blocked(want, rt.eng);  // owns its buffer (the weights and any compensation oneDNN appends)
+  dnnl::reorder(from, blocked).execute(rt.strm, from, blocked);
+  rt.strm.wait();
+  u.blocked.emplace_back(want, blocked);
+  return u.blocked.back().second;
+}
+
+// float32 NCDHW clips -> s8 NDHWC: q = clamp(rint(x / scale), -128, 127), round half to even (a NaN gives -128)
+void quantize_clips(const memory::dims &d, const float *x, float scale, int8_t *q) {
+  const int64_t n = d[0], ch = d[1], sp = d[2] * d[3] * d[4];
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t s = 0; s < sp; ++s)
+      for (int64_t k = 0; k < ch; ++k) {
+        const float v = std::nearbyint(x[(b * ch + k) * sp + s] / scale);
+        q[(b * sp + s) * ch + k] = int8_t(v > 127.f ? 127.f : v >= -128.f ? v : -128.f);
+      }
+}
+
+// the residual as float32: res_scale * q_res (res_scale * r for a float32 residual)
+template <typename T>
+void dequantize(const T *r, float scale, int64_t n, float *out) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = scale * float(r[i]);
+}
+
+void residual_f32(const Unit &u, const void *r, int64_t n, float *out) {
+  if (u.res_dt == dt::u8) dequantize(static_cast<const uint8_t *>(r), u.res_scale, n, out);
+  else if (u.res_dt == dt::s8) dequantize(static_cast<const int8_t *>(r), u.res_scale, n, out);
+  else dequantize(static_cast<const float *>(r), u.res_scale, n, out);
+}
+
+std::pair<Unit *, Plan *> plan_of(const Call &c) {  // the caller holds runtime().mu
+  auto it = registry().find(c.handle);
+  if (it == registry().end()) throw std::runtime_error("unknown weight handle " + std::to_string(c.handle));
+  Unit &u = *it->second;
+  if (c.residual != (u.res_dt != dt::undef))
+    throw std::runtime_error(c.residual ? "a residual given to a unit without one" : "the unit's residual missing");
+  Plan &plan = g_plans.get(key_of(c, u), [&] { return make_plan(c, u); });
+  return {&u, &plan};
+}
+
+void run(const Call &c, void *x, void *residual, void *y) {
+  auto &rt = runtime();
+  g_calls++;
+  std::lock_guard<std::mutex> lock(rt.mu);
+  auto [up, pp] = plan_of(c);
+  Unit &u = *up;
+  Plan &plan = *pp;
+  memory &wei = weights_for(u, plan.wei);
+  const bool quantize = u.in_dt == dt::f32;
+  size_t total = align_up(plan.scratch.get_size());
+  if (quantize) total += align_up(plan.src.get_size());
+  if (plan.binary) total += align_up(plan.res_f32.get_size());
+  char *base = rt.reserve(total);
+  size_t off = align_up(plan.scratch.get_size());
+  std::unordered_map<int, memory> args;
+  args[DNNL_ARG_SCRATCHPAD] = memory(plan.scratch, rt.eng, base);
+  if (quantize) {
+    quantize_clips(c.src, static_cast<const float *>(x), u.in_scale, reinterpret_cast<int8_t *>(base + off));
+    args[DNNL_ARG_SRC] = memory(plan.src, rt.eng, base + off);
+    off += align_up(plan.src.get_size());
+  } else {
+    args[DNNL_ARG_SRC] = memory(plan.src, rt.eng, x);
+  }
+  if (plan.binary) {
+    float *r = reinterpret_cast<float *>(base + off);
+    residual_f32(u, residual, int64_t(plan.res_f32.get_size() / sizeof(float)), r);
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = memory(plan.res_f32, rt.eng, r);
+  } else if (c.residual) {
+    std::memcpy(y, residual, plan.dst.get_size());  // the sum post-op adds what the destination holds
+  }
+  const int64_t out = int64_t(u.w_scale.size());
+  args[DNNL_ARG_WEIGHTS] = wei;
+  args[DNNL_ARG_BIAS] = memory(plan.bias, rt.eng, u.bias.data());
+  args[DNNL_ARG_DST] = memory(plan.dst, rt.eng, y);
+  args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC] = memory({{1}, dt::f32, tag::x}, rt.eng, &u.in_scale);
+  args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS] = memory({{out}, dt::f32, tag::x}, rt.eng, u.w_scale.data());
+  if (u.out_dt != dt::f32)
+    args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST] = memory({{1}, dt::f32, tag::x}, rt.eng, &u.out_scale);
+  plan.prim.execute(rt.strm, args);
+  rt.strm.wait();
+}
+
+bool type_of(const char *name, dt &t) {
+  if (std::strcmp(name, "float32") == 0) t = dt::f32;
+  else if (std::strcmp(name, "uint8") == 0) t = dt::u8;
+  else if (std::strcmp(name, "int8") == 0) t = dt::s8;
+  else return false;
+  return true;
+}
+
+dt type_of_code(int code) { return code == 0 ? dt::f32 : code == 1 ? dt::u8 : code == 2 ? dt::s8 : dt::undef; }
+
+// The call of handle p[6] on an input of shape x (NCDHW for a float32 input, else NDHWC) with an NDHWC output
+// of shape y, params p = int64[7]; `types` (in, out, residual) gets the handle's tensor types. False for an
+// unknown handle.
+bool make_call(const int64_t *x, const int64_t *y, const int64_t *p, bool residual, Call &c, dt *types) {
+  c.handle = p[6];
+  c.residual = residual;
+  memory::dims wei;
+  {
+    std::lock_guard<std::mutex> lock(runtime().mu);
+    auto it = registry().find(c.handle);
+    if (it == registry().end()) return false;
+    wei = it->second->dims;
+    types[0] = it->second->in_dt;
+    types[1] = it->second->out_dt;
+    types[2] = it->second->res_dt;
+  }
+  auto ncdhw = [](const int64_t *s) { return memory::dims{s[0], s[4], s[1], s[2], s[3]}; };
+  c.src = types[0] == dt::f32 ? memory::dims(x, x + 5) : ncdhw(x);
+  c.dst = ncdhw(y);
+  for (int k = 0; k < 3; ++k) {
+    c.strides.push_back(p[k]);
+    c.pad_l.push_back(p[3 + k]);
+    c.pad_r.push_back((c.dst[2 + k] - 1) * p[k] + wei[wei.size() - 3 + k] - c.src[2 + k] - p[3 + k]);
+  }
+  return true;
+}
+
+int entry(bool with_residual, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  try {
+    const int n_in = with_residual ? 3 : 2;
+    bool ok = nparam == n_in + 1 && ndims[0] == 5 && ndims[1] == 1 && shapes[1][0] == 7 &&
+              std::strcmp(dtypes[1], "int64") == 0 && ndims[n_in] == 5;
+    if (ok && with_residual) ok = ndims[2] == 5 && std::memcmp(shapes[2], shapes[n_in], 5 * sizeof(int64_t)) == 0;
+    if (!ok) {
+      std::fprintf(stderr, "conv3d_int8: unexpected inputs\n");
+      return 1;
+    }
+    const int64_t *p = static_cast<const int64_t *>(params[1]);
+    Call c;
+    dt want[3], got[3] = {dt::undef, dt::undef, dt::undef};
+    if (!make_call(shapes[0], shapes[n_in], p, with_residual, c, want)) {
+      std::fprintf(stderr, "conv3d_int8: unknown weight handle %lld\n", static_cast<long long>(p[6]));
+      return 3;
+    }
+    ok = type_of(dtypes[0], got[0]) && type_of(dtypes[n_in], got[1]) && got[0] == want[0] && got[1] == want[1];
+    if (ok && with_residual) ok = type_of(dtypes[2], got[2]) && got[2] == want[2];
+    if (!ok) {
+      std::fprintf(stderr, "conv3d_int8: tensors %s -> %s, the unit wants %s -> %s (residual %s)\n", dtypes[0],
+                   dtypes[n_in], type_name(want[0]), type_name(want[1]), type_name(want[2]));
+      return 1;
+    }
+    run(c, params[0], with_residual ? params[2] : nullptr, params[n_in]);
+    return 0;
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "conv3d_int8: %s\n", e.what());
+    return 2;
+  }
+}
+
+}  // namespace
+
+#define AOT_ARGS int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *
+#define AOT_PASS nparam, params, ndims, shapes, dtypes
+
+extern "C" {
+int conv3d_int8(AOT_ARGS) { return entry(false, AOT_PASS); }
+int conv3d_int8_add(AOT_ARGS) { return entry(true, AOT_PASS); }
+
+// Copies a unit: s8 weights (out, in / groups, kd, kh, kw) (dims[5]), their float32 scales and the bias (out
+// values each); types: 0 float32, 1 uint8, 2 int8 (res_type -1: no residual); scales[3]: in, out, residual.
+// Returns the handle, 0 on failure (said on stderr).
+int64_t conv3d_int8_prepare(const int8_t *w, const int64_t *dims, const float *w_scale, const float *bias,
+                            int64_t groups, int in_type, int out_type, int res_type, const float *scales, int relu) {
+  try {
+    if (groups < 1 || dims[0] % groups != 0) throw std::runtime_error("out channels not divisible by groups");
+    auto u = std::make_unique<Unit>();
+    u->dims.assign(dims, dims + 5);
+    if (groups > 1) {
+      u->dims[0] = dims[0] / groups;
+      u->dims.insert(u->dims.begin(), groups);
+    }
+    size_t n = 1;
+    for (auto d : u->dims) n *= size_t(d);
+    u->plain_w.assign(w, w + n);
+    u->w_scale.assign(w_scale, w_scale + dims[0]);
+    u->bias.assign(bias, bias + dims[0]);
+    u->in_dt = type_of_code(in_type);
+    u->out_dt = type_of_code(out_type);
+    u->res_dt = type_of_code(res_type);
+    if (u->in_dt == dt::undef || u->out_dt == dt::undef) throw std::runtime_error("unknown tensor type code");
+    u->in_scale = scales[0];
+    u->out_scale = scales[1];
+    u->res_scale = scales[2];
+    u->relu = relu != 0;
+    int64_t handle = g_next_handle++;
+    std::lock_guard<std::mutex> lock(runtime().mu);
+    registry()[handle] = std::move(u);
+    return handle;
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "conv3d_int8_prepare: %s\n", e.what());
+    return 0;
+  }
+}
+
+void conv3d_int8_release(int64_t handle) {
+  std::lock_guard<std::mutex> lock(runtime().mu);
+  registry().erase(handle);
+}
+
+// Makes (and caches) the plan a call of `handle` on an input of shape x[5] with an output of shape y[5] would
+// use (params = int64[7] as the entry points', p[6] overridden by `handle`). Returns 0 when oneDNN accepts it
+// (`why` then names the implementation oneDNN chose), 1 when oneDNN refuses it, 2 for an unknown handle or
+// another error; `why` (why_len bytes) says why.
+int conv3d_int8_probe(int64_t handle, const int64_t *x, const int64_t *y, const int64_t *params, int residual,
+                      char *why, int64_t why_len) {
+  auto say = [&](const std::string &text, int code) {
+    if (why_len > 0) std::snprintf(why, size_t(why_len), "%s", text.c_str());
+    return code;
+  };
+  try {
+    int64_t p[7];
+    std::memcpy(p, params, sizeof p);
+    p[6] = handle;
+    Call c;
+    dt types[3];
+    if (!make_call(x, y, p, residual != 0, c, types)) return say("unknown weight handle " + std::to_string(handle), 2);
+    std::lock_guard<std::mutex> lock(runtime().mu);
+    return say(plan_of(c).second->impl, 0);
+  } catch (const dnnl::error &e) {
+    std::string what(e.what());
+    return say(what.substr(0, what.find(". ")), 1);
+  } catch (const std::exception &e) {
+    return say(e.what(), 2);
+  }
+}
+
+long conv3d_int8_calls() { return g_calls.load(); }
+long conv3d_int8_handles() {
+  std::lock_guard<std::mutex> lock(runtime().mu);
+  return long(registry().size());
+}
+long conv3d_int8_plan_cache_entries() {
+  std::lock_guard<std::mutex> lock(runtime().mu);
+  return long(g_plans.size());
+}
+}
