@@ -38,6 +38,7 @@ def _main(argv):
 
 
 def _explain(cfg, model):
+    from src.data.presets import ClipSpec
     from src.deploy.cam import class_index, explain_video, output_paths, write_outputs
     from src.deploy.predict import read_labels
     from src.logs import out
@@ -51,7 +52,7 @@ def _explain(cfg, model):
     setup_runtime(cfg.replace(mode="PYNATIVE"), conv_impl="native", distributed=False, infer_precision="fp32")
     net = build_model(cfg.arch, conv_impl="native")
     load_strict(net, model.path)
-    found = explain_video(net, cfg.video, cfg, cfg.cam_layer, chosen)
+    found = explain_video(net, cfg.video, ClipSpec.from_config(cfg), cfg.eval_batch_size, cfg.cam_layer, chosen)
     name = names[found.class_index] if names else f"class {found.class_index}"
     best = int(found.scores.argmax())
     out.info(f"{cfg.video}: {found.n_frames} frames, {len(found.windows)} windows of {cfg.sample_duration}")
@@ -60,7 +61,7 @@ def _explain(cfg, model):
     out.info(f"Grad-CAM of {name} ({found.scores[found.class_index]:.4f}) at {cfg.cam_layer}: {channels} "
              f"channels of {t}x{h}x{w}")
     npy, mp4, png = paths = output_paths(cfg.result_path, cfg.video, cfg.cam_layer)
-    n_keys = write_outputs(found, cfg.video, cfg, paths)
+    n_keys = write_outputs(found, cfg.video, paths, cfg.eval_batch_size, cfg.fps)
     frames = len(found.windows) * cfg.sample_duration
     out.info(f"cam volume: {frames}x{cfg.sample_size}x{cfg.sample_size} (0..1) -> {npy}")
     out.info(f"overlay video: {frames} frames -> {mp4}")

@@ -5,13 +5,14 @@ The network is cut after one stage (:class:`StageSplit`: ``conv1``, the stem's o
 The map is ReLU(sum_k w_k A_k) with w_k = mean over (t, h, w) of d score_c / dA_k, upsampled trilinearly to
 the clip's T x H x W and divided by its peak over the whole video (values 0..1).
 
-The clips are evaluation's (src.deploy.predict.video_views: the same windows and preprocessing as predict.py),
-one centre crop per window; the predicted class is predict.py's (mean softmax over all of the video's views).
+The clips are evaluation's (src.deploy.predict.clip_views of the run's ClipSpec: the same windows and
+preprocessing as predict.py), one centre crop per window; the predicted class is predict.py's (mean softmax over
+all of the video's views).
 Outputs, written atomically: the volume (.npy, the windows' frames in order x H x W), an overlay video (.mp4,
 the heat map blended on the clip's frames) and a PNG strip of key frames (frames above, overlays below).
 """
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -19,9 +20,10 @@ import mindspore as ms
 import numpy as np
 
 from src.atomic import atomic_output
+from src.data.presets import ClipSpec
 from src.data.spatial import MEAN, STD
 from src.data.synthetic import write_video
-from src.deploy.predict import predict_video, video_views, view_batches
+from src.deploy.predict import clip_views, predict_clips, view_batches
 from src.deploy.timeline import video_fps
 from src.inference.predictors import mindspore_predictor
 from src.errors import UserError
@@ -148,17 +150,19 @@ class Explanation:
     stage_shape: tuple        # (K, t, h, w) of the stage's activation
     n_frames: int             # of the video
     windows: list             # frame numbers of each window
+    spec: ClipSpec            # the clips the maps were made of: one centre crop per window
 
 
-def explain_video(net, video, cfg, stage, chosen=None):
+def explain_video(net, video, spec: ClipSpec, batch, stage, chosen=None):
     """Grad-CAM of class ``chosen`` (None: the predicted one) at ``stage`` for every window (centre crop) of
-    ``video``."""
-    scores, n_frames, _ = predict_video(mindspore_predictor(net), video, cfg)
+    ``video``, its clips made by ``spec`` (the config's data and evaluation keys), ``batch`` at a time."""
+    scores, n_frames, _ = predict_clips(mindspore_predictor(net), video, spec, batch)
     index = int(np.argmax(scores)) if chosen is None else chosen
     split = StageSplit(net, stage)
-    source, views, spec = video_views(video, cfg.replace(test_crops=1))
+    spec = replace(spec, test_crops=1)
+    source, views = clip_views(video, spec)
     cams, shape = [], None
-    for clips in view_batches(source, views, spec, cfg.eval_batch_size):
+    for clips in view_batches(source, views, spec, batch):
         activation, gradient, _ = stage_gradients(split, clips, index)
         cams.append(grad_cam(activation, gradient))
         shape = activation.shape[1:]
@@ -169,7 +173,7 @@ def explain_video(net, video, cfg, stage, chosen=None):
                     spec.sample_size, STAGES[max(0, STAGES.index(stage) - 1)])
     if not cams.any():
         log.warning("nothing at %s speaks for class %d (its Grad-CAM is 0 everywhere)", stage, index)
-    return Explanation(scores, index, cams, shape, n_frames, [v[0] for v in views])
+    return Explanation(scores, index, cams, shape, n_frames, [v[0] for v in views], spec)
 
 
 def output_paths(result_path, video, stage):
@@ -186,12 +190,13 @@ def _overlay(frames, cam):
     return np.stack([cv2.addWeighted(f, 0.5, h, 0.5, 0) for f, h in zip(frames, heat)])
 
 
-def _window_results(explanation, video, cfg):
-    """(frame numbers, BGR frames, normalised map [T, H, W]) per window, decoded again one batch at a time."""
-    source, views, spec = video_views(video, cfg.replace(test_crops=1))
+def _window_results(explanation, video, batch):
+    """(frame numbers, BGR frames, normalised map [T, H, W]) per window, decoded again ``batch`` at a time."""
+    spec = explanation.spec
+    source, views = clip_views(video, spec)
     peak = float(explanation.cams.max())
     i = 0
-    for clips in view_batches(source, views, spec, cfg.eval_batch_size):
+    for clips in view_batches(source, views, spec, batch):
         maps = resize_volume(explanation.cams[i:i + len(clips)], clips.shape[2:])
         for clip, cam in zip(clips, maps):
             cam = cam / peak if peak > 0 else cam
@@ -199,19 +204,20 @@ def _window_results(explanation, video, cfg):
             i += 1
 
 
-def write_outputs(explanation, video, cfg, paths):
+def write_outputs(explanation, video, paths, batch, fps=0.0):
     """The volume, the overlay video and the key-frame strip at ``paths``, each written atomically; the
-    volume is filled window by window (a memory map), so a long video never sits in memory whole. Returns the
+    volume is filled window by window (a memory map), so a long video never sits in memory whole; ``batch``
+    clips are decoded at a time; ``fps``: the overlay's frames per second (0: the video's). Returns the
     number of key frames."""
     npy, mp4, png = paths
-    windows = explanation.windows
-    size, length = cfg.sample_size, len(windows[0])
+    windows, spec = explanation.windows, explanation.spec
+    size, length = spec.sample_size, len(windows[0])
     total = len(windows) * length
     keys = set(np.linspace(0, total - 1, min(KEY_FRAMES, total)).round().astype(int).tolist())
     strip = []
 
     def overlays(volume):
-        for w, (numbers, frames, cam) in enumerate(_window_results(explanation, video, cfg)):
+        for w, (numbers, frames, cam) in enumerate(_window_results(explanation, video, batch)):
             volume[w * length:(w + 1) * length] = cam
             blended = _overlay(frames, cam)
             for t in range(length):
@@ -221,7 +227,7 @@ def write_outputs(explanation, video, cfg, paths):
 
     with atomic_output(npy) as tmp_npy, atomic_output(mp4) as tmp_mp4:
         volume = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float32, shape=(total, size, size))
-        write_video(tmp_mp4, overlays(volume), "mp4v", video_fps(video, cfg.fps) / cfg.sample_t_stride)
+        write_video(tmp_mp4, overlays(volume), "mp4v", video_fps(video, fps) / spec.sample_t_stride)
         volume.flush()
         del volume
     write_strip(png, strip)

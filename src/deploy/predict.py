@@ -40,13 +40,18 @@ def read_labels(path):
 
 
 def video_views(path, cfg):
-    """(source, views) of the video at ``path``: the evaluation views (windows x crops) of its frames."""
+    """(source, views, spec) of the video at ``path``: the evaluation views (windows x crops) of its frames."""
     spec = ClipSpec.from_config(cfg)
+    return (*clip_views(path, spec), spec)
+
+
+def clip_views(path, spec):
+    """(source, views) of the video at ``path``: the evaluation views of the clip recipe ``spec``."""
     source = open_video(path)
     views = eval_views(len(source), spec)
     if not views:
         raise UserError(f"{path} gave no clip windows ({len(source)} frames)")
-    return source, views, spec
+    return source, views
 
 
 def view_batches(source, views, spec, batch):
@@ -76,9 +81,14 @@ def make_predictor(cfg, runtime, path):
 
 def predict_video(predict, path, cfg):
     """(scores [n_classes], n_frames, n_views): mean softmax over the video's views (src.metrics' rule)."""
-    source, views, spec = video_views(path, cfg)
+    return predict_clips(predict, path, ClipSpec.from_config(cfg), cfg.eval_batch_size)
+
+
+def predict_clips(predict, path, spec, batch):
+    """predict_video with the clip recipe ``spec``, ``batch`` views at a time."""
+    source, views = clip_views(path, spec)
     total = None
-    for clips in view_batches(source, views, spec, cfg.eval_batch_size):
+    for clips in view_batches(source, views, spec, batch):
         probs = np.asarray(predict(clips), np.float64).sum(axis=0)
         total = probs if total is None else total + probs
     return (total / len(views)).astype(np.float32), len(source), len(views)
