@@ -9,6 +9,7 @@ printable and as many as the classes, a normalisation of finite numbers): a bad 
 file and the key. Nothing here touches a file.
 """
 import json
+import math
 import re
 from dataclasses import dataclass, fields
 from types import MappingProxyType
@@ -31,7 +32,9 @@ INPUT_KEYS = ("sample_size", "sample_duration", "sample_t_stride", "mean", "std"
 VIEW_KEYS = ("inference_stride", "test_clips", "test_crops", "dataset")
 RECORD_KEYS = (*ARCH_KEYS, *INPUT_KEYS, *VIEW_KEYS)
 # what a record holds besides configuration keys
-_OTHER = ("version", "class_names", "precision", "split")
+_OTHER = ("version", "class_names", "precision", "split", "int8")
+INT8_KEYS = ("method", "videos", "clips", "activations")  # an INT8 file's calibration (src.quant.model)
+INT8_DTYPES = ("u8", "s8", "f32")
 
 
 def printable(text: Any, limit: int = 80) -> str:
@@ -55,13 +58,16 @@ class ModelRecord:
     precision: str = "fp32"
     split: MappingProxyType | None = None  # a plain folder's split (src.data.folder_split): fraction, seed, digest
     source: str = ""
+    # precision int8: the calibration (method, videos, clips) and every activation's [dtype, scale] (src.quant)
+    int8: MappingProxyType | None = None
 
     @classmethod
-    def create(cls, values, class_names=None, precision="fp32", source="", split=None):
+    def create(cls, values, class_names=None, precision="fp32", source="", split=None, int8=None):
         """A record of ``values`` (any mapping; its RECORD_KEYS are taken), validated."""
         record = cls(MappingProxyType({k: _plain(values[k]) for k in RECORD_KEYS if k in values}),
                      None if class_names is None else tuple(class_names), precision,
-                     None if split is None else MappingProxyType(dict(split)), str(source))
+                     None if split is None else MappingProxyType(dict(split)), str(source),
+                     None if int8 is None else MappingProxyType(dict(int8)))
         record.validate()
         return record
 
@@ -84,7 +90,10 @@ class ModelRecord:
             raise _bad(source, "class_names", "is not a list")
         if "split" in data and not isinstance(data["split"], dict):
             raise _bad(source, "split", "is not an object")
-        return cls.create(data, data.get("class_names"), data.get("precision", "fp32"), source, data.get("split"))
+        if "int8" in data and not isinstance(data["int8"], dict):
+            raise _bad(source, "int8", "is not an object")
+        return cls.create(data, data.get("class_names"), data.get("precision", "fp32"), source, data.get("split"),
+                          data.get("int8"))
 
     def to_json(self) -> str:
         data = {"version": VERSION, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.config.items()}}
@@ -94,6 +103,8 @@ class ModelRecord:
             data["precision"] = self.precision
         if self.split is not None:
             data["split"] = dict(self.split)
+        if self.int8 is not None:
+            data["int8"] = dict(self.int8)
         return json.dumps(data, sort_keys=True)
 
     def validate(self):
@@ -106,6 +117,30 @@ class ModelRecord:
         if self.precision not in PRECISIONS:
             raise _bad(self.source, "precision", f"{printable(repr(self.precision))} is not one of "
                                                  f"{', '.join(PRECISIONS)}")
+        self._validate_int8()
+
+    def _validate_int8(self):
+        """precision int8 <=> an int8 section: its method a short text, its counts whole numbers, every
+        activation a [dtype, scale] with a known dtype and a finite scale above 0 (a tampered scale is one error
+        naming it)."""
+        int8 = self.int8
+        if (int8 is None) != (self.precision != "int8"):
+            raise _bad(self.source, "int8", "section is missing for precision int8" if int8 is None else
+                       f"section is present but the precision is {printable(self.precision)}")
+        if int8 is None:
+            return
+        method, activations = int8.get("method"), int8.get("activations")
+        if set(int8) != set(INT8_KEYS) or not isinstance(method, str) or not method.isprintable() or len(method) > 300:
+            raise _bad(self.source, "int8", f"section {printable(sorted(int8))} is not {', '.join(INT8_KEYS)}")
+        for count in ("videos", "clips"):
+            if not _whole(int8[count]):
+                raise _bad(self.source, f"int8 {count}", f"{printable(repr(int8[count]))} is not a whole number")
+        if not isinstance(activations, dict) or not activations:
+            raise _bad(self.source, "int8 activations", "are not a non-empty object")
+        for name, entry in activations.items():
+            problem = _activation_problem(name, entry)
+            if problem:
+                raise _bad(self.source, f"int8 activation {printable(name)}", problem)
 
     def _validate_names(self):
         names = self.class_names
@@ -132,6 +167,23 @@ class ModelRecord:
     def spec(self) -> ModelSpec:
         """The architecture (the spec's defaults where an older file does not say)."""
         return ModelSpec(**{k: self.config[k] for k in ARCH_KEYS if k in self.config})
+
+
+def _whole(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _activation_problem(name, entry):
+    """Why ``entry`` is not a valid [dtype, scale] of activation ``name``, or None."""
+    if not re.fullmatch(r"[a-z0-9_.]{1,60}", str(name)):
+        return "is not a tensor name"
+    if not isinstance(entry, (list, tuple)) or len(entry) != 2 or entry[0] not in INT8_DTYPES:
+        return f"{printable(repr(entry))} is not [dtype, scale] with a dtype of {', '.join(INT8_DTYPES)}"
+    scale = entry[1]
+    if (not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale)
+            or not 0 < scale < 1e6):
+        return f"scale {printable(repr(scale))} is not a finite number above 0"
+    return None
 
 
 def _plain(value):

@@ -1,0 +1,189 @@
+"""The INT8 inference network of a :class:`src.quant.model.QuantNetwork` (an INT8 model file, or a calibration's
+result): clips float32 [b, C, T, H, W] -> logits float32 [b, n_classes], like the FP32 inference network.
+
+Every family the FP32 inference network serves runs (3D ResNet, R(2+1)D, pre-activation, wide, ResNeXt, the
+torchvision ones): the wiring comes from src.quant.wiring, the arithmetic is src.quant.model's formula.
+
+Two ways to run a unit:
+
+- the oneDNN INT8 convolution (src.ops.int8_conv3d.Int8Conv3d, when built): s8 weights, u8 / s8 activations,
+  s32 accumulation, the requantization, residual add and ReLU fused; the integers stay NDHWC between units;
+- the native emulation (:class:`EmulatedUnit`; conv_impl native, the op not built, or a geometry oneDNN
+  refuses): a float32 convolution of the integer weights over the integer activations (both held as float32,
+  exact below 2^24), then the same formula: y = in_scale * w_scale[c] * acc + bias[c] (+ res_scale * q_res),
+  ReLU, rint / saturate to the output's integer range; between emulated units the integers are float32 NCDHW.
+
+The first unit quantizes the clips itself; the last writes float32; the head runs in float32. On a CPU without
+INT8 dot products (src.ops.isa.int8_support) the network runs, and says once that INT8 is slow here and why.
+"""
+import logging
+
+import numpy as np
+
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+from mindspore import Parameter, Tensor
+from mindspore.common.initializer import initializer
+
+from src.models.folding import native_conv
+from src.models.resnet3d import MaxPool3dTorch, ShortcutA
+from src.quant.wiring import ZeroPadShortcut
+
+log = logging.getLogger("resnet3d")
+RANGES = {"u8": (0.0, 255.0), "s8": (-128.0, 127.0)}
+
+
+def _const(value, name, shape=None):
+    value = np.asarray(value, np.float32)
+    return Parameter(Tensor(value.reshape(shape) if shape else value), name=name, requires_grad=False)
+
+
+def quantize(x, scale, dtype):
+    """The integers (as float32) of float ``x`` in ``dtype`` ('u8' / 's8') with ``scale``: rint half to even."""
+    low, high = RANGES[dtype]
+    return ops.clip_by_value(ops.round(x / scale), low, high)
+
+
+class EmulatedUnit(nn.Cell):
+    """One INT8 unit computed in float32 on NCDHW integer-valued tensors (see the module's doc)."""
+
+    def __init__(self, unit):
+        super().__init__()
+        self.conv = native_conv(unit.weight_q.astype(np.float32), unit.stride, unit.padding, unit.groups)
+        channels = (1, -1, 1, 1, 1)
+        self.mult = _const(np.float32(unit.in_scale) * unit.weight_scale, "mult", channels)
+        self.bias = _const(unit.bias, "bias", channels)
+        self.reads_clips = unit.in_dtype == "f32"
+        self.in_scale = float(unit.in_scale)
+        self.has_residual = unit.residual is not None
+        self.res_scale = float(unit.residual[1]) if self.has_residual else 1.0
+        self.relu = bool(unit.relu)
+        self.out_float = unit.out_dtype == "f32"
+        self.out_scale = float(unit.out_scale)
+        self.low, self.high = RANGES.get(unit.out_dtype, (0.0, 0.0))
+
+    def construct(self, x, residual=None):
+        if self.reads_clips:
+            x = ops.clip_by_value(ops.round(x / self.in_scale), -128.0, 127.0)
+        y = self.conv(x) * self.mult + self.bias
+        if self.has_residual:
+            y = y + residual * self.res_scale
+        if self.relu:
+            y = ops.relu(y)
+        if self.out_float:
+            return y
+        return ops.clip_by_value(ops.round(y / self.out_scale), self.low, self.high)
+
+
+class EmulatedPreActivation(nn.Cell):
+    """A pre-activation block's BN + ReLU on NCDHW integers: dequantize, affine, ReLU, quantize to u8."""
+
+    def __init__(self, pre):
+        super().__init__()
+        channels = (1, -1, 1, 1, 1)
+        self.scale = _const(np.float32(pre.in_scale) * pre.scale, "scale", channels)
+        self.shift = _const(pre.shift, "shift", channels)
+        self.out_scale = float(pre.out_scale)
+
+    def construct(self, x):
+        y = ops.relu(x * self.scale + self.shift)
+        return ops.clip_by_value(ops.round(y / self.out_scale), 0.0, 255.0)
+
+
+class Int8Block(nn.Cell):
+    """A residual block: [pre-activation], the body units, the last adding the shortcut (identity, a
+    downsample unit, or a type-A zero-padded identity)."""
+
+    def __init__(self, block, cells, maker):
+        super().__init__()
+        self.pre = None if block.pre is None else maker.pre(block.pre)
+        self.body = nn.SequentialCell([cells[name] for name in block.units[:-1]])
+        self.last = cells[block.units[-1]]
+        shortcut = block.shortcut
+        if isinstance(shortcut, ZeroPadShortcut):
+            self.shortcut = maker.zero_pad(shortcut)
+        else:
+            self.shortcut = None if shortcut is None else cells[shortcut]
+
+    def construct(self, x):
+        identity = x if self.shortcut is None else self.shortcut(x)
+        inner = x if self.pre is None else self.pre(x)
+        return self.last(self.body(inner), identity)
+
+
+class Emulation:
+    """The native emulation's cells (NCDHW float32 integers)."""
+    name = "native emulation"
+    channels_last = False
+
+    def unit(self, unit):
+        return EmulatedUnit(unit)
+
+    def pre(self, pre):
+        return EmulatedPreActivation(pre)
+
+    def zero_pad(self, shortcut):
+        return ShortcutA(shortcut.out_planes, shortcut.stride)
+
+    def max_pool(self):
+        return MaxPool3dTorch("native", training=False)
+
+
+class Int8ResNet3D(nn.Cell):
+    """The INT8 network of a QuantNetwork; ``maker`` builds its cells (:class:`Emulation`, or the oneDNN op's)."""
+
+    def __init__(self, network, maker=None):
+        super().__init__()
+        maker = maker or Emulation()
+        self.description = maker.name
+        cells = {name: maker.unit(unit) for name, unit in network.units.items()}
+        self.stem = nn.SequentialCell([cells[name] for name in network.stem])
+        self.max_pool = maker.max_pool() if network.max_pool else None
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            nn.SequentialCell([Int8Block(block, cells, maker) for block in layer]) for layer in network.layers)
+        self.channels_last = maker.channels_last
+        if network.head is None:  # a feature extractor: the pooled features
+            self.fc = nn.Identity()
+        else:
+            weight, bias = network.head
+            self.fc = nn.Dense(weight.shape[1], weight.shape[0], weight_init=initializer(Tensor(weight), weight.shape),
+                               bias_init=initializer(Tensor(bias), bias.shape))
+        self.set_train(False)
+
+    def construct(self, x):
+        x = self.stem(x)
+        if self.max_pool is not None:
+            x = self.max_pool(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.channels_last:
+            return self.fc(x.astype(ms.float32).mean(axis=(1, 2, 3)))
+        return self.fc(x.mean(axis=(2, 3, 4)))
+
+
+def int8_network(network, conv_impl="auto"):
+    """The INT8 inference network of ``network`` (a src.quant.model.QuantNetwork); ``conv_impl`` native runs the
+    emulation, auto / fast the oneDNN op where it is built. Says once how it runs."""
+    _say_speed_once()
+    net = Int8ResNet3D(network, Emulation())
+    _say_once(f"inference network: INT8 (s8 weights per channel, u8/s8 activations per tensor, FP32 head), "
+              f"{net.description} (conv_impl={conv_impl}: the oneDNN INT8 op is not built)")
+    return net
+
+
+def _say_speed_once():
+    from src.ops.isa import int8_support
+
+    fast, description = int8_support()
+    if not fast:
+        _say_once(f"INT8 is slow on this CPU: {description}; oneDNN runs INT8 without dot-product instructions "
+                  f"(the FP32 model may be faster here)", logging.WARNING)
+
+
+_said = set()
+
+
+def _say_once(line, level=logging.INFO):
+    if line not in _said:
+        _said.add(line)
+        log.log(level, line)
