@@ -129,6 +129,78 @@ class Emulation:
         return MaxPool3dTorch("native", training=False)
 
 
+NUMPY_TO_MS = {"u8": ms.uint8, "s8": ms.int8, "f32": ms.float32}
+
+
+class ChannelsLastFallback(nn.Cell):
+    """An EmulatedUnit in the oneDNN network: NDHWC integers in (the clips NCDHW for the first unit), NDHWC of
+    the unit's output type out. What runs a unit whose geometry oneDNN refuses."""
+
+    def __init__(self, unit):
+        super().__init__()
+        self.inner = EmulatedUnit(unit)
+        self.reads_clips = unit.in_dtype == "f32"
+        self.out_type = NUMPY_TO_MS[unit.out_dtype]
+
+    def construct(self, x, residual=None):
+        x = x.astype(ms.float32)
+        if not self.reads_clips:
+            x = x.transpose(0, 4, 1, 2, 3)
+        if residual is not None:
+            residual = residual.astype(ms.float32).transpose(0, 4, 1, 2, 3)
+        return self.inner(x, residual).transpose(0, 2, 3, 4, 1).astype(self.out_type)
+
+
+class ChannelsLastPreActivation(nn.Cell):
+    """EmulatedPreActivation on NDHWC integers (uint8 / int8 in, uint8 out)."""
+
+    def __init__(self, pre):
+        super().__init__()
+        self.scale = _const(np.float32(pre.in_scale) * pre.scale, "scale")
+        self.shift = _const(pre.shift, "shift")
+        self.out_scale = float(pre.out_scale)
+
+    def construct(self, x):
+        y = ops.relu(x.astype(ms.float32) * self.scale + self.shift)
+        return ops.clip_by_value(ops.round(y / self.out_scale), 0.0, 255.0).astype(ms.uint8)
+
+
+class ChannelsLastZeroPad(nn.Cell):
+    """Type-A shortcut on NDHWC integers: every ``stride``-th position, channels zero-padded."""
+
+    def __init__(self, shortcut):
+        super().__init__()
+        self.out_planes, self.stride = int(shortcut.out_planes), int(shortcut.stride)
+
+    def construct(self, x):
+        out = x[:, ::self.stride, ::self.stride, ::self.stride, :]
+        n, t, h, w, c = out.shape
+        return ops.cat((out, ops.zeros((n, t, h, w, self.out_planes - c), out.dtype)), 4)
+
+
+class OneDnn:
+    """The oneDNN INT8 op's cells (NDHWC integers between units)."""
+    name = "oneDNN INT8 convolutions (s32 accumulation; requantization, residual add and ReLU fused)"
+    channels_last = True
+
+    def unit(self, unit):
+        from src.ops.int8_conv3d import Int8Conv3d
+
+        return Int8Conv3d(unit.weight_q, unit.weight_scale, unit.bias, unit.stride, unit.padding, unit.groups,
+                          unit.in_dtype, unit.in_scale, unit.out_dtype, unit.out_scale, unit.relu, unit.residual)
+
+    def pre(self, pre):
+        return ChannelsLastPreActivation(pre)
+
+    def zero_pad(self, shortcut):
+        return ChannelsLastZeroPad(shortcut)
+
+    def max_pool(self):
+        from src.ops.fast_pool3d import FastMaxPool3d
+
+        return FastMaxPool3d(3, 2, 1, training=False, dtype=ms.uint8, channels_last=True)
+
+
 class Int8ResNet3D(nn.Cell):
     """The INT8 network of a QuantNetwork; ``maker`` builds its cells (:class:`Emulation`, or the oneDNN op's)."""
 
@@ -142,6 +214,8 @@ class Int8ResNet3D(nn.Cell):
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             nn.SequentialCell([Int8Block(block, cells, maker) for block in layer]) for layer in network.layers)
         self.channels_last = maker.channels_last
+        self._units = {id(cell): network.units[name] for name, cell in cells.items()}
+        self._probed = set()
         if network.head is None:  # a feature extractor: the pooled features
             self.fc = nn.Identity()
         else:
@@ -149,6 +223,39 @@ class Int8ResNet3D(nn.Cell):
             self.fc = nn.Dense(weight.shape[1], weight.shape[0], weight_init=initializer(Tensor(weight), weight.shape),
                                bias_init=initializer(Tensor(bias), bias.shape))
         self.set_train(False)
+
+    def _probe_unit(self, cell, shape):
+        """The output shape of ``cell`` (an Int8Conv3d) for ``shape``; a geometry oneDNN refuses runs emulated
+        from now on, said once per geometry."""
+        shape, refusal = cell.probe(shape)
+        if refusal:
+            cell.use_fallback(ChannelsLastFallback(self._units[id(cell)]))
+            _say_once(f"INT8 network: {refusal}: this layer runs in the native emulation", logging.WARNING)
+        return list(shape)
+
+    def probe(self, shape):
+        """Make every oneDNN unit's primitive for clips of ``shape`` before the first call (units oneDNN refuses
+        get their emulated fallback)."""
+        shape = list(shape)
+        for cell in self.stem:
+            shape = self._probe_unit(cell, shape)
+        if self.max_pool is not None:
+            shape = [shape[0], *((v - 1) // 2 + 1 for v in shape[1:4]), shape[4]]
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for block in layer:
+                if block.shortcut is not None and hasattr(block.shortcut, "probe"):
+                    self._probe_unit(block.shortcut, shape)
+                for cell in block.body:
+                    shape = self._probe_unit(cell, shape)
+                shape = self._probe_unit(block.last, shape)
+
+    def __call__(self, *args, **kwargs):
+        if self.channels_last and args and hasattr(args[0], "shape"):
+            key = tuple(args[0].shape)
+            if key not in self._probed:
+                self.probe(key)
+                self._probed.add(key)
+        return super().__call__(*args, **kwargs)
 
     def construct(self, x):
         x = self.stem(x)
@@ -161,12 +268,18 @@ class Int8ResNet3D(nn.Cell):
 
 
 def int8_network(network, conv_impl="auto"):
-    """The INT8 inference network of ``network`` (a src.quant.model.QuantNetwork); ``conv_impl`` native runs the
-    emulation, auto / fast the oneDNN op where it is built. Says once how it runs."""
+    """The INT8 inference network of ``network`` (a src.quant.model.QuantNetwork): the oneDNN INT8 op where it is
+    built and ``conv_impl`` is auto / fast, else the native emulation. Says once how it runs."""
+    from src.ops.int8_conv3d import status
+
     _say_speed_once()
-    net = Int8ResNet3D(network, Emulation())
+    available, reason = status()
+    use_op = conv_impl != "native" and available
+    why = reason if available else f"INT8 op unavailable: {reason}"
+    why = f"conv_impl={conv_impl}" if conv_impl == "native" else why
+    net = Int8ResNet3D(network, OneDnn() if use_op else Emulation())
     _say_once(f"inference network: INT8 (s8 weights per channel, u8/s8 activations per tensor, FP32 head), "
-              f"{net.description} (conv_impl={conv_impl}: the oneDNN INT8 op is not built)")
+              f"{net.description} ({why})")
     return net
 
 
