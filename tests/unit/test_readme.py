@@ -68,3 +68,18 @@ def test_make_demo_installs_what_users_need_and_make_test_adds_the_test_tools():
     assert "torch==2.13.0" in user, "any other torch spec can pull a multi-GB CUDA build"
     assert dev[0] == "-r requirements.txt" and {"pytest", "ruff"} <= {p.split("==")[0] for p in dev[1:]}
     assert all("==" in p for p in user + dev[1:]), "exact pins"
+
+
+def test_every_picture_the_readme_shows_is_in_the_repository_and_small():
+    """The README's pictures (the annotated frame and the CAM strip the demo makes, ...) are files of the
+    repository that decode as images, each small enough for the manual."""
+    import cv2
+
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", _readme())
+    assert {"docs/images/annotated_frame.png", "docs/images/cam_strip.png"} <= set(images)
+    for image in images:
+        path = REPO_ROOT / image
+        assert not image.startswith(("http://", "https://", "/")), f"{image}: show a file of the repository"
+        assert path.is_file(), f"the README shows {image}: no such file in the repository"
+        assert path.stat().st_size < 100_000, f"{image}: {path.stat().st_size} bytes; shrink it"
+        assert cv2.imread(str(path)) is not None, f"{image} does not decode as an image"
