@@ -6,13 +6,14 @@ exact epoch / step / LR position; what makes it safe to kill at any moment is de
 """
 import json
 import logging
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from src.config import save_config
-from src.config_keys import result_keys
+from src.config_keys import SECTION_TYPES
 from src.data.datasets import (classes_to_train, create_train_dataset, eval_dataset_of, steps_per_epoch,
                                train_entries)
 from src.data.degenerate import check_dataset_name, warn_degenerate
@@ -36,12 +37,16 @@ from src.weights.checkpoint import ARCHITECTURE_KEY, load_pretrained, load_train
 
 log = logging.getLogger("resnet3d")
 __all__ = ["Stopped", "train", "fingerprint"]
+# the sections whose keys decide what training computes: a resumed run must keep them (src.config_keys)
+RESULT_SECTIONS = tuple(name for name, (result, _) in SECTION_TYPES.items() if result)
 
 
-def fingerprint(cfg, **effective) -> dict:
-    """The keys that decide what training computes (stored as JSON in every training checkpoint);
-    ``effective``: values that the run uses in place of the config's (start_ft without weights)."""
-    return {k: effective.get(k, cfg[k]) for k in result_keys()}
+def fingerprint(sections, **effective) -> dict:
+    """The keys that decide what training computes (stored as JSON in every training checkpoint): every key of
+    ``sections``, the config's result sections (RESULT_SECTIONS); ``effective``: values that the run uses in
+    place of the sections' (start_ft without weights, the resolved amp_level)."""
+    values = {f.name: getattr(section, f.name) for section in sections for f in fields(section)}
+    return {k: effective.get(k, v) for k, v in values.items()}
 
 
 def training_amp_level(requested, runtime) -> str:
@@ -57,21 +62,21 @@ def training_amp_level(requested, runtime) -> str:
     return level
 
 
-def effective_start_ft(cfg) -> str:
-    """start_ft follows the weights: the config's value when fine-tuning pretrained weights; conv1 (the whole
-    network trains) without them, since frozen random modules would never learn. Said in one line."""
-    if cfg.pretrain_path:
-        if cfg.start_ft != "conv1":
-            out.info(f"start_ft={cfg.start_ft}: fine-tuning {cfg.pretrain_path}; the modules before {cfg.start_ft} "
-                     f"stay frozen")
-        return cfg.start_ft
-    if cfg.start_ft != "conv1" and "start_ft" in cfg.explicit:
-        raise UserError(f"--start_ft={cfg.start_ft} freezes the modules before {cfg.start_ft}, but there are no "
+def effective_start_ft(start_ft, pretrain_path, given=False) -> str:
+    """start_ft follows the weights: the config's value when fine-tuning pretrained weights (``pretrain_path``);
+    conv1 (the whole network trains) without them, since frozen random modules would never learn. Said in one
+    line. ``given``: the command line gave --start_ft (then a frozen module without weights is an error)."""
+    if pretrain_path:
+        if start_ft != "conv1":
+            out.info(f"start_ft={start_ft}: fine-tuning {pretrain_path}; the modules before {start_ft} stay frozen")
+        return start_ft
+    if start_ft != "conv1" and given:
+        raise UserError(f"--start_ft={start_ft} freezes the modules before {start_ft}, but there are no "
                         f"pretrained weights (--pretrain_path is empty), so they would stay random: pass "
                         f"--pretrain_path=<a .ckpt from pth_to_ckpt.py>, or --start_ft=conv1 to train every layer")
-    if cfg.start_ft != "conv1":
+    if start_ft != "conv1":
         out.info(f"start_ft=conv1: no pretrained weights, so every layer trains (the config's start_ft="
-                 f"{cfg.start_ft} is for fine-tuning)")
+                 f"{start_ft} is for fine-tuning)")
     return "conv1"
 
 
@@ -110,70 +115,97 @@ def resolve_resume(run_dir, resume):
 def train(cfg, runtime, run_dir, callbacks=()):
     """Run the whole training described by ``cfg`` on ``runtime`` into ``run_dir``. Returns a summary dict.
 
-    ``callbacks``: extra src.engine.fit.Callback objects, run after the run's own policies.
+    The recipe: each step below takes the config's sections (or values) it uses. ``callbacks``: extra
+    src.engine.fit.Callback objects, run after the run's own policies.
     Raises :class:`Stopped` after a signal (position saved) and UserError for problems to fix. The main rank
     holds the result folder's lock until it returns (or its process ends).
     """
-    if runtime.is_main:
+    with _holding(run_dir, runtime.is_main):
+        resume_from = resolve_resume(run_dir, cfg.resume)
+        if resume_from is None and runtime.is_main:
+            check_fresh_folder(run_dir)
+        n_classes, entries, class_names = _training_data(cfg.paths, cfg.data, cfg.arch, runtime,
+                                                          n_classes_given="n_classes" in cfg.explicit)
+        cfg = cfg.replace(n_classes=n_classes)
+        spe = _steps_per_epoch(cfg.optimisation, len(entries), runtime.rank_size)
+        if cfg.lr_decay_mode == "plateau" and not cfg.eval_in_training:
+            raise UserError("--lr_decay_mode=plateau follows the validation loss: pass --eval_in_training=True")
+        eval_data = None
+        if cfg.eval_in_training:  # every rank evaluates its share of the windows
+            eval_data = eval_dataset_of(cfg.paths, cfg.data, cfg.arch, cfg.evaluation, cfg.eval_batch_size,
+                                        cfg.num_workers, runtime.rank_id, runtime.rank_size)
+        net = _network(cfg.arch, cfg.paths, runtime, run_dir, cfg.keep_checkpoint_max, fresh=resume_from is None)
+        base_lr = create_schedule(cfg.schedule, n_epochs=cfg.n_epochs, steps_per_epoch=spe)
+        warn_if_lr_max_unreached(base_lr, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs)
+        start_ft = effective_start_ft(cfg.start_ft, cfg.pretrain_path, given="start_ft" in cfg.explicit)
+        optim = replace(cfg.optimisation, start_ft=start_ft, amp_level=training_amp_level(cfg.amp_level, runtime))
+        train_step = create_train_step(net, base_lr, optim, device_target=runtime.device_target,
+                                       n_classes=n_classes, bf16_missing=runtime.bf16_missing)
+        current = fingerprint([getattr(cfg, name) for name in RESULT_SECTIONS], start_ft=start_ft,
+                              amp_level=optim.amp_level)
+        state = _initial_state(train_step, resume_from, spe, current, cfg.resume_allow, cfg.n_epochs)
+        if runtime.is_main:
+            save_config(cfg, run_dir.config)
+        extras = {MODEL_RECORD_KEY: record_of(cfg, class_names, split=read_split(cfg.annotation_path)).to_json(),
+                  ARCHITECTURE_KEY: net.architecture}
+        batches = _batch_source(entries, ClipSpec.of(cfg.data, cfg.evaluation), cfg.optimisation, n_classes,
+                                cfg.num_workers, runtime, spe)
+        return _fit(train_step, net, state, spe, base_lr, batches, eval_data, extras, runtime, run_dir, callbacks,
+                    dataset=cfg.dataset, optimisation=cfg.optimisation, schedule=cfg.schedule,
+                    evaluation=cfg.evaluation, checkpoints=cfg.checkpoints, n_epochs=cfg.n_epochs)
+
+
+@contextmanager
+def _holding(run_dir, is_main):
+    """The main rank holds the result folder's lock for the length of the run."""
+    if is_main:
         run_dir.lock()
     try:
-        return _train(cfg, runtime, run_dir, callbacks)
+        yield
     finally:
         run_dir.unlock()
 
 
-def _train(cfg, runtime, run_dir, extra_callbacks):
-    resume_from = resolve_resume(run_dir, cfg.resume)
-    if resume_from is None and runtime.is_main:
-        check_fresh_folder(run_dir)
-    cfg, entries, class_names = _training_data(cfg, runtime)
-    spe = _steps_per_epoch(cfg, len(entries), runtime.rank_size)
-    if cfg.lr_decay_mode == "plateau" and not cfg.eval_in_training:
-        raise UserError("--lr_decay_mode=plateau follows the validation loss: pass --eval_in_training=True")
-    eval_data = None
-    if cfg.eval_in_training:  # every rank evaluates its share of the windows
-        eval_data = eval_dataset_of(cfg.paths, cfg.data, cfg.arch, cfg.evaluation, cfg.eval_batch_size,
-                                    cfg.num_workers, runtime.rank_id, runtime.rank_size)
-    net = build_model(cfg.arch, conv_impl=runtime.conv_impl)
+def _network(arch, paths, runtime, run_dir, keep_max, fresh):
+    """The network of ``arch``; rank 0 says what its checkpoints will take on disk; a ``fresh`` run (no resume)
+    starts from the pretrained weights ``paths`` names, if any."""
+    net = build_model(arch, conv_impl=runtime.conv_impl)
     if runtime.is_main:
-        check_disk_for_checkpoints(net, run_dir, cfg.keep_checkpoint_max)
-    if cfg.pretrain_path and resume_from is None:
-        load_pretrained(net, cfg.pretrain_path, cfg.n_pretrain_classes)
-    base_lr = create_schedule(cfg.schedule, n_epochs=cfg.n_epochs, steps_per_epoch=spe)
-    warn_if_lr_max_unreached(base_lr, cfg.lr_max, cfg.warmup_epochs, cfg.n_epochs)
-    optim = replace(cfg.optimisation, start_ft=effective_start_ft(cfg),
-                    amp_level=training_amp_level(cfg.amp_level, runtime))
-    train_step = create_train_step(net, base_lr, optim, device_target=runtime.device_target,
-                                   n_classes=cfg.n_classes, bf16_missing=runtime.bf16_missing)
-    state = _initial_state(cfg, train_step, resume_from, spe,
-                           fingerprint(cfg, start_ft=optim.start_ft, amp_level=optim.amp_level))
-    plateau = Plateau(cfg.plateau_patience, state=state.plateau or None) if cfg.lr_decay_mode == "plateau" else None
+        check_disk_for_checkpoints(net, run_dir, keep_max)
+    if paths.pretrain_path and fresh:
+        load_pretrained(net, paths.pretrain_path, paths.n_pretrain_classes)
+    return net
+
+
+def _fit(train_step, net, state, spe, base_lr, batches, eval_data, extras, runtime, run_dir, callbacks, *, dataset,
+         optimisation, schedule, evaluation, checkpoints, n_epochs):
+    """From the resumed (or fresh) ``state`` to the end: the LR schedule with plateau reductions (``schedule``),
+    the logger, the loop over ``batches``, the run's policies then ``callbacks``. Returns the summary dict."""
+    plateau = None
+    if schedule.lr_decay_mode == "plateau":
+        plateau = Plateau(schedule.plateau_patience, state=state.plateau or None)
     lr = base_lr if plateau is None else _set_lr(train_step, plateau.apply(base_lr))
-    if runtime.is_main:
-        save_config(cfg, run_dir.config)
     start_epoch, _ = state.next_position(spe)
     writer = RankWriter(runtime.rank_id)  # lines and files of the run from rank 0 only
     logger = TrainLogger(run_dir, writer, resume_step=state.global_step(spe), resume_epoch=start_epoch - 1,
-                         steps_per_epoch=spe, n_epochs=cfg.n_epochs)
-    effective = cfg.batch_size * runtime.rank_size * cfg.accumulation_steps
-    out.info(f"training {cfg.dataset}: {spe} steps/epoch x {cfg.n_epochs} epochs, effective batch {effective} "
-             f"({cfg.batch_size} x {runtime.rank_size} rank(s) x {cfg.accumulation_steps} accumulation step(s)), "
-             f"{runtime.describe()}")
-    loop = Loop(train_step=train_step, net=net, state=state, steps_per_epoch=spe, n_epochs=cfg.n_epochs,
-                batches=_batch_source(cfg, entries, runtime, spe), lr=lr, writer=writer)
+                         steps_per_epoch=spe, n_epochs=n_epochs)
+    batch, k = optimisation.batch_size, optimisation.accumulation_steps
+    effective = batch * runtime.rank_size * k
+    out.info(f"training {dataset}: {spe} steps/epoch x {n_epochs} epochs, effective batch {effective} "
+             f"({batch} x {runtime.rank_size} rank(s) x {k} accumulation step(s)), {runtime.describe()}")
+    loop = Loop(train_step=train_step, net=net, state=state, steps_per_epoch=spe, n_epochs=n_epochs,
+                batches=batches, lr=lr, writer=writer)
     stop = StopRequest(runtime.rank_size)
-    extras = {MODEL_RECORD_KEY: record_of(cfg, class_names, split=read_split(cfg.annotation_path)).to_json(),
-              ARCHITECTURE_KEY: net.architecture}
     reduce = None if plateau is None else cb.ReduceOnPlateau(plateau, base_lr, lambda rates: _set_lr(train_step, rates))
-    policies = _policies(cfg, runtime, run_dir, stop, logger, eval_data, spe * effective // runtime.rank_size, extras,
-                         reduce)
+    policies = _policies(evaluation, checkpoints, runtime, run_dir, stop, logger, eval_data,
+                         spe * effective // runtime.rank_size, extras, reduce)
 
     def log_step(epoch, step, loss, step_time, data_wait):
         logger.step(epoch, step, (epoch - 1) * spe + step, loss, loop.current_lr(), step_time, data_wait)
 
     try:
         with stop:
-            state = fit(loop, [*policies, *extra_callbacks], log_step, resumed_losses=logger.resumed_losses)
+            state = fit(loop, [*policies, *callbacks], log_step, resumed_losses=logger.resumed_losses)
     finally:
         logger.close()
     return dict(steps_per_epoch=spe, global_step=state.global_step(spe), best_top1=state.best_top1,
@@ -181,17 +213,17 @@ def _train(cfg, runtime, run_dir, extra_callbacks):
                 run_dir=run_dir)
 
 
-def _training_data(cfg, runtime):
-    """(cfg with the annotation's class count, training entries, class names); rank 0 says once what would
-    train badly (degenerate data) or misname files (a dataset name that contradicts the annotation)."""
-    entries, class_names = train_entries(cfg.paths, cfg.data, cfg.arch)
+def _training_data(paths, data, arch, runtime, n_classes_given=False):
+    """(the class count the head gets, training entries, class names); rank 0 says once what would train badly
+    (degenerate data) or misname files (a dataset name that contradicts the annotation). ``n_classes_given``: the
+    command line gave --n_classes (then one that contradicts the annotation is an error)."""
+    entries, class_names = train_entries(paths, data, arch)
     if runtime.is_main:
-        warn_degenerate(cfg.annotation_path, cfg.video_path, cfg.sample_duration * cfg.sample_t_stride,
-                        cfg.input_format)
-        check_dataset_name(cfg.dataset, cfg.annotation_path, len(class_names))
-    cfg = cfg.replace(n_classes=classes_to_train(cfg.n_classes, "n_classes" in cfg.explicit, class_names,
-                                                  cfg.annotation_path))
-    return cfg, entries, class_names
+        warn_degenerate(paths.annotation_path, paths.video_path, data.sample_duration * data.sample_t_stride,
+                        data.input_format)
+        check_dataset_name(data.dataset, paths.annotation_path, len(class_names))
+    n_classes = classes_to_train(arch.n_classes, n_classes_given, class_names, paths.annotation_path)
+    return n_classes, entries, class_names
 
 
 def check_disk_for_checkpoints(net, run_dir, keep_max):
@@ -213,62 +245,65 @@ def check_disk_for_checkpoints(net, run_dir, keep_max):
              f"{run_dir.path} ({free * mb:.0f} MB free)")
 
 
-def _steps_per_epoch(cfg, n_videos, rank_size):
-    k = cfg.accumulation_steps
-    spe = steps_per_epoch(n_videos, cfg.batch_size, rank_size) // k  # optimizer steps
+def _steps_per_epoch(optimisation, n_videos, rank_size):
+    """Optimizer steps per epoch of ``optimisation``'s batch_size and accumulation_steps."""
+    k = optimisation.accumulation_steps
+    spe = steps_per_epoch(n_videos, optimisation.batch_size, rank_size) // k  # optimizer steps
     if spe < 1:
-        raise UserError(f"--batch_size {cfg.batch_size} x --accumulation_steps {k} leaves no full step per epoch "
-                        f"({n_videos} videos on {rank_size} rank(s)): lower them")
+        raise UserError(f"--batch_size {optimisation.batch_size} x --accumulation_steps {k} leaves no full step per "
+                        f"epoch ({n_videos} videos on {rank_size} rank(s)): lower them")
     return spe
 
 
-def _initial_state(cfg, train_step, resume_from, spe, current):
+def _initial_state(train_step, resume_from, spe, current, resume_allow, n_epochs):
     """A fresh TrainState, or the one the resumed checkpoint recorded (its weights and optimizer loaded);
-    ``current``: this run's fingerprint."""
+    ``current``: this run's fingerprint; ``resume_allow``: the keys that may differ from the checkpoint's."""
     text = json.dumps(current, sort_keys=True)
     if not resume_from:
         return TrainState(fingerprint=text)
     saved = load_training_state(train_step.cell, resume_from)
     state = TrainState.from_checkpoint(saved, spe)
-    check_fingerprint(state.fingerprint, current, cfg.resume_allow, resume_from, log.warning)
+    check_fingerprint(state.fingerprint, current, resume_allow, resume_from, log.warning)
     state.fingerprint = text
     out.info(f"resumed from {resume_from}: epoch {state.epoch} step {state.step} done, global step "
              f"{train_step.global_step}")
-    total = state.lr_steps or cfg.n_epochs * spe
-    if total != cfg.n_epochs * spe:
-        out.info(f"n_epochs changed ({total // spe} -> {cfg.n_epochs}): the learning-rate schedule is recomputed "
-                 f"for {cfg.n_epochs} epochs; steps already done keep the rates they had")
+    total = state.lr_steps or n_epochs * spe
+    if total != n_epochs * spe:
+        out.info(f"n_epochs changed ({total // spe} -> {n_epochs}): the learning-rate schedule is recomputed "
+                 f"for {n_epochs} epochs; steps already done keep the rates they had")
     return state
 
 
-def _policies(cfg, runtime, run_dir, stop, logger, eval_data, clips_per_epoch, extras, reduce=None):
-    """The run's callbacks, listed in the order they run (each declares it: src.engine.callbacks); ``reduce``:
-    the plateau callback, if any."""
+def _policies(evaluation, checkpoints, runtime, run_dir, stop, logger, eval_data, clips_per_epoch, extras,
+              reduce=None):
+    """The run's callbacks, listed in the order they run (each declares it: src.engine.callbacks), from the
+    config's ``evaluation`` and ``checkpoints`` sections; ``reduce``: the plateau callback, if any."""
     evaluate = None
     if eval_data is not None:
-        evaluate = cb.Evaluate(lambda net: _evaluate(net, eval_data, cfg.ignore, runtime), cfg.eval_interval)
+        evaluate = cb.Evaluate(lambda net: _evaluate(net, eval_data, evaluation.ignore, runtime),
+                               evaluation.eval_interval)
     policies = [evaluate, cb.LogEpoch(logger, clips_per_epoch), reduce, cb.KeepBest(run_dir, extras=extras),
                 cb.RecordBest(run_dir), cb.StopOnSignal(stop, run_dir),
-                cb.CheckpointSaver(run_dir, cfg.save_checkpoint_epochs, cfg.save_checkpoint_steps,
-                                   cfg.keep_checkpoint_max, extras=extras)]
+                cb.CheckpointSaver(run_dir, checkpoints.save_checkpoint_epochs, checkpoints.save_checkpoint_steps,
+                                   checkpoints.keep_checkpoint_max, extras=extras)]
     return [policy for policy in policies if policy is not None]
 
 
-def _batch_source(cfg, entries, runtime, spe):
+def _batch_source(entries, spec, optimisation, n_classes, num_workers, runtime, spe):
     """batches(epoch, first_step): the epoch's optimizer steps from first_step on, each ``accumulation_steps``
-    micro-batches (mixed with mixup / cutmix when configured)."""
-    k, soft = cfg.accumulation_steps, mixing(cfg)
-    clip_spec = ClipSpec.of(cfg.data, cfg.evaluation)
+    micro-batches of clips made by ``spec`` (mixed with mixup / cutmix when ``optimisation`` says so)."""
+    k, soft = optimisation.accumulation_steps, mixing(optimisation)
 
     def batches(epoch, first_step):
-        dataset = create_train_dataset(entries, clip_spec, cfg.seed, cfg.batch_size, epoch, cfg.num_workers,
+        dataset = create_train_dataset(entries, spec, optimisation.seed, optimisation.batch_size, epoch, num_workers,
                                        runtime.rank_id, runtime.rank_size, skip_batches=(first_step - 1) * k)
         iterator = dataset.create_tuple_iterator(num_epochs=1)
         for step in range(first_step, spe + 1):
             micro = [next(iterator) for _ in range(k)]
             if soft:
                 global_step = (epoch - 1) * spe + step - 1
-                micro = [_mixed(cfg, clip, label, epoch, global_step, i) for i, (clip, label) in enumerate(micro)]
+                micro = [_mixed(optimisation, n_classes, clip, label, epoch, global_step, i)
+                         for i, (clip, label) in enumerate(micro)]
             yield micro
 
     return batches
@@ -283,13 +318,13 @@ def _set_lr(train_step, lr):
     return lr
 
 
-def _mixed(cfg, clip, label, epoch, global_step, micro):
+def _mixed(optimisation, n_classes, clip, label, epoch, global_step, micro):
     """One micro-batch mixed (mixup / cutmix) with draws that depend only on the position in training."""
     import mindspore as ms
 
-    rng = np.random.default_rng([cfg.seed, epoch, global_step, micro])
-    clip, target, _ = mix_batch(clip.asnumpy(), label.asnumpy(), cfg.n_classes, cfg.label_smoothing,
-                                cfg.mixup_alpha, cfg.cutmix_alpha, rng)
+    rng = np.random.default_rng([optimisation.seed, epoch, global_step, micro])
+    clip, target, _ = mix_batch(clip.asnumpy(), label.asnumpy(), n_classes, optimisation.label_smoothing,
+                                optimisation.mixup_alpha, optimisation.cutmix_alpha, rng)
     return ms.Tensor(clip), ms.Tensor(target)
 
 
