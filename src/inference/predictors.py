@@ -1,6 +1,7 @@
 """The predictors: ``predict(clips float32 [b,3,T,H,W]) -> probabilities [b, n_classes]`` over a MindSpore
-network, a checkpoint (through its inference network), an ONNX model (ONNX Runtime) or a MINDIR (MindSpore
-on the host). eval, deploy, predict and in-training evaluation all take theirs from here; MindSpore Lite's
+network, a checkpoint (through its inference network; an INT8 file written by quantize.py, whose record says
+precision int8, through the INT8 network of src/models/quantized.py), an ONNX model (ONNX Runtime) or a MINDIR
+(MindSpore on the host). eval, deploy, predict and in-training evaluation all take theirs from here; MindSpore Lite's
 (Ascend only) is src.deploy.lite's.
 
 Exported graphs already end in softmax; the network and checkpoint predictors apply it.
@@ -171,8 +172,32 @@ def mindir_predictor(path, clip_shape=None):
     return _fixed_batch(run, batch)
 
 
+def int8_record(ckpt_file):
+    """The record of ``ckpt_file`` when it is an INT8 model file (quantize.py), else None."""
+    from src.weights.model_file import read_record
+
+    record = read_record(ckpt_file, "checkpoint")
+    return record if record is not None and record.precision == "int8" else None
+
+
+def int8_inference_network(ckpt_file, record, conv_impl="auto", features=False):
+    """The INT8 inference network of the INT8 file ``ckpt_file`` (``record``: its record); ``features``: without
+    its head (the pooled features)."""
+    from dataclasses import replace
+
+    from src.models.quantized import int8_network
+    from src.quant.model import load_quantized
+
+    network = load_quantized(ckpt_file, record)
+    return int8_network(replace(network, head=None) if features else network, conv_impl)
+
+
 def checkpoint_network(arch, ckpt_file, conv_impl="native"):
-    """The network of ``arch`` (a ModelSpec) with every parameter strictly loaded from ``ckpt_file``."""
+    """The network of ``arch`` (a ModelSpec) with every parameter strictly loaded from ``ckpt_file``. An INT8 file
+    has no float network: one error saying to use the FP32 checkpoint it was quantized from."""
+    if int8_record(ckpt_file) is not None:
+        raise UserError(f"{ckpt_file} is an INT8 model file (quantize.py): this needs the float network; pass the "
+                        f"FP32 checkpoint it was quantized from")
     net = build_model(arch, conv_impl=conv_impl)
     load_strict(net, ckpt_file)
     net.set_train(False)
@@ -181,6 +206,12 @@ def checkpoint_network(arch, ckpt_file, conv_impl="native"):
 
 def checkpoint_predictor(arch, ckpt_file, conv_impl="native", precision="fp32"):
     """predict() of a checkpoint through its inference network (BatchNorm folded; on CPU with the fast op,
-    bias, residual add and ReLU fused into each convolution; ``precision`` fp32 or bf16)."""
+    bias, residual add and ReLU fused into each convolution; ``precision`` fp32 or bf16). An INT8 file runs its
+    INT8 network whatever ``precision`` says (said once when bf16 was asked for)."""
+    record = int8_record(ckpt_file)
+    if record is not None:
+        if precision != "fp32":
+            log.info("%s is an INT8 model file: it runs in INT8 (infer_precision=%s not used)", ckpt_file, precision)
+        return mindspore_predictor(int8_inference_network(ckpt_file, record, conv_impl))
     net = checkpoint_network(arch, ckpt_file, conv_impl)
     return mindspore_predictor(inference_network(net, conv_impl, precision))
