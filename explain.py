@@ -52,7 +52,8 @@ def _explain(cfg, model):
     setup_runtime(cfg.replace(mode="PYNATIVE"), conv_impl="native", distributed=False, infer_precision="fp32")
     net = build_model(cfg.arch, conv_impl="native")
     load_strict(net, model.path)
-    found = explain_video(net, cfg.video, ClipSpec.from_config(cfg), cfg.eval_batch_size, cfg.cam_layer, chosen)
+    spec = ClipSpec.of(cfg.data, cfg.evaluation)
+    found = explain_video(net, cfg.video, spec, cfg.eval_batch_size, cfg.cam_layer, chosen)
     name = names[found.class_index] if names else f"class {found.class_index}"
     best = int(found.scores.argmax())
     out.info(f"{cfg.video}: {found.n_frames} frames, {len(found.windows)} windows of {cfg.sample_duration}")

@@ -83,7 +83,7 @@ def _log_path(cfg):
 
 def _predict(cfg, model):
     from src.data.presets import ClipSpec, views_label
-    from src.deploy.predict import format_top, make_predictor, predict_video, read_labels
+    from src.deploy.predict import format_top, make_predictor, predict_clips, read_labels
     from src.logs import out
     from src.runtime import setup_runtime
 
@@ -91,31 +91,34 @@ def _predict(cfg, model):
     runtime = setup_runtime(cfg, device_target="CPU" if exported else None, distributed=False,
                             infer_precision="fp32" if exported else None)
     names = read_labels(cfg.labels) if cfg.labels else (model.record.class_names if model.record else None)
-    predict = make_predictor(cfg, runtime, model.path)
+    kind = "onnx" if cfg.onnx_path else "mindir" if cfg.mindir_path else "checkpoint"
+    predict = make_predictor(model.path, kind, runtime, cfg.arch, cfg.data, cfg.device_target,
+                             device_given="device_target" in cfg.explicit)
+    spec = ClipSpec.of(cfg.data, cfg.evaluation)
     if str(cfg.stream):
         from src.deploy.stream import predict_stream
 
-        predict_stream(cfg.stream, ClipSpec.from_config(cfg), predict, names, fps=cfg.fps,
+        predict_stream(cfg.stream, spec, predict, names, fps=cfg.fps,
                        realtime=cfg.stream_realtime, annotate=cfg.annotate, timeline=cfg.timeline)
         return 0
-    scores, n_frames, n_views = predict_video(predict, cfg.video, cfg)
-    label = views_label(ClipSpec.from_config(cfg))
+    scores, n_frames, n_views = predict_clips(predict, cfg.video, spec, cfg.eval_batch_size)
+    label = views_label(spec)
     views = f"{n_views} views ({label})" if label else f"{n_views} windows"
     out.info(f"{cfg.video}: {n_frames} frames, {views} of {cfg.sample_duration}")
     for line in format_top(scores, names):
         out.info(line)
     if cfg.timeline or cfg.annotate:
-        _window_outputs(cfg, predict, names)
+        _window_outputs(cfg, predict, names, spec)
     return 0
 
 
-def _window_outputs(cfg, predict, names):
-    """--timeline and --annotate of a video: its windows' scores, computed once for both."""
+def _window_outputs(cfg, predict, names, spec):
+    """--timeline and --annotate of a video: its windows' scores (clips by ``spec``), computed once for both."""
     from src.data.layout import open_video
     from src.deploy.timeline import video_fps, window_scores, write_timeline
     from src.logs import out
 
-    windows, _ = window_scores(predict, cfg.video, cfg)
+    windows, _ = window_scores(predict, cfg.video, spec, cfg.eval_batch_size)
     fps = video_fps(cfg.video, cfg.fps)
     if cfg.timeline:
         csv_path, png = write_timeline(windows, names, fps, cfg.timeline)

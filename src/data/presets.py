@@ -41,11 +41,6 @@ class ClipSpec:
 
         return cls(**{name: value(name) for name in cls.__dataclass_fields__})
 
-    @classmethod
-    def from_config(cls, cfg):
-        """Transitional: ClipSpec.of(cfg.data, cfg.evaluation), for the callers not yet moved to ``of``."""
-        return cls.of(cfg.data, cfg.evaluation)
-
 
 def train_clip(source, n_frames: int, spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
     """Training: subsample, random (or centre) temporal crop; random-resized (or centre) crop, optional

@@ -39,14 +39,9 @@ def read_labels(path):
     return names
 
 
-def video_views(path, cfg):
-    """(source, views, spec) of the video at ``path``: the evaluation views (windows x crops) of its frames."""
-    spec = ClipSpec.from_config(cfg)
-    return (*clip_views(path, spec), spec)
-
-
-def clip_views(path, spec):
-    """(source, views) of the video at ``path``: the evaluation views of the clip recipe ``spec``."""
+def clip_views(path, spec: ClipSpec):
+    """(source, views) of the video at ``path``: the evaluation views (windows x crops) of its frames, by the clip
+    recipe ``spec`` (ClipSpec.of the config's data and evaluation sections)."""
     source = open_video(path)
     views = eval_views(len(source), spec)
     if not views:
@@ -68,24 +63,20 @@ def check_one_model(ckpt_file="", onnx_path="", mindir_path=""):
                         + (f" (got {', '.join(given)})" if given else ""))
 
 
-def make_predictor(cfg, runtime, path):
-    """predict() over the model at ``path`` (resolved by the entry script): the kind cfg names (a checkpoint,
-    ONNX, MINDIR)."""
-    if cfg.onnx_path:
-        device = onnx_device(cfg.device_target, "device_target" in cfg.explicit)
-        return onnx_predictor(path, device, clip_shape(cfg.arch, cfg.data))
-    if cfg.mindir_path:
-        return mindir_predictor(path, clip_shape(cfg.arch, cfg.data))
-    return checkpoint_predictor(cfg.arch, path, runtime.conv_impl, runtime.infer_precision)
+def make_predictor(path, kind, runtime, arch, data, device_target="CPU", device_given=False):
+    """predict() over the model at ``path`` (resolved by the entry script) of ``kind`` (checkpoint, onnx, mindir),
+    a network of ``arch`` taking ``data``'s clips. An ONNX model runs where src.runtime.onnx_device puts it
+    (``device_target``; ``device_given``: the command line named it)."""
+    if kind == "onnx":
+        return onnx_predictor(path, onnx_device(device_target, device_given), clip_shape(arch, data))
+    if kind == "mindir":
+        return mindir_predictor(path, clip_shape(arch, data))
+    return checkpoint_predictor(arch, path, runtime.conv_impl, runtime.infer_precision)
 
 
-def predict_video(predict, path, cfg):
-    """(scores [n_classes], n_frames, n_views): mean softmax over the video's views (src.metrics' rule)."""
-    return predict_clips(predict, path, ClipSpec.from_config(cfg), cfg.eval_batch_size)
-
-
-def predict_clips(predict, path, spec, batch):
-    """predict_video with the clip recipe ``spec``, ``batch`` views at a time."""
+def predict_clips(predict, path, spec: ClipSpec, batch):
+    """(scores [n_classes], n_frames, n_views) of the video at ``path``: the mean softmax over its views
+    (clip_views; src.metrics' rule), ``batch`` views at a time."""
     source, views = clip_views(path, spec)
     total = None
     for clips in view_batches(source, views, spec, batch):

@@ -156,7 +156,7 @@ def summary_lines(source, run: StreamRun) -> list:
 
 
 def stream_spec(spec: ClipSpec) -> ClipSpec:
-    """The clip recipe of a stream: ``spec`` (the config's data and evaluation keys, ClipSpec.from_config) with
+    """The clip recipe of a stream: ``spec`` (the config's data and evaluation keys, ClipSpec.of) with
     sliding windows (test_clips needs the whole video)."""
     if spec.test_clips:
         log.warning("warning: a stream is classified by sliding windows every %d frames: test_clips %d is not used",

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from src.atomic import atomic_output
-from src.deploy.predict import video_views, view_batches
+from src.deploy.predict import clip_views, view_batches
 from src.metrics import topk_indices
 
 DEFAULT_FOLDER_FPS = 25.0
@@ -27,10 +27,11 @@ def video_fps(path, fps=0.0):
     return DEFAULT_FOLDER_FPS
 
 
-def window_scores(predict, path, cfg):
-    """(list of (frame numbers, probabilities [n_classes]) per window, n_frames)."""
-    source, views, spec = video_views(path, cfg)
-    probs = np.concatenate([predict(clips) for clips in view_batches(source, views, spec, cfg.eval_batch_size)])
+def window_scores(predict, path, spec, batch):
+    """(list of (frame numbers, probabilities [n_classes]) per window, n_frames) of the video at ``path``: its
+    views by the clip recipe ``spec`` (predict.clip_views), ``batch`` at a time."""
+    source, views = clip_views(path, spec)
+    probs = np.concatenate([predict(clips) for clips in view_batches(source, views, spec, batch)])
     windows = []
     for i in range(0, len(views), spec.test_crops):  # the crops of one window are consecutive views
         windows.append((views[i][0], probs[i:i + spec.test_crops].astype(np.float64).mean(axis=0)))

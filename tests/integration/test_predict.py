@@ -38,19 +38,23 @@ def _top5(out):
 
 def test_predict_checkpoint_onnx_mindir_agree(workspace, capsys):
     """The scores predict.py computes from each model format agree; its printed top-5 shows them."""
-    from src.deploy.predict import make_predictor, predict_video
+    from src.data.presets import ClipSpec
+    from src.deploy.predict import make_predictor, predict_clips
     from src.runtime import setup_runtime
 
     ws = workspace
     common = [f"--video={ws['video']}", f"--labels={ws['labels']}", "--device_target=CPU"] + tiny_options()
     models = {"checkpoint": f"--ckpt_file={ws['ckpt']}", "ONNX": f"--onnx_path={ws['root'] / 'tiny.onnx'}",
               "MINDIR": f"--mindir_path={ws['root'] / 'tiny.mindir'}"}
+    kinds = {"checkpoint": "checkpoint", "ONNX": "onnx", "MINDIR": "mindir"}
     scores = {}
     for name, model in models.items():
         cfg = load_config(common + [model], extra=predict.OPTIONS)
         runtime = setup_runtime(cfg, device_target="CPU", distributed=False)
         path = model.split("=", 1)[1]
-        scores[name], n_frames, n_views = predict_video(make_predictor(cfg, runtime, path), ws["video"], cfg)
+        predict_fn = make_predictor(path, kinds[name], runtime, cfg.arch, cfg.data, cfg.device_target)
+        spec = ClipSpec.of(cfg.data, cfg.evaluation)
+        scores[name], n_frames, n_views = predict_clips(predict_fn, ws["video"], spec, cfg.eval_batch_size)
         assert (n_frames, n_views) == (10, 3), name
     for name in ("ONNX", "MINDIR"):
         np.testing.assert_allclose(scores[name], scores["checkpoint"], atol=2e-5, err_msg=name)
@@ -119,11 +123,11 @@ def test_predict_wrong_labels_count(workspace, tmp_path, capsys):
 def test_video_windows_match_eval_preprocessing(workspace):
     from src.data.layout import open_video
     from src.data.presets import ClipSpec, eval_clip, eval_windows
-    from src.deploy.predict import video_views, view_batches
+    from src.deploy.predict import clip_views, view_batches
 
     cfg = load_config(tiny_options())
     spec = ClipSpec.of(cfg.data, cfg.evaluation)
-    source, views, _ = video_views(workspace["video"], cfg)
+    source, views = clip_views(workspace["video"], spec)
     clips = np.concatenate(list(view_batches(source, views, spec, 2)))
     windows = eval_windows(len(source), spec)
     assert len(clips) == len(windows) == 3

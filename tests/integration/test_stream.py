@@ -70,7 +70,8 @@ def media(tmp_path_factory):
 def _predictor(media, *options):
     cfg = load_config(tiny_options() + [f"--ckpt_file={media['ckpt']}", "--device_target=CPU", *options],
                       extra=predict.OPTIONS)
-    return cfg, make_predictor(cfg, setup_runtime(cfg, device_target="CPU", distributed=False), media["ckpt"])
+    runtime = setup_runtime(cfg, device_target="CPU", distributed=False)
+    return cfg, make_predictor(media["ckpt"], "checkpoint", runtime, cfg.arch, cfg.data)
 
 
 @pytest.mark.parametrize("size, step, stride, count", [(4, 1, 4, 42), (4, 2, 3, 37), (5, 1, 2, 3), (4, 3, 8, 100),
@@ -107,10 +108,11 @@ def test_file_and_http_streams_agree_with_the_timeline(media, options, capsys):
     """The agreement: a file read as a stream, and the same file served over HTTP, give the windows of
     predict.py --timeline on the file, with the same scores (to 1e-4)."""
     cfg, predict_fn = _predictor(media, *options)
-    expected, _ = window_scores(predict_fn, media["video"], cfg)
+    spec = ClipSpec.of(cfg.data, cfg.evaluation)
+    expected, _ = window_scores(predict_fn, media["video"], spec, cfg.eval_batch_size)
     for source in (str(media["video"]), media["url"]):
         cap = open_capture(parse_source(source))
-        run = classify_stream(predict_fn, cap, stream_spec(ClipSpec.from_config(cfg)), 25.0)
+        run = classify_stream(predict_fn, cap, stream_spec(spec), 25.0)
         assert not cap.isOpened() and run.ended == "ended" and run.frames == N_FRAMES and run.dropped == 0
         assert [n for n, _ in run.windows] == [n for n, _ in expected], source
         diff = max(np.abs(s - e).max() for (_, s), (_, e) in zip(run.windows, expected))

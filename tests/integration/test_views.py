@@ -73,7 +73,7 @@ def test_the_aggregated_score_is_the_mean_softmax_over_every_view(views_workspac
     from src.config import load_config
     from src.data.layout import open_video
     from src.inference.predictors import checkpoint_predictor
-    from src.deploy.predict import predict_video
+    from src.deploy.predict import predict_clips
 
     cfg = load_config(views_workspace["args"] + ["--eval_batch_size=4"])
     video = next((views_workspace["root"] / "jpg").glob("*/*"))
@@ -83,7 +83,7 @@ def test_the_aggregated_score_is_the_mean_softmax_over_every_view(views_workspac
     views = eval_views(len(source), spec)
     assert len(views) == 9
     reference = np.mean([predict(eval_clip(source, numbers, spec, crop)[None])[0] for numbers, crop in views], 0)
-    scores, n_frames, n_views = predict_video(predict, video, cfg)
+    scores, n_frames, n_views = predict_clips(predict, video, spec, cfg.eval_batch_size)
     assert (n_frames, n_views) == (12, 9)
     np.testing.assert_allclose(scores, reference, atol=1e-6)
 
@@ -92,7 +92,7 @@ def test_prediction_memory_stays_bounded_on_a_long_video(views_workspace, tmp_pa
     import tracemalloc
 
     from src.config import load_config
-    from src.deploy.predict import predict_video
+    from src.deploy.predict import predict_clips
 
     video = write_frames(tmp_path / "long", 400, height=40, width=40)
     cfg = load_config(views_workspace["args"] + ["--test_clips=0", "--test_crops=1", "--inference_stride=1",
@@ -104,7 +104,7 @@ def test_prediction_memory_stays_bounded_on_a_long_video(views_workspace, tmp_pa
         return np.full((len(clips), 8), 1 / 8, np.float32)
 
     tracemalloc.start()
-    scores, _, n_views = predict_video(predict, video, cfg)
+    scores, _, n_views = predict_clips(predict, video, ClipSpec.of(cfg.data, cfg.evaluation), cfg.eval_batch_size)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     all_clips = n_views * 3 * 4 * 32 * 32 * 4
