@@ -37,6 +37,9 @@ pretrain_arg() {
         check_file PRETRAIN_PATH "$1"; echo "--pretrain_path=$(abspath "$1")"; fi
 }
 
+# TRAIN_ARGS: train.py's arguments in every training script, the seed's fixed ones, then the extra ones (which win)
+train_args() { TRAIN_ARGS=(--config_path="$CONFIG" --dataset="$DATASET" --video_path="$VIDEO_PATH" --annotation_path="$ANNOTATION_PATH" --result_path="$RESULT_PATH" "$PRETRAIN" "$@"); }
+
 # The original's leading arguments: DEVICE_ID [ucf101|hmdb51] VIDEO_PATH ANNOTATION_PATH|none RESULT_PATH; sets them.
 take_device_dataset_paths() {
     DEVICE_ID="$1"; DATASET="$2"
@@ -46,10 +49,7 @@ take_device_dataset_paths() {
     ANNOTATION_PATH="$(annotation_arg "$4")"
 }
 
-check_data_paths() {
-    check_dir VIDEO_PATH "$VIDEO_PATH"
-    [[ -z "$ANNOTATION_PATH" ]] || check_file ANNOTATION_PATH "$ANNOTATION_PATH"
-}
+check_data_paths() { check_dir VIDEO_PATH "$VIDEO_PATH"; [[ -z "$ANNOTATION_PATH" ]] || check_file ANNOTATION_PATH "$ANNOTATION_PATH"; }
 
 # --- the distributed launchers ---
 check_device_num() { [[ "$1" =~ ^[1-9][0-9]*$ ]] || fail "DEVICE_NUM '$1' is not a positive number"; }

@@ -26,5 +26,5 @@ check_extra "$@"
 check_file RANK_TABLE_FILE "$RANK_TABLE_FILE"
 check_data_paths
 
-launch run_rank_table "$DEVICE_NUM" "$RANK_TABLE_FILE" "$DATASET" "$VIDEO_PATH" "$ANNOTATION_PATH" "$RESULT_PATH" \
-    "$PRETRAIN" "$@"
+train_args "$@"
+launch run_rank_table "$DEVICE_NUM" "$RANK_TABLE_FILE" "$RESULT_PATH" "${TRAIN_ARGS[@]}"

@@ -23,4 +23,5 @@ shift 6
 check_extra "$@"
 check_data_paths
 
-launch run_msrun "$DEVICE_NUM" "$DATASET" "$VIDEO_PATH" "$ANNOTATION_PATH" "$RESULT_PATH" "$PRETRAIN" "$@"
+train_args "$@"
+launch run_msrun "$DEVICE_NUM" "$DATASET" "$RESULT_PATH" "${TRAIN_ARGS[@]}"

@@ -15,6 +15,5 @@ check_data_paths
 export DEVICE_ID RANK_ID="$DEVICE_ID"
 
 echo "training $DATASET on device $DEVICE_ID; results and log in $RESULT_PATH"
-exec "$PYTHON" "$ROOT/train.py" --config_path="$CONFIG" --dataset="$DATASET" --run_distribute=False \
-    --device_id="$DEVICE_ID" --video_path="$VIDEO_PATH" --annotation_path="$ANNOTATION_PATH" \
-    --result_path="$RESULT_PATH" "$PRETRAIN" "$@"
+train_args "$@"
+exec "$PYTHON" "$ROOT/train.py" --run_distribute=False --device_id="$DEVICE_ID" "${TRAIN_ARGS[@]}"

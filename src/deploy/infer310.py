@@ -3,17 +3,21 @@
 1. ``write_clips``: every evaluation window (the eval dataset, same preprocessing) -> one float32 .bin
    of shape [1,3,T,H,W] in ``<out>/data`` + ``<out>/manifest.json`` (video id, label, window per file);
 2. the C++ program (ascend310_infer, MindSpore Lite), src.deploy.lite (MindSpore Lite's Python API) or
-   src.deploy.mindir_python (MindSpore on the CPU) runs the MINDIR on each .bin (``run_on_clips`` here is
-   the Python backends' loop) and writes ``<result_dir>/<clip name>_0.bin`` (float32 probabilities);
+   src.deploy.mindir_python (MindSpore on the CPU) runs the MINDIR on each .bin (``inference_command``: each
+   backend's command, ``ascend310_env`` the C++ program's libraries; ``run_on_clips``: the Python backends' loop)
+   and writes ``<result_dir>/<clip name>_0.bin`` (float32 probabilities);
 3. ``read_results``: manifest + result files -> src.metrics accuracy (the eval line).
 """
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from src.atomic import atomic_output, remove_stale_temps, writable_dir, write_json
+from src.config import REPO_ROOT
 from src.data.datasets import check_n_classes, eval_dataset_of
 from src.errors import UserError
 from src.logs import out as out_line
@@ -194,3 +198,33 @@ def read_results(pre_dir, result_dir, n_classes, ignore=True):
     return compute_accuracy(np.stack(probs) if probs else np.zeros((0, n_classes), np.float32),
                             [c["label"] for c in clips], [c["video_index"] for c in clips],
                             [label for _, label in manifest["videos"]], ignore, manifest.get("views", ""))
+
+
+# scripts/run_infer_310.sh's work folder (src/launch/run_infer310.py runs the steps there): step 1 writes PRE_DIR,
+# step 2 RESULTS_DIR and, where the backend times its runs, TIMES_DIR
+PRE_DIR, RESULTS_DIR, TIMES_DIR = "preprocess_Result", "result_Files", "time_Result"
+
+
+def inference_command(backend, mindir, work, device_id) -> list:
+    """Step 2: the backend's command on the .bin clips of the work folder ``work``."""
+    io = [f"--mindir_path={mindir}", f"--dataset_path={work / PRE_DIR / DATA_DIR}",
+          f"--result_path={work / RESULTS_DIR}"]
+    timing = [f"--time_path={work / TIMES_DIR}", f"--device_id={device_id}"]
+    if backend == "ascend310":
+        return [str(REPO_ROOT / "ascend310_infer" / "out" / "main"), *io, *timing]
+    if backend == "lite-python":
+        return [sys.executable, "-m", "src.deploy.lite", *io, *timing]
+    return [sys.executable, "-m", "src.deploy.mindir_python", *io, f"--device_id={device_id}"]  # times nothing
+
+
+def ascend310_env(env) -> dict:
+    """``env`` with the folders MindSpore Lite loads its Ascend plugins and MINDIR converter libraries from
+    (and the Ascend toolkit's and driver's, where installed) in front of LD_LIBRARY_PATH."""
+    if not env.get("LITE_HOME"):
+        raise UserError("LITE_HOME is not set: the unpacked MindSpore Lite package (see ascend310_infer/build.sh)")
+    lite = os.path.realpath(env["LITE_HOME"])
+    folders = [f"{lite}/runtime/lib", f"{lite}/runtime/third_party/dnnl", f"{lite}/tools/converter/lib"]
+    ascend = env.get("ASCEND_HOME") or "/usr/local/Ascend"
+    if os.path.isdir(f"{ascend}/ascend-toolkit"):
+        folders = [f"{ascend}/ascend-toolkit/latest/lib64", f"{ascend}/driver/lib64", *folders]
+    return {**env, "LD_LIBRARY_PATH": ":".join([*folders, env.get("LD_LIBRARY_PATH", "")])}

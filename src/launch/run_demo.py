@@ -8,9 +8,8 @@ from pathlib import Path
 
 from src import demo_summary
 from src.config import load_config
-from src.launch.processes import check_step, run_step, tee
+from src.launch.processes import ROOT, check_step, run_step, tee
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "demo_config.yaml"
 # (synthetic dataset options, config overrides of every step)
 FULL = (["--videos_per_class", "200", "--test_videos_per_class", "40", "--frames", "16", "--size", "64"], [])

@@ -1,5 +1,5 @@
 """scripts/run_distribute_train_msrun.sh's job with MindSpore's msrun as it is, on one host or several:
-``launch([DEVICE_NUM, DATASET, VIDEO, ANNOTATION, RESULT, --pretrain_path=..., --key=value...], environment)``.
+``launch([DEVICE_NUM, DATASET, RESULT_PATH, train.py's arguments...], environment)``.
 
 msrun (``--join=False``, its default) starts the scheduler and this host's workers, each worker in a session of its
 own writing ``--log_dir``/worker_<rank>.log, and exits. The launcher is their subreaper: they become its children,
@@ -15,9 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from src.cluster import is_this_host
 from src.errors import UserError
-from src.launch.job import Ranks, TrainJob, is_this_host
-from src.launch.processes import describe_exit, positive_int
+from src.launch.processes import Ranks, describe_exit, positive_int, train_command
 
 
 @dataclass(frozen=True)
@@ -68,23 +68,24 @@ def adopt(ranks: Ranks, log_dir: Path) -> int:
 
 
 def launch(argv, env):
-    device_num, job, cluster = int(argv[0]), TrainJob.from_args(argv[1:]), Cluster.from_env(env)
+    device_num, dataset, result, *train_args = argv
+    device_num, cluster = int(device_num), Cluster.from_env(env)
     worker_num, first_rank = device_num * cluster.nnodes, cluster.node_rank * device_num
-    log_dir = job.result_path / "msrun_logs"
+    log_dir = Path(result) / "msrun_logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"training {job.dataset} on {device_num} worker(s) of {worker_num} (node {cluster.node_rank} of "
+    print(f"training {dataset} on {device_num} worker(s) of {worker_num} (node {cluster.node_rank} of "
           f"{cluster.nnodes}, ranks {first_rank}-{first_rank + device_num - 1}; msrun master "
           f"{cluster.master_addr}:{cluster.port}); logs: {log_dir}", flush=True)
     command = [sys.executable, "-m", "mindspore.parallel.cluster.run", f"--worker_num={worker_num}",
                f"--local_worker_num={device_num}", f"--node_rank={cluster.node_rank}",
                f"--master_addr={cluster.master_addr}", f"--master_port={cluster.port}",
                f"--cluster_time_out={cluster.cluster_time_out}", "--join=False", f"--log_dir={log_dir}",
-               *job.command("--run_distribute=True")[1:]]
+               *train_command(train_args, "--run_distribute=True")[1:]]
     # msrun starts the workers with the python on PATH: ours first
     env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
     if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0):  # PR_SET_CHILD_SUBREAPER: msrun's orphans are ours
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
-    with Ranks(follow=log_dir / f"worker_{first_rank}.log") as ranks:
+    with Ranks() as ranks:
         code = subprocess.run(command, env=env, start_new_session=True).returncode
         if ((workers := adopt(ranks, log_dir)) != device_num or code) and ranks.signum is None:
             ranks.stop(cluster.stop_timeout)

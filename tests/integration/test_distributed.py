@@ -6,6 +6,7 @@ import signal
 
 import pytest
 
+from src.config import REPO_ROOT
 from tests.helpers.launchers import (LAUNCH_TRAIN_OPTIONS, MSRUN, RANK_TABLE, msrun_args, rank_table_args,
                                      run_launcher, start_launcher, train_processes, wait_for, write_table)
 
@@ -82,7 +83,10 @@ def test_rank_table_dry_run_gives_global_rank_ids(table, tiny_dataset, tmp_path)
         rank = 4 + device
         assert line.startswith(f"rank {rank} (device {device}): RANK_TABLE_FILE={table} RANK_SIZE=8 "
                                f"RANK_ID={rank} DEVICE_ID={device} ")
-        assert f"--device_id={device} " in line and "--run_distribute=True" in line and "--n_epochs=3" in line
+        assert f" --run_distribute=True --device_id={device} --config_path={REPO_ROOT / 'ucf101_config.yaml'} " \
+               f"--dataset=ucf101 --video_path={tiny_dataset['video_path']} --annotation_path=" \
+               f"{tiny_dataset['annotation_path']} --result_path={result} --pretrain_path= " in line
+        assert line.split(" > ")[0].endswith(" --n_epochs=3")  # the user's options last: they win
         assert line.endswith(f"> {result}/rank_{rank}/train.log 2>&1")
     assert not result.exists()  # a dry run starts and writes nothing
 

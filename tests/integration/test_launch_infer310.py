@@ -1,13 +1,15 @@
-"""src/launch/run_infer310.py: the backends' commands and libraries, the work folder's checks, and a failed
-step told once, with the end of its log, leaving no empty result folder (real processes; the whole flow runs in
-tests/integration/test_infer310.py and tests/e2e/test_deploy_agreement.py)."""
+"""src/launch/run_infer310.py and the backends' commands and libraries (src/deploy/infer310.py), the work
+folder's checks, and a failed step told once, with the end of its log, leaving no empty result folder (real
+processes; the whole flow runs in tests/integration/test_infer310.py and tests/e2e/test_deploy_agreement.py)."""
 import sys
 
 import pytest
 
+from src.config import REPO_ROOT as ROOT
+from src.deploy.infer310 import ascend310_env, inference_command
 from src.errors import UserError
 from src.launch.processes import run_launcher
-from src.launch.run_infer310 import ROOT, ascend310_env, inference_command, launch
+from src.launch.run_infer310 import launch
 
 
 def test_inference_commands(tmp_path):

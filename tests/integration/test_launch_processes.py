@@ -1,4 +1,4 @@
-"""src/launch/processes.py and job.Ranks on real processes: how one ended, the steps of a sequential launcher,
+"""src/launch/processes.py on real processes: how one ended, the steps of a sequential launcher,
 a job's processes reaped with their exit status, a failed one named, the graceful stop (SIGTERM, then SIGKILL to
 the session), the launcher's stop signals, msrun's processes adopted once it exits (its subreaper)."""
 import contextlib
@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from src.errors import UserError
-from src.launch.job import ROOT, Ranks
-from src.launch.processes import StepFailed, check_step, describe_exit, failure, run_launcher, tee
+from src.launch.processes import ROOT, Ranks, StepFailed, check_step, describe_exit, failure, run_launcher, tee
 
 
 @pytest.mark.parametrize("code, text", [
@@ -75,7 +74,7 @@ def wait_ready(*logs):
 
 
 def test_failed_rank_is_named_and_the_others_stopped(tmp_path, capfd):
-    with Ranks(follow=tmp_path / "0.log") as ranks:
+    with Ranks() as ranks:
         polite = spawn(tmp_path / "0.log", SLEEPER.format(""))
         stubborn = spawn(tmp_path / "1.log", SLEEPER.format("signal.signal(signal.SIGTERM, signal.SIG_IGN)"))
         wait_ready(tmp_path / "0.log", tmp_path / "1.log")
@@ -89,7 +88,7 @@ def test_failed_rank_is_named_and_the_others_stopped(tmp_path, capfd):
     assert str(err.value) == f"rank 2 (pid {failing}) exited with code 3; its log: {tmp_path / '2.log'}"
     assert ranks.ended[polite] == -signal.SIGTERM and ranks.ended[stubborn] == -signal.SIGKILL
     out, errors = capfd.readouterr()
-    assert out == "ready\n"  # rank 0's log, followed
+    assert out == ""  # what a rank prints is in its log only
     assert errors == "rank 2 | the end\nlauncher: ranks still running 2s after SIGTERM: killing them\n"
     time.sleep(0.5)
     assert not group_members(polite) and not group_members(stubborn)  # their children, in their sessions, too
@@ -106,7 +105,7 @@ def group_members(pgid):
 
 
 def test_first_stop_signal_stops_gracefully_a_second_kills(tmp_path, capfd):
-    with Ranks(follow=tmp_path / "none.log") as ranks:
+    with Ranks() as ranks:
         pid = spawn(tmp_path / "0.log", SLEEPER.format("signal.signal(signal.SIGTERM, signal.SIG_IGN)"))
         wait_ready(tmp_path / "0.log")
         ranks.add(pid, "rank 0", tmp_path / "0.log")
@@ -132,10 +131,10 @@ ADOPT = """
 import ctypes, json, subprocess, sys
 from pathlib import Path
 from src.errors import UserError
-from src.launch.job import Ranks
+from src.launch.processes import Ranks
 from src.launch.run_msrun import adopt
 assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0
-with Ranks(follow=Path("none")) as ranks:
+with Ranks() as ranks:
     subprocess.run([sys.executable, "-c", sys.argv[1]], check=True)
     workers = adopt(ranks, Path("logs"))
     try:

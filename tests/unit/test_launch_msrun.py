@@ -1,11 +1,12 @@
-"""src/launch/run_msrun.py and job.py without a job: the cluster from the environment, this host's addresses,
-the train.py command."""
+"""src/launch/run_msrun.py without a job: the cluster from the environment, this host's addresses
+(src/cluster.py), the train.py command (src/launch/processes.py)."""
 import sys
 
 import pytest
 
 from src.errors import UserError
-from src.launch.job import ROOT, TrainJob, is_this_host
+from src.cluster import is_this_host
+from src.launch.processes import ROOT, train_command
 from src.launch.run_msrun import Cluster
 
 
@@ -44,12 +45,10 @@ def test_local_addresses():
     assert is_this_host("no-such-host.invalid") is None
 
 
-def test_train_command_keeps_the_seed_arguments_in_order(tmp_path):
-    job = TrainJob.from_args(["hmdb51", "/v", "/a.json", str(tmp_path), "--pretrain_path=", "--n_epochs=3"])
-    assert job.command("--run_distribute=True", "--device_id=1") == [
-        sys.executable, str(ROOT / "train.py"), f"--config_path={ROOT / 'hmdb51_config.yaml'}", "--dataset=hmdb51",
-        "--run_distribute=True",
-        "--device_id=1", "--video_path=/v", "--annotation_path=/a.json", f"--result_path={tmp_path}",
-        "--pretrain_path=", "--n_epochs=3"]
-    own = TrainJob.from_args(["mydata", "/v", "/a.json", str(tmp_path), "--pretrain_path="]).command()
-    assert own[2:4] == [f"--config_path={ROOT / 'ucf101_config.yaml'}", "--dataset=mydata"]  # the template
+def test_train_command_puts_the_launchers_options_before_the_scripts_arguments():
+    """The scripts' arguments (scripts/common.sh's train_args: the seed's fixed ones, then the user's) come last,
+    so that a user's --run_distribute=False wins; their order is checked through the script in
+    tests/integration/test_distributed.py."""
+    assert train_command(["--config_path=c.yaml", "--n_epochs=3"], "--run_distribute=True", "--device_id=1") == [
+        sys.executable, str(ROOT / "train.py"), "--run_distribute=True", "--device_id=1", "--config_path=c.yaml",
+        "--n_epochs=3"]

@@ -1,10 +1,10 @@
-"""src/launch/run_rank_table.py's table: this host's devices and global ranks in an HCCL rank table."""
+"""src/cluster.py's rank table (src/launch/run_rank_table.py runs it): this host's devices and global ranks."""
 import json
 
 import pytest
 
 from src.errors import UserError
-from src.launch.run_rank_table import HostRanks, read_rank_table
+from src.cluster import HostRanks, read_rank_table
 
 
 def table(tmp_path, servers, **fields):
