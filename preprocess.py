@@ -27,7 +27,8 @@ def _main(argv):
         cfg, _ = use_model(cfg, cfg.mindir_path, "mindir_path")
 
     setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")  # input pipeline only
-    write_clips(cfg, cfg.output_path)
+    write_clips(cfg.output_path, paths=cfg.paths, data=cfg.data, arch=cfg.arch, evaluation=cfg.evaluation,
+                batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers)
     return 0
 
 

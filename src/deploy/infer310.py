@@ -36,14 +36,14 @@ def result_name(name):
     return f"{name}_0.bin"
 
 
-def write_clips(cfg, out_dir):
-    """Step 1. Returns the manifest dict."""
+def write_clips(out_dir, *, paths, data, arch, evaluation, batch_size, num_workers):
+    """Step 1: the windows of the annotation's ``evaluation.eval_subset`` as eval.py makes them (the config's
+    sections, eval_batch_size, num_workers). Returns the manifest dict."""
     out = Path(out_dir)
     data_dir = writable_dir(out / DATA_DIR, "clips are written there: pass a writable --output_path")
     for old in data_dir.glob("clip_*.bin"):  # a re-run must not mix in clips of an earlier run
         old.unlink()
-    dataset, index = eval_dataset_of(cfg.paths, cfg.data, cfg.arch, cfg.evaluation, cfg.eval_batch_size,
-                                     cfg.num_workers)
+    dataset, index = eval_dataset_of(paths, data, arch, evaluation, batch_size, num_workers)
     clips = []
     for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
         for clip, label, video, window in zip(batch["clip"], batch["label"], batch["video_index"],
@@ -52,7 +52,7 @@ def write_clips(cfg, out_dir):
             np.ascontiguousarray(clip[None], dtype=np.float32).tofile(data_dir / f"{name}.bin")
             clips.append({"name": name, "video_index": int(video), "window_index": int(window),
                           "label": int(label)})
-    manifest = {"shape": [1, cfg.n_input_channels, cfg.sample_duration, cfg.sample_size, cfg.sample_size],
+    manifest = {"shape": [1, arch.n_input_channels, data.sample_duration, data.sample_size, data.sample_size],
                 "dtype": "float32",
                 "class_names": list(index.class_names),
                 "videos": [[vid, int(label)] for vid, label in index.videos], "views": index.views, "clips": clips}
