@@ -130,9 +130,13 @@ def export_network(net, fmt, shape, path, check=True, seed=0, record=None):
 def export_model(model, export, record):
     """Load the checkpoint ``model`` (a ModelSource) strictly into the native network of ``record`` (what the
     exported file will carry: the checkpoint's record with the entry script's views) and export it as the
-    ``export`` section says, the record in the ONNX metadata or beside a MINDIR / AIR file. Returns (path,
-    diff)."""
+    ``export`` section says, the record in the ONNX metadata or beside a MINDIR / AIR file. An INT8 file
+    (quantize.py) exports to ONNX in QDQ form (src.deploy.qdq). Returns (path, diff)."""
     path = output_path(export)
+    if model.record is not None and model.record.precision == "int8":
+        from src.deploy.qdq import export_int8
+
+        return export_int8(model, export, record, path)
     arch = record.spec()
     net = checkpoint_network(arch, model.path)
     shape = (export.export_batch_size, arch.n_input_channels, record.config["sample_duration"],
