@@ -28,9 +28,10 @@
 // params = int64[7]: stride(3), padding(3), weight handle. Tensor types: "float32", "uint8", "int8", as the
 // handle declares them.
 //
-// oneDNN may refuse a form on some ISA: conv3d_int8_probe says so before the first call (the caller then runs
-// its own emulation). For tests only: RESNET3D_INT8_REFUSE=all (or =grouped) makes every (grouped) geometry
-// count as refused.
+// oneDNN may refuse a form on some ISA, and an ISA without INT8 dot products counts as a refusal (see
+// int8_dot_products): conv3d_int8_probe says so before the first call (the caller then runs its own
+// emulation). For tests only: RESNET3D_INT8_REFUSE=all (or =grouped) makes every (grouped) geometry count as
+// refused.
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -93,6 +94,17 @@ std::string key_of(const Call &c, const Unit &u) {
   return k;
 }
 
+// Without INT8 dot products (VNNI / AMX) oneDNN multiplies u8 x s8 pairs with vpmaddubsw, which saturates their
+// sum at 16 bits (255 * 127 * 2 > 32767), and halves s8-source weights to avoid it: results far from the
+// scheme's (12 % of the accumulator's range on full-range data). Such an ISA (the CPU's, or a cap such as
+// ONEDNN_MAX_CPU_ISA=AVX512_CORE / AVX2) counts as a refusal, so that the caller runs its exact emulation.
+bool int8_dot_products() {
+  const auto isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  for (unsigned vnni : {unsigned(dnnl_cpu_isa_avx2_vnni), unsigned(dnnl_cpu_isa_avx512_core_vnni)})
+    if ((isa & vnni) == vnni) return true;
+  return false;
+}
+
 bool refused_for_tests(bool grouped) {
   const char *env = std::getenv("RESNET3D_INT8_REFUSE");
   if (env == nullptr) return false;
@@ -103,6 +115,9 @@ std::unique_ptr<Plan> make_plan(const Call &c, const Unit &u) {
   auto &rt = runtime();
   const bool grouped = u.dims.size() == 6;
   if (refused_for_tests(grouped)) throw dnnl::error(dnnl_unimplemented, "refused by RESNET3D_INT8_REFUSE (tests)");
+  if (!int8_dot_products())
+    throw dnnl::error(dnnl_unimplemented, "oneDNN runs at an ISA without INT8 dot products (VNNI or AMX), where its "
+                                          "u8 x s8 products saturate at 16 bits");
   auto plan = std::make_unique<Plan>();
   dnnl::post_ops po;
   if (c.residual) {
