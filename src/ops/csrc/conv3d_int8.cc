@@ -19,10 +19,9 @@
 //
 // The weights (BatchNorm folded in, quantized per output channel), their scales, the bias and the unit's
 // types and activation scales are handed over once (conv3d_int8_prepare) and live here under a handle; the
-// first call at a geometry reorders the s8 weights into the blocked layout the primitive chose (format_tag
-// any; the reorder adds oneDNN's s8-source compensation where the kernel needs it) and keeps that copy.
-// Primitives are cached per geometry and unit types (shared between handles; the scales are runtime
-// arguments, the residual's scale is part of the key).
+// first call at a geometry reorders the s8 weights into the blocked layout the primitive chose (format_tag any,
+// compensation for an s8 source added by the reorder) and keeps that copy. Primitives are cached per geometry
+// and unit types, shared between handles (the scales are runtime arguments; the residual's is in the key).
 //
 // aot entry points: conv3d_int8 (x, params) -> y and conv3d_int8_add (x, params, residual) -> y,
 // params = int64[7]: stride(3), padding(3), weight handle. Tensor types: "float32", "uint8", "int8", as the
@@ -80,7 +79,6 @@ struct Call {
 };
 
 size_t size_of(dt t) { return t == dt::f32 ? 4 : 1; }
-
 const char *type_name(dt t) { return t == dt::f32 ? "float32" : t == dt::u8 ? "uint8" : t == dt::s8 ? "int8" : "none"; }
 
 std::string key_of(const Call &c, const Unit &u) {
