@@ -13,46 +13,27 @@ import eval_onnx
 import export
 
 # eval.py on the INT8 file vs eval_onnx.py on its QDQ export: the same lines and per-clip predictions; the clip scores
-# (probabilities) within this. The QDQ file holds the bias in int32 accumulator units (ONNX Runtime's QLinearConv
-# form), which tips an output integer here and there, and the tiny model's head (scaled x20 for confident
-# predictions) turns one tipped integer of its few layer4 values into up to ~0.1 of probability
-SCORE_TOLERANCE = 0.1
+# (probabilities) within this (measured: 0.022). The QDQ file holds the bias in int32 accumulator units (ONNX
+# Runtime's QLinearConv form) and the runtimes round their own way, which tips an output integer here and there;
+# the tiny model's head (scaled x20 for confident predictions) turns one tipped integer of its few layer4 values
+# into a few hundredths of probability
+SCORE_TOLERANCE = 0.05
 # the graph against the INT8 network holding the same rounded bias: the same integers but for a float rounding tie
 GRAPH_TOLERANCE = 1e-5
 
 
-def make_int8_file(ckpt, path, clips, options):
-    """The INT8 model file of checkpoint ``ckpt`` (trained with --key=value ``options``) calibrated on ``clips``
-    (float32 [n, C, T, H, W])."""
-    from src.config import load_config
-    from src.inference.predictors import checkpoint_network
-    from src.quant.calibrate import METHOD, calibrate
-    from src.quant.model import quantized_network, save_quantized
-    from src.quant.wiring import walk
-    from src.record import ModelRecord
-    from src.weights.model_file import record_of
-
-    record = record_of(load_config(options))
-    net = checkpoint_network(record.spec(), ckpt)
-    walked = walk(net)
-    activations, _, _ = calibrate(walked, [clips])
-    int8 = {"method": METHOD, "videos": 0, "clips": len(clips),
-            "activations": {k: [dtype, scale] for k, (dtype, scale) in activations.items()}}
-    record = ModelRecord.create(record.config, record.class_names, "int8", split=record.split, int8=int8)
-    save_quantized(quantized_network(*walked, activations, record), path, net.architecture)
-    return Path(path)
-
-
 @pytest.fixture(scope="module")
 def qdq_workspace(onnx_workspace, tmp_path_factory):
+    """The tiny checkpoint quantized by quantize.py on its training videos, and its QDQ export."""
     import mindspore as ms
 
-    from tests.helpers.tiny import tiny_options
+    import quantize
 
     ws = onnx_workspace
     root = tmp_path_factory.mktemp("qdq")
-    clips = np.random.default_rng(1).standard_normal((4, 3, 4, 32, 32)).astype(np.float32)
-    int8_file = make_int8_file(ws["ckpt"], root / "tiny_int8.ckpt", clips, tiny_options(conv1_t_size=3))
+    int8_file = root / "tiny_int8.ckpt"
+    assert quantize.main(ws["args"] + [f"--ckpt_file={ws['ckpt']}", f"--output_path={int8_file}",
+                                       "--calibration_videos=4"]) == 0
     assert export.main([f"--ckpt_file={int8_file}", "--file_format=ONNX", "--device_target=CPU",
                         f"--file_name={root / 'tiny_int8'}"]) == 0
     ms.set_context(mode=ms.PYNATIVE_MODE)  # export.py switches to the config's GRAPH mode
