@@ -3,8 +3,9 @@ export, run by OpenVINO's CPU plugin), OpenVINO forced to FP32, ONNX Runtime on 
 our own INT8 inference network (src/models/quantized.py).
 
 Ours and NNCF are calibrated on the same clips (calibration_clips: a fixed, seeded set, since the bench has no
-videos; quantize.py picks its clips from a training subset). A runner that cannot be built here raises Skip with
-the reason: the bench prints it as a skipped row and goes on.
+videos and random weights; quantize.py takes evaluation views of its first training videos) with the same
+calibration code as quantize.py (src.quant.calibrate). A runner that cannot be built here raises Skip with the
+reason: the bench prints it as a skipped row and goes on.
 """
 import contextlib
 import logging
@@ -99,31 +100,77 @@ def missing(*modules):
     return None
 
 
-def ms_int8_infer(w, ms_net, conv_impl, clips=None):
-    """Our INT8 inference network (src/models/quantized.py) of ``ms_net`` calibrated on ``clips``."""
-    absent = missing("src.quant.model", "src.models.quantized")
+def quantized(w, ms_net, clips):
+    """Our INT8 description (src.quant.model.QuantNetwork) of eval-mode ``ms_net``: BatchNorm folded, calibrated
+    on ``clips`` by quantize.py's calibration (src.quant.calibrate), weights quantized per channel."""
+    absent = missing("src.quant.model", "src.quant.calibrate", "src.models.quantized")
     if absent:
-        raise Skip(f"our INT8 network is not in this checkout yet ({absent} missing)")
-    raise Skip("our INT8 network: the bench does not build it yet")
+        raise Skip(f"our INT8 network is not in this checkout ({absent} missing)")
+    from src.quant.calibrate import calibrate
+    from src.quant.model import quantized_network
+    from src.quant.wiring import walk
+
+    walked = walk(ms_net)
+    activations, _, _ = calibrate(walked, calibration_batches(w, clips))
+    return quantized_network(*walked, activations)
 
 
-def ort_qdq_infer(w, ms_net, threads, workdir=None, clips=None):
-    """ONNX Runtime on the QDQ export (src/deploy/qdq.py) of our INT8 model of ``ms_net``."""
-    absent = missing("src.quant.model", "src.deploy.qdq")
-    if absent:
-        raise Skip(f"the QDQ ONNX export of our INT8 model is not in this checkout yet ({absent} missing)")
-    raise Skip("the QDQ ONNX export: the bench does not build it yet")
+def ms_int8_infer(w, network, conv_impl):
+    """Our INT8 inference network (src/models/quantized.py: the oneDNN INT8 op where built) of ``network``."""
+    from mindspore import Tensor
+
+    from src.models.quantized import int8_network
+
+    net = int8_network(network, conv_impl)
+    x = Tensor(wl.inputs(w)[0])
+    return lambda: net(x).asnumpy()
+
+
+def ort_qdq_infer(w, network, threads, workdir):
+    """ONNX Runtime on our QDQ export (src/deploy/qdq.py) of ``network``; checks that it fused QLinearConv."""
+    import os
+
+    import onnx
+    import onnxruntime as ort
+
+    from src.deploy.qdq import qdq_model
+
+    path = os.path.join(workdir, f"{w.name.replace(' ', '_')}_qdq.onnx")
+    onnx.save(qdq_model(network, (w.batch, *w.clip)), path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # not its note on saving an optimized model
+    options.optimized_model_filepath = path + ".optimized"
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    fused = sum(node.op_type == "QLinearConv" for node in onnx.load(options.optimized_model_filepath).graph.node)
+    if not fused:
+        raise Skip("ONNX Runtime fused none of the QDQ export's convolutions into QLinearConv")
+    x = wl.inputs(w)[0]
+
+    def infer():
+        return session.run(None, {"x": x})
+    infer.qlinear_convs = fused
+    return infer
 
 
 def int8_runners(w, ms_net, info, threads, workdir):
-    """({name: fn}, {name: skip reason}) of the INT8 rows of ``w`` (and "ov fp32", the FP32 reference)."""
+    """({name: fn}, {name: skip reason}) of the INT8 rows of ``w`` (and "ov fp32", the FP32 reference); our INT8
+    network and NNCF are calibrated on the same clips."""
     fns, skipped = {}, {}
     clips = calibration_clips(w)
+    network = []
+
+    def ours():
+        if not network:
+            network.append(quantized(w, ms_net, clips))
+        return network[0]
+
     builders = {
         "ov fp32": lambda: openvino_fp32_infer(w, ms_net, threads, workdir),
         "ov int8": lambda: openvino_int8_infer(w, ms_net, threads, workdir, clips),
-        "ort int8": lambda: ort_qdq_infer(w, ms_net, threads, workdir, clips),
-        "ms int8": lambda: ms_int8_infer(w, ms_net, info.conv_impl, clips),
+        "ms int8": lambda: ms_int8_infer(w, ours(), info.conv_impl),
+        "ort int8": lambda: ort_qdq_infer(w, ours(), threads, workdir),
     }
     for name, build in builders.items():
         try:
