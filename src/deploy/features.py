@@ -13,6 +13,7 @@ import numpy as np
 from src.atomic import atomic_output
 from src.data.datasets import canonical_subset, eval_dataset_of
 from src.inference.loop import run_evaluation
+from src.inference.predictors import int8_inference_network, int8_record
 from src.errors import UserError
 from src.logs import out
 from src.models.factory import build_model
@@ -43,8 +44,12 @@ def extract_features(runtime, ckpt="", *, paths, data, arch, evaluation, batch_s
     """Write the features of the annotation's ``evaluation.eval_subset`` and their index into
     ``paths.result_path``; return (features array, index rows). The network: feature_network's (``ckpt``, else
     ``paths.pretrain_path``); the views: evaluation's (the config's sections, eval_batch_size, num_workers)."""
-    net = feature_network(arch, runtime, ckpt, paths.pretrain_path, paths.n_pretrain_classes)
-    net = inference_network(net, runtime.conv_impl, runtime.infer_precision)
+    record = int8_record(ckpt) if ckpt else None
+    if record is not None:  # an INT8 file (quantize.py): its INT8 network, without the head
+        net = int8_inference_network(ckpt, record, runtime.conv_impl, features=True)
+    else:
+        net = feature_network(arch, runtime, ckpt, paths.pretrain_path, paths.n_pretrain_classes)
+        net = inference_network(net, runtime.conv_impl, runtime.infer_precision)
     videos = eval_dataset_of(paths, data, arch, evaluation, batch_size, num_workers)
     _, acc = run_evaluation(lambda clips: net(ms.Tensor(clips)).asnumpy(), videos, ignore=evaluation.ignore)
     features, counts = acc.video_scores()

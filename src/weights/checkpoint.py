@@ -204,10 +204,24 @@ def check_architecture(net, entries, path):
                         f"(and its options) to match the checkpoint")
 
 
+def refuse_int8(entries, path):
+    """An INT8 model file (quantize.py, src/quant) holds no float network to load: one error saying what to pass."""
+    import json
+
+    try:
+        precision = json.loads(entries.get("model_settings", "{}")).get("precision")
+    except (ValueError, TypeError, AttributeError):
+        return  # a damaged record is the record reader's error
+    if precision == "int8":
+        raise UserError(f"{path} is an INT8 model file (quantize.py): this needs the float network (gradients, "
+                        f"fine-tuning, MINDIR/AIR export); pass the FP32 checkpoint it was quantized from")
+
+
 def load_strict(net, path):
     """Load every parameter of ``net`` from ``path``; anything missing, extra, mis-shaped or non-finite is
     an error."""
     entries = read_checkpoint(path)
+    refuse_int8(entries, path)
     check_architecture(net, entries, path)
     params = network_params(entries)
     expected, got, missing, unexpected, mismatched = _compare(net, params)
@@ -224,6 +238,7 @@ def load_pretrained(net, path, n_pretrain_classes=0):
     counts differ. ``n_pretrain_classes`` > 0 requires the checkpoint's head to have that many classes.
     Logs and returns a short description of what was done."""
     entries = read_checkpoint(path)
+    refuse_int8(entries, path)
     check_architecture(net, entries, path)
     params = network_params(entries)
     expected, got, missing, unexpected, mismatched = _compare(net, params)

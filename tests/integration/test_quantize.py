@@ -100,3 +100,19 @@ def test_int8_errors(trained, tmp_path, capsys):
 
     with pytest.raises(UserError, match="is an INT8 model file .* pass the FP32 checkpoint"):
         checkpoint_network(read_record(int8).spec(), int8)
+    from src.models.factory import build_model
+    from src.weights.checkpoint import load_strict
+
+    with pytest.raises(UserError, match="is an INT8 model file .* pass the FP32 checkpoint"):  # explain.py's load
+        load_strict(build_model(read_record(int8).spec()), int8)
+
+
+def test_features_of_an_int8_file(trained, tmp_path, capsys):
+    import extract_features
+
+    result, data = trained
+    int8 = tmp_path / "int8.ckpt"
+    assert quantize.main(data + [f"--ckpt_file={result}", f"--output_path={int8}", "--calibration_videos=1"]) == 0
+    assert extract_features.main(data + [f"--ckpt_file={int8}", f"--result_path={tmp_path / 'f'}"]) == 0
+    features = np.load(tmp_path / "f" / "synthetic_validation_features.npy")
+    assert features.shape[0] == 8 and np.isfinite(features).all()
