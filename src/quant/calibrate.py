@@ -40,11 +40,11 @@ class Observer:
         flat = np.asarray(values, np.float32).ravel()
         self.max = max(self.max, float(np.abs(flat).max()) if flat.size else 0.0)
         self.count += flat.size
-        self.parts.append(flat if flat.size <= SAMPLE else self.rng.choice(flat, SAMPLE, replace=False))
+        self.parts.append(flat if flat.size <= SAMPLE else flat[self.rng.integers(0, flat.size, SAMPLE)])
         kept = sum(p.size for p in self.parts)
-        if kept > 2 * SAMPLE:  # thin out to SAMPLE, each value kept with the same probability
+        if kept > 2 * SAMPLE:  # thin out to SAMPLE values drawn uniformly (with replacement: fast on big tensors)
             every = np.concatenate(self.parts)
-            self.parts = [self.rng.choice(every, SAMPLE, replace=False)]
+            self.parts = [every[self.rng.integers(0, every.size, SAMPLE)]]
 
     def sample(self):
         return np.concatenate(self.parts) if self.parts else np.zeros(1, np.float32)

@@ -2,8 +2,8 @@
 
 python -m src.quant.compare --config_path=demo_config.yaml --video_path=... --annotation_path=... \
     --ckpt_file=best.ckpt --int8_path=model_int8.ckpt
-Both networks see the same clips (eval.py's views of eval_subset): the FP32 checkpoint through its inference
-network, the INT8 file through its INT8 network. Prints one line.
+Also the mean |logit difference|. Both networks see the same clips (eval.py's views of eval_subset): the FP32
+checkpoint through its inference network, the INT8 file through its INT8 network. Prints one line.
 """
 import sys
 
@@ -16,16 +16,17 @@ OPTIONS = {"int8_path": Key("", "The INT8 model file (quantize.py) to compare wi
 
 
 def compare(fp32_net, int8_net, batches):
-    """(top-1 agreement %, max |logit diff|, clips) of two networks over ``batches`` of clips."""
+    """(top-1 agreement %, max |logit diff|, mean |logit diff|, clips) of two networks over ``batches`` of clips."""
     import mindspore as ms
 
-    agree, worst, count = 0, 0.0, 0
+    agree, worst, total, count = 0, 0.0, 0.0, 0
     for clips in batches:
         a, b = fp32_net(ms.Tensor(clips)).asnumpy(), int8_net(ms.Tensor(clips)).asnumpy()
         agree += int((a.argmax(1) == b.argmax(1)).sum())
         worst = max(worst, float(np.abs(a - b).max()))
+        total += float(np.abs(a - b).mean(axis=1).sum())
         count += len(clips)
-    return 100.0 * agree / max(count, 1), worst, count
+    return 100.0 * agree / max(count, 1), worst, total / max(count, 1), count
 
 
 def _main(argv):
@@ -47,9 +48,9 @@ def _main(argv):
     int8 = int8_inference_network(cfg.int8_path, record, runtime.conv_impl)
     dataset, _ = eval_dataset_of(cfg.paths, cfg.data, cfg.arch, cfg.evaluation, cfg.eval_batch_size, cfg.num_workers)
     batches = (b["clip"] for b in dataset.create_dict_iterator(num_epochs=1, output_numpy=True))
-    agree, worst, count = compare(fp32, int8, batches)
+    agree, worst, mean, count = compare(fp32, int8, batches)
     out.info(f"FP32 vs INT8 on {count} {cfg.eval_subset} clips: top-1 agreement {agree:.2f}%, max |logit diff| "
-             f"{worst:.4g}")
+             f"{worst:.4g}, mean |logit diff| {mean:.4g}")
     return 0
 
 
