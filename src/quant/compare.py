@@ -32,20 +32,25 @@ def compare(fp32_net, int8_net, batches):
 def _main(argv):
     from src.data.datasets import eval_dataset_of
     from src.errors import UserError
-    from src.inference.predictors import checkpoint_network, int8_inference_network, int8_record
     from src.logs import out
+    from src.models.factory import build_model
     from src.models.inference import inference_network
+    from src.models.quantized import int8_network
+    from src.quant.model import load_quantized
     from src.runtime import setup_runtime
-    from src.weights.model_file import use_model
+    from src.weights.checkpoint import load_strict
+    from src.weights.model_file import read_record, use_model
 
     cfg = load_config(argv, prog="python -m src.quant.compare", extra=OPTIONS, sections=(*EVAL_SECTIONS, "export"))
     cfg, model = use_model(cfg, cfg.ckpt_file, "ckpt_file")
-    record = int8_record(cfg.int8_path) if cfg.int8_path else None
-    if record is None:
+    record = read_record(cfg.int8_path) if cfg.int8_path else None
+    if record is None or record.precision != "int8":
         raise UserError("--int8_path: pass the INT8 model file (quantize.py) to compare with --ckpt_file")
     runtime = setup_runtime(cfg, distributed=False, infer_precision="fp32")
-    fp32 = inference_network(checkpoint_network(cfg.arch, model.path, runtime.conv_impl), runtime.conv_impl)
-    int8 = int8_inference_network(cfg.int8_path, record, runtime.conv_impl)
+    net = build_model(cfg.arch, conv_impl=runtime.conv_impl)
+    load_strict(net, model.path)
+    fp32 = inference_network(net.set_train(False), runtime.conv_impl)
+    int8 = int8_network(load_quantized(cfg.int8_path, record), runtime.conv_impl)
     dataset, _ = eval_dataset_of(cfg.paths, cfg.data, cfg.arch, cfg.evaluation, cfg.eval_batch_size, cfg.num_workers)
     batches = (b["clip"] for b in dataset.create_dict_iterator(num_epochs=1, output_numpy=True))
     agree, worst, mean, count = compare(fp32, int8, batches)
