@@ -100,19 +100,55 @@ def missing(*modules):
     return None
 
 
-def quantized(w, ms_net, clips):
+def quantized(w, ms_net, clips, workdir):
     """Our INT8 description (src.quant.model.QuantNetwork) of eval-mode ``ms_net``: BatchNorm folded, calibrated
-    on ``clips`` by quantize.py's calibration (src.quant.calibrate), weights quantized per channel."""
+    on ``clips`` by quantize.py's calibration (src.quant.calibrate), weights quantized per channel. The
+    calibration's float convolutions are MindSpore's native ones, oneDNN's reference kernel in this uncapped
+    process (minutes per r3d50 clip): they run in a child capped at AVX2 (the "capped" configuration), given the
+    weights through a checkpoint in ``workdir``."""
     absent = missing("src.quant.model", "src.quant.calibrate", "src.models.quantized")
     if absent:
         raise Skip(f"our INT8 network is not in this checkout ({absent} missing)")
-    from src.quant.calibrate import calibrate
+    import json
+    import os
+    import subprocess
+
+    import mindspore as ms
+    import numpy as np
+
     from src.quant.model import quantized_network
     from src.quant.wiring import walk
 
-    walked = walk(ms_net)
-    activations, _, _ = calibrate(walked, calibration_batches(w, clips))
-    return quantized_network(*walked, activations)
+    stem = os.path.join(workdir, w.name.replace(" ", "_"))
+    ms.save_checkpoint(ms_net, stem + ".ckpt")
+    np.save(stem + "_clips.npy", np.stack(clips))
+    done = subprocess.run([sys.executable, __file__, "calibrate", w.name, stem], capture_output=True, text=True,
+                          cwd=wl.ROOT, env=dict(os.environ, GLOG_v="3"))
+    if done.returncode:
+        raise Skip(f"calibration failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'}")
+    activations = {k: tuple(v) for k, v in json.loads(done.stdout.splitlines()[-1]).items()}
+    return quantized_network(*walk(ms_net), activations)
+
+
+def calibrate_child(name, stem):
+    """The child of :func:`quantized`: JSON {tensor: [dtype, scale]} of workload ``name``'s weights at
+    ``stem``.ckpt calibrated on ``stem``_clips.npy, with native convolutions under oneDNN's AVX2 cap."""
+    import json
+
+    import mindspore as ms
+    import numpy as np
+
+    from src.quant.calibrate import calibrate
+    from src.quant.wiring import walk
+    from src.runtime import setup_context
+
+    setup_context("CPU", "PYNATIVE", conv_impl="native", cpu_isa_cap="on", infer_precision="fp32")
+    w = next(x for x in wl.SPEED_WORKLOADS if x.name == name)
+    net = wl.ms_model(w, "native")
+    ms.load_param_into_net(net, ms.load_checkpoint(stem + ".ckpt"), strict_load=True)
+    net.set_train(False)
+    activations, _, _ = calibrate(walk(net), [np.load(stem + "_clips.npy")])
+    print(json.dumps({k: [dtype, float(scale)] for k, (dtype, scale) in activations.items()}))
 
 
 def ms_int8_infer(w, network, conv_impl):
@@ -163,7 +199,7 @@ def int8_runners(w, ms_net, info, threads, workdir):
 
     def ours():
         if not network:
-            network.append(quantized(w, ms_net, clips))
+            network.append(quantized(w, ms_net, clips, workdir))
         return network[0]
 
     builders = {
@@ -178,3 +214,8 @@ def int8_runners(w, ms_net, info, threads, workdir):
         except Skip as why:
             skipped[name] = str(why)
     return fns, skipped
+
+
+if __name__ == "__main__":  # bench/int8.py calibrate NAME STEM: quantized()'s child
+    if len(sys.argv) == 4 and sys.argv[1] == "calibrate":
+        calibrate_child(sys.argv[2], sys.argv[3])
