@@ -64,7 +64,7 @@ def _quantize(cfg, model):
     if cfg.dump_calibration:
         folder, count = dump_calibration(batches, cfg.dump_calibration)
         out.info(f"calibration clips for MindSpore Lite's converter: {count} files in {folder} (calibrate_path="
-                 f"x:{folder.resolve()}, calibrate_size={count}, input_type=BIN)")
+                 f"<input name>:{folder.resolve()}, calibrate_size={count}, input_type=BIN; docs/int8.md)")
     return 0
 
 
