@@ -184,3 +184,22 @@ def test_file_round_trip_and_tampering(tmp_path):
     del data["int8"]
     with pytest.raises(RecordError, match="section is missing for precision int8"):
         ModelRecord.from_json(json.dumps(data), "m.ckpt")
+
+
+def test_slow_int8_is_said_once_on_a_cpu_without_int8_dot_products(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import src.models.quantized as quantized
+    import src.ops.isa as isa
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    monkeypatch.setattr(isa, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(quantized, "_said", set())
+    network, *_ = tiny_quantized(tmp_path)
+    with caplog.at_level(logging.INFO, logger="resnet3d"):
+        quantized.int8_network(network, "native")
+        quantized.int8_network(network, "native")
+    slow = [r.getMessage() for r in caplog.records if "INT8 is slow on this CPU" in r.getMessage()]
+    assert len(slow) == 1 and "avx512_vnni" in slow[0]
+    assert any("native emulation (conv_impl=native)" in r.getMessage() for r in caplog.records)
