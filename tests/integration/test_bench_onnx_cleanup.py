@@ -1,4 +1,6 @@
-"""bench/model_speed.py's ONNX Runtime and OpenVINO runners leave no exported model in the temp folder."""
+"""bench/model_speed.py's ONNX Runtime and OpenVINO runners leave no exported model in the temp folder; OpenVINO
+INT8 (NNCF on our export) runs its convolutions in INT8; a tiny --int8 run prints the INT8 capability, rows and
+ratios."""
 import importlib.util
 import tempfile
 from pathlib import Path
