@@ -154,7 +154,10 @@ def test_whole_network_logits(tmp_path, model):
 
     network, walked, clips, _ = tiny_quantized(tmp_path, model, **FAMILIES[model])
     fp32 = np.concatenate([FloatRunner(*walked)(c, lambda *_: None) for c in clips])
-    for net in (Int8ResNet3D(network), int8_network(network, "auto")):
+    nets = [int8_network(network, "auto")]
+    if model != "resnext":  # ResNeXt's emulation (32 native grouped convolutions per unit) is slow: its units are
+        nets.append(Int8ResNet3D(network))  # checked against the op in test_emulated_unit_matches_reference_and_op
+    for net in nets:
         int8 = np.concatenate([net(ms.Tensor(c)).asnumpy() for c in clips])
         assert (int8.argmax(1) == fp32.argmax(1)).all(), model
         assert np.abs(int8 - fp32).max() <= 0.25 * np.abs(fp32).max(), model
