@@ -9,9 +9,11 @@ Two ways to run a unit:
 - the oneDNN INT8 convolution (src.ops.int8_conv3d.Int8Conv3d, when built): s8 weights, u8 / s8 activations,
   s32 accumulation, the requantization, residual add and ReLU fused; the integers stay NDHWC between units;
 - the native emulation (:class:`EmulatedUnit`; conv_impl native, the op not built, or a geometry oneDNN
-  refuses): a float32 convolution of the integer weights over the integer activations (both held as float32,
-  exact below 2^24), then the same formula: y = in_scale * w_scale[c] * acc + bias[c] (+ res_scale * q_res),
-  ReLU, rint / saturate to the output's integer range; between emulated units the integers are float32 NCDHW.
+  refuses, e.g. every geometry on a CPU without INT8 dot products): a float32 convolution of the integer weights
+  over the integer activations (both held as float32, exact below 2^24; through the FP32 fused op where it is built
+  and conv_impl is not native, else MindSpore's Conv3d), then the same formula:
+  y = in_scale * w_scale[c] * acc + bias[c] (+ res_scale * q_res), ReLU, rint / saturate to the output's range;
+  between emulated units the integers are float32 NCDHW.
 
 The first unit quantizes the clips itself; the last writes float32; the head runs in float32. On a CPU without
 INT8 dot products (src.ops.isa.int8_support) the network runs, and says once that INT8 is slow here and why.
@@ -28,6 +30,7 @@ from mindspore.common.initializer import initializer
 
 from src.models.folding import native_conv
 from src.models.resnet3d import MaxPool3dTorch, ShortcutA
+from src.ops.fast_conv3d import _out_len
 
 log = logging.getLogger("resnet3d")
 RANGES = {"u8": (0.0, 255.0), "s8": (-128.0, 127.0)}
@@ -44,12 +47,45 @@ def quantize(x, scale, dtype):
     return ops.clip_by_value(ops.round(x / scale), low, high)
 
 
-class EmulatedUnit(nn.Cell):
-    """One INT8 unit computed in float32 on NCDHW integer-valued tensors (see the module's doc)."""
+def float_conv(weight, stride, padding, groups=1, fused=False):
+    """A float32 convolution (no bias) of ``weight`` over NCDHW: the FP32 fused op (oneDNN's optimised kernels;
+    MindSpore's Conv3D runs oneDNN's reference kernel on an uncapped CPU) when ``fused``, else MindSpore's. A fused
+    one is probed per input shape before it runs (:func:`probe_float`)."""
+    if fused:
+        from src.ops.fused_conv3d import FusedConv3d
 
-    def __init__(self, unit):
+        return FusedConv3d(weight, np.zeros(weight.shape[0], np.float32), stride, padding, groups=groups)
+    return native_conv(weight, stride, padding, groups)
+
+
+def conv_out_shape(unit, shape):
+    """NCDHW output shape of ``unit`` (a QuantUnit) for an NCDHW input ``shape``."""
+    spatial = [_out_len(n, k, s, p, 1) for n, k, s, p in zip(shape[2:], unit.weight_q.shape[2:], unit.stride,
+                                                               unit.padding)]
+    return [shape[0], unit.weight_q.shape[0], *spatial]
+
+
+def probe_float(conv, shape):
+    """Make a fused float_conv's plan for an NCDHW input of ``shape``; a geometry oneDNN refuses in every form runs
+    MindSpore's convolution instead (said once)."""
+    if not hasattr(conv, "probe"):
+        return
+    from src.models.inference import NativeFallback
+
+    _, refusal = conv.probe(list(shape))
+    if refusal:
+        conv.use_fallback(NativeFallback(conv))
+        _say_once(f"INT8 emulation: {refusal}: MindSpore's convolution runs this layer", logging.WARNING)
+
+
+class EmulatedUnit(nn.Cell):
+    """One INT8 unit computed in float32 on NCDHW integer-valued tensors (see the module's doc); ``fused``: its
+    convolution is the FP32 fused op's."""
+
+    def __init__(self, unit, fused=False):
         super().__init__()
-        self.conv = native_conv(unit.weight_q.astype(np.float32), unit.stride, unit.padding, unit.groups)
+        self.conv = float_conv(unit.weight_q.astype(np.float32), unit.stride, unit.padding, unit.groups, fused)
+        self._unit = unit
         channels = (1, -1, 1, 1, 1)
         self.mult = _const(np.float32(unit.in_scale) * unit.weight_scale, "mult", channels)
         self.bias = _const(unit.bias, "bias", channels)
@@ -61,6 +97,11 @@ class EmulatedUnit(nn.Cell):
         self.out_float = unit.out_dtype == "f32"
         self.out_scale = float(unit.out_scale)
         self.low, self.high = RANGES.get(unit.out_dtype, (0.0, 0.0))
+
+    def probe(self, shape):
+        """NCDHW output shape for an NCDHW input ``shape``, the fused convolution's plan made."""
+        probe_float(self.conv, shape)
+        return conv_out_shape(self._unit, list(shape))
 
     def construct(self, x, residual=None):
         if self.reads_clips:
@@ -112,12 +153,15 @@ class Int8Block(nn.Cell):
 
 
 class Emulation:
-    """The native emulation's cells (NCDHW float32 integers)."""
-    name = "native emulation"
+    """The native emulation's cells (NCDHW float32 integers); ``fused``: convolutions through the FP32 fused op."""
     channels_last = False
 
+    def __init__(self, fused=False):
+        self.fused = fused
+        self.name = "native emulation" + (" (float32 convolutions in the fused oneDNN op)" if fused else "")
+
     def unit(self, unit):
-        return EmulatedUnit(unit)
+        return EmulatedUnit(unit, self.fused)
 
     def pre(self, pre):
         return EmulatedPreActivation(pre)
@@ -136,9 +180,9 @@ class ChannelsLastFallback(nn.Cell):
     """An EmulatedUnit in the oneDNN network: NDHWC integers in (the clips NCDHW for the first unit), NDHWC of
     the unit's output type out. What runs a unit whose geometry oneDNN refuses."""
 
-    def __init__(self, unit):
+    def __init__(self, unit, fused=False):
         super().__init__()
-        self.inner = EmulatedUnit(unit)
+        self.inner = EmulatedUnit(unit, fused)
         self.reads_clips = unit.in_dtype == "f32"
         self.out_type = NUMPY_TO_MS[unit.out_dtype]
 
@@ -179,9 +223,13 @@ class ChannelsLastZeroPad(nn.Cell):
 
 
 class OneDnn:
-    """The oneDNN INT8 op's cells (NDHWC integers between units)."""
+    """The oneDNN INT8 op's cells (NDHWC integers between units); a refused unit's emulation uses the FP32 fused op
+    (``fused``)."""
     name = "oneDNN INT8 convolutions (s32 accumulation; requantization, residual add and ReLU fused)"
     channels_last = True
+
+    def __init__(self, fused=True):
+        self.fused = fused
 
     def unit(self, unit):
         from src.ops.int8_conv3d import Int8Conv3d
@@ -215,6 +263,7 @@ class Int8ResNet3D(nn.Cell):
             nn.SequentialCell([Int8Block(block, cells, maker) for block in layer]) for layer in network.layers)
         self.channels_last = maker.channels_last
         self._units = {id(cell): network.units[name] for name, cell in cells.items()}
+        self._fused = bool(maker.fused)
         self._probed = set()
         if network.head is None:  # a feature extractor: the pooled features
             self.fc = nn.Identity()
@@ -225,32 +274,39 @@ class Int8ResNet3D(nn.Cell):
         self.set_train(False)
 
     def _probe_unit(self, cell, shape):
-        """The output shape of ``cell`` (an Int8Conv3d) for ``shape``; a geometry oneDNN refuses runs emulated
-        from now on, said once per geometry."""
-        shape, refusal = cell.probe(shape)
+        """The output shape of unit ``cell`` for ``shape``, its plan made; an INT8 geometry oneDNN refuses runs
+        emulated from now on (said once per geometry)."""
+        if isinstance(cell, EmulatedUnit):
+            return cell.probe(shape)
+        out, refusal = cell.probe(shape)
         if refusal:
-            cell.use_fallback(ChannelsLastFallback(self._units[id(cell)]))
+            fallback = ChannelsLastFallback(self._units[id(cell)], self._fused)
+            n, *rest = shape
+            fallback.inner.probe(shape if fallback.reads_clips else [n, rest[3], *rest[:3]])
+            cell.use_fallback(fallback)
             _say_once(f"INT8 network: {refusal}: this layer runs in the native emulation", logging.WARNING)
-        return list(shape)
+        return list(out)
 
     def probe(self, shape):
-        """Make every oneDNN unit's primitive for clips of ``shape`` before the first call (units oneDNN refuses
-        get their emulated fallback)."""
+        """Make every unit's plan for clips of ``shape`` before the first call (INT8 units oneDNN refuses get their
+        emulated fallback; fused float convolutions oneDNN refuses run natively)."""
         shape = list(shape)
         for cell in self.stem:
             shape = self._probe_unit(cell, shape)
         if self.max_pool is not None:
-            shape = [shape[0], *((v - 1) // 2 + 1 for v in shape[1:4]), shape[4]]
+            spatial = shape[1:4] if self.channels_last else shape[2:]
+            pooled = [(v - 1) // 2 + 1 for v in spatial]
+            shape = [shape[0], *pooled, shape[4]] if self.channels_last else [shape[0], shape[1], *pooled]
         for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
             for block in layer:
-                if block.shortcut is not None and hasattr(block.shortcut, "probe"):
+                if block.shortcut is not None and id(block.shortcut) in self._units:
                     self._probe_unit(block.shortcut, shape)
                 for cell in block.body:
                     shape = self._probe_unit(cell, shape)
                 shape = self._probe_unit(block.last, shape)
 
     def __call__(self, *args, **kwargs):
-        if self.channels_last and args and hasattr(args[0], "shape"):
+        if (self.channels_last or self._fused) and args and hasattr(args[0], "shape"):
             key = tuple(args[0].shape)
             if key not in self._probed:
                 self.probe(key)
@@ -275,12 +331,19 @@ def int8_network(network, conv_impl="auto"):
     _say_speed_once()
     available, reason = status()
     use_op = conv_impl != "native" and available
+    fused = conv_impl != "native" and _fused_available()
     why = reason if available else f"INT8 op unavailable: {reason}"
     why = f"conv_impl={conv_impl}" if conv_impl == "native" else why
-    net = Int8ResNet3D(network, OneDnn() if use_op else Emulation())
+    net = Int8ResNet3D(network, OneDnn(fused) if use_op else Emulation(fused))
     _say_once(f"inference network: INT8 (s8 weights per channel, u8/s8 activations per tensor, FP32 head), "
               f"{net.description} ({why})")
     return net
+
+
+def _fused_available():
+    from src.ops.fused_conv3d import status
+
+    return status()[0]
 
 
 def _say_speed_once():

@@ -71,21 +71,38 @@ def choose_threshold(observer, dtype):
     return candidates[int(np.argmin(errors))]
 
 
-class FloatRunner:
-    """The folded float32 network, unit by unit (PyNative), handing every named tensor to ``observe``."""
+def _float_unit(unit, fused):
+    options = dict(relu=unit.relu, residual=bool(unit.residual_source), groups=unit.groups)
+    if fused:
+        from src.ops.fused_conv3d import FusedConv3d
 
-    def __init__(self, units, stem, max_pool, layers, head):
+        return FusedConv3d(unit.weight, unit.bias, unit.stride, unit.padding, **options)
+    return NativeConvBias(unit.weight, unit.bias, unit.stride, unit.padding, **options)
+
+
+class FloatRunner:
+    """The folded float32 network, unit by unit (PyNative), handing every named tensor to ``observe``. ``fused``:
+    its units are the FP32 fused op's (MindSpore's Conv3D runs oneDNN's reference kernel on an uncapped CPU), each
+    probed per input shape; a geometry oneDNN refuses in every form runs natively."""
+
+    def __init__(self, units, stem, max_pool, layers, head, fused=False):
         self.units, self.stem, self.layers, self.head = units, stem, layers, head
-        self.cells = {name: NativeConvBias(u.weight, u.bias, u.stride, u.padding, relu=u.relu,
-                                           residual=bool(u.residual_source), groups=u.groups)
-                      for name, u in units.items()}
+        self.cells = {name: _float_unit(u, fused) for name, u in units.items()}
+        self.probed = set()
         self.pool = MaxPool3dTorch("native", training=False) if max_pool else None
         self.pre = {b.pre.name: (ms.Tensor(b.pre.scale.reshape(1, -1, 1, 1, 1)),
                                  ms.Tensor(b.pre.shift.reshape(1, -1, 1, 1, 1)))
                     for layer in layers for b in layer if b.pre is not None}
 
     def _unit(self, name, x, residual, observe):
-        out = self.cells[name](x, residual) if residual is not None else self.cells[name](x)
+        cell = self.cells[name]
+        if hasattr(cell, "probe") and (name, tuple(x.shape)) not in self.probed:
+            from src.models.inference import NativeFallback
+
+            if cell.probe(list(x.shape))[1]:
+                cell.use_fallback(NativeFallback(cell))
+            self.probed.add((name, tuple(x.shape)))
+        out = cell(x, residual) if residual is not None else cell(x)
         observe(name, out)
         return out
 
@@ -119,9 +136,10 @@ class FloatRunner:
         return pooled if self.head is None else pooled @ self.head[0].T + self.head[1]
 
 
-def calibrate(walked, batches):
+def calibrate(walked, batches, fused=False):
     """(activations {tensor: (dtype, scale)}, winners {tensor: kind}, float logits of every clip) of the walked
-    network (src.quant.wiring.walk's tuple) over ``batches`` (an iterable of float32 clip arrays)."""
+    network (src.quant.wiring.walk's tuple) over ``batches`` (an iterable of float32 clip arrays); ``fused``: run
+    it through the FP32 fused op (FloatRunner)."""
     units, stem, max_pool, layers, head = walked
     dtypes = tensor_dtypes(units, layers)
     rng = np.random.default_rng(SEED)
@@ -131,7 +149,7 @@ def calibrate(walked, batches):
         if name in observers:
             observers[name].add(tensor.asnumpy())
 
-    runner = FloatRunner(units, stem, max_pool, layers, head)
+    runner = FloatRunner(units, stem, max_pool, layers, head, fused)
     logits = np.concatenate([runner(batch, observe) for batch in batches])
     activations, winners = {}, {}
     for name, dtype in dtypes.items():

@@ -95,8 +95,10 @@ def quantize_model(net, record, batches, n_videos, output_path, architecture, co
     """Calibrate eval-mode ``net`` (an FP32 checkpoint's network) on ``batches``, write the INT8 file to
     ``output_path`` (atomically) and print the summary and the FP32 vs INT8 agreement. Returns the network
     description (src.quant.model.QuantNetwork)."""
+    from src.ops.fused_conv3d import status
+
     walked = walk(net)
-    activations, winners, fp32 = calibrate(walked, batches)
+    activations, winners, fp32 = calibrate(walked, batches, fused=conv_impl != "native" and status()[0])
     n_clips = int(sum(len(b) for b in batches))
     int8 = {"method": METHOD, "videos": int(n_videos), "clips": n_clips,
             "activations": {k: [dtype, scale] for k, (dtype, scale) in activations.items()}}

@@ -206,3 +206,36 @@ def test_slow_int8_is_said_once_on_a_cpu_without_int8_dot_products(tmp_path, mon
     slow = [r.getMessage() for r in caplog.records if "INT8 is slow on this CPU" in r.getMessage()]
     assert len(slow) == 1 and "avx512_vnni" in slow[0]
     assert any("native emulation (conv_impl=native)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("refuse", ["all", "grouped"])
+def test_units_the_int8_op_refuses_run_emulated(tmp_path, monkeypatch, caplog, refuse):
+    """A geometry oneDNN refuses (every one on a CPU without INT8 dot products; here forced for tests) runs that
+    unit in the emulation (its float convolution through the FP32 fused op), said once; the logits stay the
+    emulation's."""
+    import logging
+
+    import src.models.quantized as quantized
+    from src.ops.int8_conv3d import REFUSE_ENV, status
+
+    if not status()[0]:
+        pytest.skip(f"the INT8 op is not built: {status()[1]}")
+    monkeypatch.setenv(REFUSE_ENV, refuse)
+    monkeypatch.setattr(quantized, "_said", set())
+    model = "resnext" if refuse == "grouped" else "resnet"
+    network, *_ = tiny_quantized(tmp_path, model, **FAMILIES[model])
+    # a clip shape no other test uses: the library keeps each geometry's plan, made before the refusal was set
+    clip = np.random.default_rng(5).normal(0, 1, (1, 3, 6, 40, 40)).astype(np.float32)
+    with caplog.at_level(logging.WARNING, logger="resnet3d"):
+        net = quantized.int8_network(network, "auto")
+        got = net(ms.Tensor(clip)).asnumpy()
+    refused = [r.getMessage() for r in caplog.records if "runs in the native emulation" in r.getMessage()]
+    assert refused and all(REFUSE_ENV in line for line in refused)
+    fallbacks = [c for c in net.cells_and_names() if isinstance(c[1], quantized.ChannelsLastFallback)]
+    groups = [u for u in network.ordered_units() if u.groups > 1]
+    assert len(fallbacks) == (len(network.units) if refuse == "all" else len(groups))
+    expected = Int8ResNet3D(network)(ms.Tensor(clip)).asnumpy()
+    # all refused: the emulation's logits; mixed (ResNeXt-50's grouped units emulated, the others oneDNN's): the
+    # op's 1-LSB differences carried through 16 blocks (measured 0.6 % of the largest logit)
+    tolerance = 1e-3 if refuse == "all" else 2e-2
+    assert np.abs(got - expected).max() <= tolerance * np.abs(expected).max()
