@@ -352,7 +352,7 @@ def _say_speed_once():
     fast, description = int8_support()
     if not fast:
         _say_once(f"INT8 is slow on this CPU: {description}; oneDNN's INT8 convolutions need them, so the units run "
-                  f"in the float32 emulation of the scheme (same results; the FP32 model is as fast)", logging.WARNING)
+                  f"in the float32 emulation of the scheme (same results, slower than FP32 here)", logging.WARNING)
 
 
 _said = set()
