@@ -26,13 +26,15 @@ def _main(argv):
     # the model's own settings (architecture, clip, classes, views) replace the config file's
     option = "onnx_path" if cfg.onnx_path else "inference_ckpt_path"
     cfg, model = use_model(cfg, cfg[option], option)
-    runtime = None if cfg.onnx_path else setup_runtime(cfg, distributed=False)
+    runtime = None if cfg.onnx_path else setup_runtime(cfg.placement, cfg.runtime, cfg.seed, cfg.infer_precision,
+                                                       distributed=False)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
     sections = evaluation_sections(cfg)
     with log_file(run_dir.eval_log, f"eval.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
         if cfg.onnx_path:
             device = onnx_evaluation_device(cfg.device_target, "device_target" in cfg.explicit)
-            setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")  # input pipeline
+            # the input pipeline only
+            setup_runtime(cfg.placement, cfg.runtime, cfg.seed, "fp32", device_target="CPU", distributed=False)
             evaluate_onnx(cfg.onnx_path, device, **sections)
         else:
             evaluate_checkpoint(model.path, runtime, **sections)

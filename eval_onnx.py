@@ -19,7 +19,8 @@ def _main(argv):
         cfg, _ = use_model(cfg, cfg.onnx_path, "onnx_path")
 
     device = onnx_evaluation_device(cfg.device_target, "device_target" in cfg.explicit)  # before any work
-    setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")  # the input pipeline
+    # the input pipeline only
+    setup_runtime(cfg.placement, cfg.runtime, cfg.seed, "fp32", device_target="CPU", distributed=False)
     evaluate_onnx(cfg.onnx_path, device, paths=cfg.paths, data=cfg.data, arch=cfg.arch, evaluation=cfg.evaluation,
                   batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers)
     return 0

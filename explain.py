@@ -49,7 +49,7 @@ def _explain(cfg, model):
     names = read_labels(cfg.labels) if cfg.labels else (model.record.class_names if model.record else None)
     chosen = class_index(cfg.class_name, names, cfg.n_classes)
     # gradients of the plain network (native convolutions, no folded BatchNorm), op by op
-    setup_runtime(cfg.replace(mode="PYNATIVE"), conv_impl="native", distributed=False, infer_precision="fp32")
+    setup_runtime(cfg.placement, cfg.runtime, cfg.seed, "fp32", mode="PYNATIVE", conv_impl="native", distributed=False)
     net = build_model(cfg.arch, conv_impl="native")
     load_strict(net, model.path)
     spec = ClipSpec.of(cfg.data, cfg.evaluation)

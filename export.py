@@ -26,7 +26,7 @@ def _main(argv):
     log = output_path(cfg.export).parent / f"{cfg.dataset}_export.log"
     with log_file(log, f"export.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
         # the exported graph always holds native convolutions (the fast op does not export)
-        setup_runtime(cfg, conv_impl="native", distributed=False, infer_precision="fp32")
+        setup_runtime(cfg.placement, cfg.runtime, cfg.seed, "fp32", conv_impl="native", distributed=False)
         export_model(model, cfg.export, record)
     return 0
 

@@ -28,7 +28,7 @@ def _main(argv):
 
     log = RunDir(cfg.result_path, cfg.dataset).file(f"{cfg.dataset}_features.log")
     with log_file(log, f"extract_features.py {' '.join(sys.argv[1:] if argv is None else argv)}"):
-        runtime = setup_runtime(cfg, distributed=False)
+        runtime = setup_runtime(cfg.placement, cfg.runtime, cfg.seed, cfg.infer_precision, distributed=False)
         extract_features(runtime, model.path if model else "", paths=cfg.paths, data=cfg.data, arch=cfg.arch,
                          evaluation=cfg.evaluation, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers)
     return 0

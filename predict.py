@@ -88,8 +88,8 @@ def _predict(cfg, model):
     from src.runtime import setup_runtime
 
     exported = bool(cfg.onnx_path or cfg.mindir_path)  # exported models run via onnxruntime / on the CPU here
-    runtime = setup_runtime(cfg, device_target="CPU" if exported else None, distributed=False,
-                            infer_precision="fp32" if exported else None)
+    runtime = setup_runtime(cfg.placement, cfg.runtime, cfg.seed, "fp32" if exported else cfg.infer_precision,
+                            device_target="CPU" if exported else None, distributed=False)
     names = read_labels(cfg.labels) if cfg.labels else (model.record.class_names if model.record else None)
     kind = "onnx" if cfg.onnx_path else "mindir" if cfg.mindir_path else "checkpoint"
     predict = make_predictor(model.path, kind, runtime, cfg.arch, cfg.data, cfg.device_target,

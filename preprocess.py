@@ -26,7 +26,8 @@ def _main(argv):
     if cfg.mindir_path:  # the clip size and length the model was trained with (its <model>.json)
         cfg, _ = use_model(cfg, cfg.mindir_path, "mindir_path")
 
-    setup_runtime(cfg, device_target="CPU", distributed=False, infer_precision="fp32")  # input pipeline only
+    # the input pipeline only
+    setup_runtime(cfg.placement, cfg.runtime, cfg.seed, "fp32", device_target="CPU", distributed=False)
     write_clips(cfg.output_path, paths=cfg.paths, data=cfg.data, arch=cfg.arch, evaluation=cfg.evaluation,
                 batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers)
     return 0

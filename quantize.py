@@ -54,7 +54,7 @@ def _quantize(cfg, model):
     from src.runtime import setup_runtime
     from src.weights.model_file import record_of
 
-    runtime = setup_runtime(cfg.replace(mode="PYNATIVE"), distributed=False, infer_precision="fp32")
+    runtime = setup_runtime(cfg.placement, cfg.runtime, cfg.seed, "fp32", mode="PYNATIVE", distributed=False)
     entries, class_names = calibration_entries(cfg.paths, cfg.data, cfg.calibration_videos)
     batches = calibration_clips(entries, class_names, cfg.data, cfg.evaluation, cfg.eval_batch_size, cfg.num_workers)
     net = checkpoint_network(cfg.arch, model.path)

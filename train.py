@@ -16,7 +16,7 @@ def _main(argv):
     from src.runtime import setup_runtime
 
     cfg = load_config(argv, prog="train.py")
-    runtime = setup_runtime(cfg)
+    runtime = setup_runtime(cfg.placement, cfg.runtime, cfg.seed, cfg.infer_precision)
     run_dir = RunDir(cfg.result_path, cfg.dataset)
     if not runtime.is_main:  # rank 0 alone writes into the result folder
         return _train(_prepared(cfg, write=False), runtime, run_dir)

@@ -197,19 +197,20 @@ def _init_distributed():
     return get_rank(), rank_size
 
 
-def setup_runtime(cfg, device_target=None, conv_impl=None, distributed=None, infer_precision=None):
-    """The one runtime set-up of an entry script, from its config.
+def setup_runtime(placement, runtime, seed, infer_precision, *, device_target=None, conv_impl=None,
+                  distributed=None, mode=None):
+    """The one runtime set-up of an entry script, from its config's ``placement`` and ``runtime`` sections, the
+    seed and the requested ``infer_precision`` (e.g. ``cfg.placement, cfg.runtime, cfg.seed, cfg.infer_precision``).
 
-    ``device_target`` / ``conv_impl`` / ``infer_precision`` override the config where a script knows better
-    (ONNX evaluation runs only the input pipeline in MindSpore: CPU; export writes native convolutions; a
-    script that never runs the inference network passes infer_precision="fp32").
-    ``distributed`` defaults to the config's run_distribute. The config is not changed (``num_workers:
-    auto`` is resolved where a dataset is built: resolve_num_workers).
+    ``device_target`` / ``conv_impl`` / ``mode`` override the sections where a script knows better (ONNX
+    evaluation runs only the input pipeline in MindSpore: CPU; export writes native convolutions; gradients run
+    op by op: PYNATIVE; a script that never runs the inference network passes infer_precision "fp32").
+    ``distributed`` defaults to placement.run_distribute. ``num_workers: auto`` is resolved where a dataset is
+    built (resolve_num_workers).
     """
-    return setup_context(device_target or cfg.device_target, cfg.mode, cfg.device_id,
-                         conv_impl or cfg.conv_impl, cfg.cpu_isa_cap, cfg.seed,
-                         cfg.run_distribute if distributed is None else distributed,
-                         infer_precision or cfg.infer_precision)
+    return setup_context(device_target or placement.device_target, mode or runtime.mode, runtime.device_id,
+                         conv_impl or runtime.conv_impl, runtime.cpu_isa_cap, seed,
+                         placement.run_distribute if distributed is None else distributed, infer_precision)
 
 
 MAX_AUTO_WORKERS = 8

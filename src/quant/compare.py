@@ -46,7 +46,7 @@ def _main(argv):
     record = read_record(cfg.int8_path) if cfg.int8_path else None
     if record is None or record.precision != "int8":
         raise UserError("--int8_path: pass the INT8 model file (quantize.py) to compare with --ckpt_file")
-    runtime = setup_runtime(cfg, distributed=False, infer_precision="fp32")
+    runtime = setup_runtime(cfg.placement, cfg.runtime, cfg.seed, "fp32", distributed=False)
     net = build_model(cfg.arch, conv_impl=runtime.conv_impl)
     load_strict(net, model.path)
     fp32 = inference_network(net.set_train(False), runtime.conv_impl)

@@ -50,7 +50,8 @@ def test_predict_checkpoint_onnx_mindir_agree(workspace, capsys):
     scores = {}
     for name, model in models.items():
         cfg = load_config(common + [model], extra=predict.OPTIONS)
-        runtime = setup_runtime(cfg, device_target="CPU", distributed=False)
+        runtime = setup_runtime(cfg.placement, cfg.runtime, cfg.seed, cfg.infer_precision, device_target="CPU",
+                                distributed=False)
         path = model.split("=", 1)[1]
         predict_fn = make_predictor(path, kinds[name], runtime, cfg.arch, cfg.data, cfg.device_target)
         spec = ClipSpec.of(cfg.data, cfg.evaluation)

@@ -70,7 +70,8 @@ def media(tmp_path_factory):
 def _predictor(media, *options):
     cfg = load_config(tiny_options() + [f"--ckpt_file={media['ckpt']}", "--device_target=CPU", *options],
                       extra=predict.OPTIONS)
-    runtime = setup_runtime(cfg, device_target="CPU", distributed=False)
+    runtime = setup_runtime(cfg.placement, cfg.runtime, cfg.seed, cfg.infer_precision, device_target="CPU",
+                            distributed=False)
     return cfg, make_predictor(media["ckpt"], "checkpoint", runtime, cfg.arch, cfg.data)
 
 

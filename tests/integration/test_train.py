@@ -35,7 +35,8 @@ def make_toy_step(cfg, net, steps_per_epoch):
 def run_toy_training(cfg, **kwargs):
     """What train.py does: set up the runtime from the config, then train into its result folder; returns
     the trainer's summary."""
-    return trainer.train(cfg, setup_runtime(cfg), RunDir(cfg.result_path, cfg.dataset), **kwargs)
+    runtime = setup_runtime(cfg.placement, cfg.runtime, cfg.seed, cfg.infer_precision)
+    return trainer.train(cfg, runtime, RunDir(cfg.result_path, cfg.dataset), **kwargs)
 
 
 class KillAfterEpoch(Callback):
