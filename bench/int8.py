@@ -17,6 +17,7 @@ CALIBRATION_CLIPS = 8
 CALIBRATION_SEED = 1000  # apart from the timed input's seed (workloads.inputs: 0)
 # the workloads that get INT8 rows (issue 30: r3d18 / r3d50 batch 1 and 8, r2p1d18 batch 1)
 INT8_WORKLOADS = ("r3d18 infer b1", "r3d18 infer b8", "r3d50 infer b1", "r3d50 infer b8", "r2p1d18 infer b1")
+RUNNERS = ("ov fp32", "ov int8", "ms int8", "ort int8")  # int8_runners' names
 
 
 class Skip(Exception):
