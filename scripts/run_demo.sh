@@ -3,7 +3,7 @@
 # on the CPU, from scratch. Everything goes under OUT_DIR (default demo_output/).
 #   bash scripts/run_demo.sh [OUT_DIR] [--quick]
 # --quick: a few videos and one epoch (what `make test` runs); the accuracy then means nothing.
-# The seven stages run in src/launch/run_demo.py.
+# The eight stages run in src/launch/run_demo.py.
 set -euo pipefail
 USAGE="bash run_demo.sh [OUT_DIR] [--quick]"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

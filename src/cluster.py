@@ -1,6 +1,8 @@
 """What the distributed launchers (src/launch/) know of the cluster, apart from running processes: whether a host
-name is this host, and this host's ranks in an HCCL rank table."""
+name is this host, this host's ranks in an HCCL rank table, and the msrun job's hosts from the environment."""
 import json
+import random
+import re
 import socket
 from dataclasses import dataclass
 
@@ -60,3 +62,41 @@ def read_rank_table(path, device_num: int, server_id: str = "", is_mine=is_this_
         raise UserError(f"DEVICE_NUM {device_num} does not match the {len(devices[mine[0]])} device(s) of "
                         f"server {mine[0]} in {where}")
     return HostRanks(mine[0], len(ranks), tuple(devices[mine[0]]))
+
+
+def positive_int(env: dict, name: str, default: int, what: str) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"{name} '{value}' is not a positive number{what}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    nnodes: int
+    node_rank: int
+    master_addr: str
+    port: int
+    cluster_time_out: int
+    stop_timeout: int
+
+    @classmethod
+    def from_env(cls, env):
+        nnodes = positive_int(env, "NNODES", 1, " (the number of hosts)")
+        node_rank = env.get("NODE_RANK") or "0"
+        if not re.fullmatch(r"0|[1-9][0-9]*", node_rank) or int(node_rank) >= nnodes:
+            raise UserError(f"NODE_RANK '{node_rank}' is not a number from 0 to {nnodes - 1} (NNODES={nnodes}): "
+                            f"give each host its own")
+        master = env.get("MASTER_ADDR") or "127.0.0.1"
+        if (here := is_this_host(master)) is None:
+            raise UserError(f"MASTER_ADDR '{master}' is not an address or a known host name: give node 0's address")
+        if int(node_rank) == 0 and not here:
+            raise UserError(f"MASTER_ADDR {master} is not an address of this host, but node 0 (NODE_RANK=0) runs "
+                            f"msrun's scheduler there: set MASTER_ADDR to this host's address on every node")
+        # one host: a random port, so that concurrent jobs do not collide; several: msrun's default, the same on all
+        port = env.get("MASTER_PORT") or str(8118 + random.randrange(1000) if nnodes == 1 else 8118)
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise UserError(f"MASTER_PORT '{port}' is not a port number (1-65535)")
+        return cls(nnodes, int(node_rank), master, int(port),
+                   positive_int(env, "CLUSTER_TIME_OUT", 600, " of seconds (how long to wait for all hosts)"),
+                   positive_int(env, "STOP_TIMEOUT", 120, " of seconds"))

@@ -29,6 +29,7 @@ def main(argv=None):
         ("evaluation log, per-clip/per-video JSON", evaluation.path),
         ("confusion matrix", evaluation.eval_output("eval", "confusion.png")),
         ("exported models", out / "export"),
+        ("INT8 model, its QDQ ONNX export, their evaluation", out / "int8"),
         ("prediction of one held-out video", out / "predict.txt"),
         ("its annotated video and class activation maps", out / "visual"),
     ]
@@ -38,6 +39,8 @@ def main(argv=None):
     print(f"best epoch {best['epoch']}: {best['line']}")
     print(f"eval.py:      {_last_line(evaluation.eval_log, 'clip: ')}")
     print(f"eval_onnx.py: {_last_line(out / 'export' / 'eval_onnx.log', 'clip: ')}")
+    print(f"INT8 eval.py:      {_last_line(RunDir(out / 'int8', dataset).eval_log, 'clip: ')}")
+    print(f"INT8 eval_onnx.py: {_last_line(out / 'int8' / 'onnx' / 'eval_onnx.log', 'clip: ')}")
     minutes, seconds = divmod(args.seconds, 60)
     print(f"demo finished in {minutes} min {seconds} s: video top-1 {100 * best['top1']:.1f}% on "
           f"{best['n_ground_truth']} held-out videos")

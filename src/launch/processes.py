@@ -81,13 +81,6 @@ def failure(name: str, code: int, log, lines: int = 5, pid=None) -> str:
     return f"{name}{f' (pid {pid})' if pid else ''} {describe_exit(code)}; its log: {log}"
 
 
-def positive_int(env: dict, name: str, default: int, what: str) -> int:
-    value = env.get(name) or str(default)
-    if not value.isdigit() or int(value) < 1:
-        raise UserError(f"{name} '{value}' is not a positive number{what}")
-    return int(value)
-
-
 def train_command(args, *options) -> list:
     """train.py with the launcher's ``options``, then ``args`` (scripts/common.sh's train_args: the seed scripts'
     fixed arguments, then the user's, which win)."""

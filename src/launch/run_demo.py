@@ -1,5 +1,5 @@
 """make demo, as scripts/run_demo.sh [OUT_DIR] [--quick] describes it: the original suite's whole workflow on a
-synthetic motion dataset, in seven timed stages, everything under OUT_DIR (demo_output); a complete dataset made
+synthetic motion dataset, in eight timed stages, everything under OUT_DIR (demo_output); a complete dataset made
 with the same options is reused."""
 import shutil
 import sys
@@ -75,6 +75,17 @@ class Demo:
         script("run_eval_onnx.sh", self.dataset_name, self.jpg, self.json, export / "resnet3d.onnx",
                f"--config_path={CONFIG}", f"--result_path={export}", *self.overrides, cwd=export)
 
+    def int8(self):
+        """quantize best.ckpt to INT8 (quantize.py); evaluate it (eval.py) and its QDQ ONNX export (eval_onnx.py)"""
+        int8 = self.out / "int8"
+        model, onnx = int8 / "resnet3d_int8.ckpt", int8 / "resnet3d_int8"
+        python(ROOT / "quantize.py", *self.options, f"--ckpt_file={self.best}", f"--video_path={self.jpg}",
+               f"--annotation_path={self.json}", f"--output_path={model}")
+        script("run_eval.sh", 0, self.dataset_name, self.jpg, self.json, int8, model, *self.options)
+        python(ROOT / "export.py", *self.options, f"--ckpt_file={model}", "--file_format=ONNX", f"--file_name={onnx}")
+        script("run_eval_onnx.sh", self.dataset_name, self.jpg, self.json, f"{onnx}.onnx", f"--config_path={CONFIG}",
+               f"--result_path={int8 / 'onnx'}", *self.overrides, cwd=int8)
+
     def predict(self):
         """predict one held-out video, draw its labels, and where the model looks (predict.py, explain.py)"""
         first = (self.data / "labels" / "testlist01.txt").read_text().splitlines()[0].replace("\r", "")
@@ -94,14 +105,14 @@ class Demo:
         check_step(demo_summary.main([f"--out={self.out}", f"--config_path={CONFIG}", f"--seconds={seconds}"]))
 
 
-STAGES = [Demo.dataset, Demo.frames, Demo.train, Demo.evaluate, Demo.export, Demo.predict, Demo.summary]
+STAGES = [Demo.dataset, Demo.frames, Demo.train, Demo.evaluate, Demo.export, Demo.int8, Demo.predict, Demo.summary]
 
 
 def launch(argv, _env) -> int:
     out = Path(next((arg for arg in argv if arg != "--quick"), "demo_output")).resolve()
     demo = Demo(out, quick="--quick" in argv)
     out.mkdir(parents=True, exist_ok=True)
-    for old in ("train", "eval", "export"):  # the results are always made afresh
+    for old in ("train", "eval", "export", "int8"):  # the results are always made afresh
         shutil.rmtree(out / old, ignore_errors=True)
     (out / "predict.txt").unlink(missing_ok=True)
     for number, stage in enumerate(STAGES, 1):

@@ -8,47 +8,13 @@ known by the MS_ROLE and RANK_ID msrun gave them, so that it has each one's exit
 import contextlib
 import ctypes
 import os
-import random
-import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from src.cluster import is_this_host
+from src.cluster import Cluster
 from src.errors import UserError
-from src.launch.processes import Ranks, describe_exit, positive_int, train_command
-
-
-@dataclass(frozen=True)
-class Cluster:
-    nnodes: int
-    node_rank: int
-    master_addr: str
-    port: int
-    cluster_time_out: int
-    stop_timeout: int
-
-    @classmethod
-    def from_env(cls, env):
-        nnodes = positive_int(env, "NNODES", 1, " (the number of hosts)")
-        node_rank = env.get("NODE_RANK") or "0"
-        if not re.fullmatch(r"0|[1-9][0-9]*", node_rank) or int(node_rank) >= nnodes:
-            raise UserError(f"NODE_RANK '{node_rank}' is not a number from 0 to {nnodes - 1} (NNODES={nnodes}): "
-                            f"give each host its own")
-        master = env.get("MASTER_ADDR") or "127.0.0.1"
-        if (here := is_this_host(master)) is None:
-            raise UserError(f"MASTER_ADDR '{master}' is not an address or a known host name: give node 0's address")
-        if int(node_rank) == 0 and not here:
-            raise UserError(f"MASTER_ADDR {master} is not an address of this host, but node 0 (NODE_RANK=0) runs "
-                            f"msrun's scheduler there: set MASTER_ADDR to this host's address on every node")
-        # one host: a random port, so that concurrent jobs do not collide; several: msrun's default, the same on all
-        port = env.get("MASTER_PORT") or str(8118 + random.randrange(1000) if nnodes == 1 else 8118)
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise UserError(f"MASTER_PORT '{port}' is not a port number (1-65535)")
-        return cls(nnodes, int(node_rank), master, int(port),
-                   positive_int(env, "CLUSTER_TIME_OUT", 600, " of seconds (how long to wait for all hosts)"),
-                   positive_int(env, "STOP_TIMEOUT", 120, " of seconds"))
+from src.launch.processes import Ranks, describe_exit, train_command
 
 
 def adopt(ranks: Ranks, log_dir: Path) -> int:

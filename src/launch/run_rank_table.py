@@ -7,9 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from src.cluster import read_rank_table
+from src.cluster import positive_int, read_rank_table
 from src.errors import UserError
-from src.launch.processes import Ranks, positive_int, train_command
+from src.launch.processes import Ranks, train_command
 
 
 def launch(argv, env):

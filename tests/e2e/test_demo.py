@@ -26,13 +26,14 @@ def quick_demo(tmp_path_factory):
 @pytest.mark.slow
 def test_quick_demo_runs_every_stage_and_writes_every_artefact(quick_demo):
     out, res = quick_demo
-    for n in range(1, 8):
-        assert f"] {n}/7 " in res.stdout
+    for n in range(1, 9):
+        assert f"] {n}/8 " in res.stdout
     for path in ["data/videos", "data/jpg", "data/json/ucf101_01.json", "train/best.ckpt", "train/best_metrics.json",
                  "train/training_curves.png", "train/training_curves.csv", "train/config_resolved.yaml",
                  "train/train_synthetic.log", "eval/synthetic_eval.log", "eval/synthetic_eval_confusion.png",
                  "eval/synthetic_eval_videos.json", "export/resnet3d.onnx", "export/resnet3d.mindir",
-                 "export/eval_onnx.log", "predict.txt"]:
+                 "export/eval_onnx.log", "predict.txt", "int8/resnet3d_int8.ckpt", "int8/resnet3d_int8.onnx",
+                 "int8/synthetic_eval.log", "int8/onnx/eval_onnx.log"]:
         assert (out / path).exists(), path
     for pattern in ("*_annotated.mp4", "*_layer2_cam.png", "*_layer2_cam.npy", "*_layer2_cam.mp4"):
         assert list((out / "visual").glob(pattern)), pattern
@@ -47,6 +48,7 @@ def test_quick_demo_checks_data_and_exports_and_the_backends_agree(quick_demo):
     eval_line = [ln for ln in (out / "eval" / "synthetic_eval.log").read_text().splitlines() if ln.startswith("clip: ")]
     onnx_line = [ln for ln in (out / "export" / "eval_onnx.log").read_text().splitlines() if ln.startswith("clip: ")]
     assert eval_line and eval_line == onnx_line
+    assert "INT8 eval.py:      clip: " in text and "INT8 eval_onnx.py: clip: " in text  # the full demo's: docs/int8.md
     predictions = (out / "predict.txt").read_text().splitlines()
     assert predictions[1].startswith("1. ") and predictions[5].startswith("5. ")
     last = text.splitlines()[-1]
@@ -65,7 +67,7 @@ def test_a_rerun_reuses_the_dataset(quick_demo, tmp_path):
     try:
         for line in proc.stdout:
             seen.append(line)
-            if "2/7 " in line:  # stage 1 is over
+            if "2/8 " in line:  # stage 1 is over
                 break
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -7,7 +7,7 @@ from src.launch.run_demo import QUICK, STAGES, Demo, launch
 
 
 def test_stages_are_numbered_as_the_seed_printed_them():
-    assert len(STAGES) == 7 and STAGES[-1].__doc__ == "summary"
+    assert len(STAGES) == 8 and STAGES[-1].__doc__ == "summary"
 
 
 def test_dataset_made_once_then_reused(tmp_path, capfd):
@@ -33,6 +33,6 @@ def test_a_failed_step_ends_the_demo_with_its_status(tmp_path, capfd):
     (out / "predict.txt").write_text("old")
     assert run_launcher(launch, [str(out), "--quick"]) != 0
     printed = capfd.readouterr().out
-    assert "] 1/7 synthetic motion dataset" in printed and "] 2/7 frames" in printed and "3/7" not in printed
+    assert "] 1/8 synthetic motion dataset" in printed and "] 2/8 frames" in printed and "3/8" not in printed
     assert not (out / "predict.txt").exists()  # the results are always made afresh
     assert Path(out / "data" / ".done").is_file()

@@ -5,9 +5,8 @@ import sys
 import pytest
 
 from src.errors import UserError
-from src.cluster import is_this_host
+from src.cluster import Cluster, is_this_host
 from src.launch.processes import ROOT, train_command
-from src.launch.run_msrun import Cluster
 
 
 def test_defaults_are_one_host_on_the_loopback_with_a_random_port():
