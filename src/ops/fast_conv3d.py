@@ -34,6 +34,24 @@ def status():
     return _status(str(library_path()), library_requested())
 
 
+def symbols_status(symbols):
+    """(available, reason) for an op whose entry points are ``symbols`` in the library: the library usable
+    (status) and holding them all (a library built before the op lacks them)."""
+    available, reason = status()
+    if not available:
+        return available, reason
+    return _symbols_status(str(library_path()), tuple(symbols))
+
+
+@functools.cache
+def _symbols_status(path, symbols):
+    lib = ctypes.CDLL(path)
+    missing = [s for s in symbols if not hasattr(lib, s)]
+    if missing:
+        return False, f"{path} lacks {', '.join(missing)}: rebuild with 'make ops'"
+    return True, f"loaded {path}"
+
+
 @functools.cache
 def _status(path, requested=False):
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):

@@ -30,8 +30,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from src.ops.fast_conv3d import _out_len, triple
-from src.ops.fast_conv3d import status as training_op_status
+from src.ops.fast_conv3d import _out_len, symbols_status, triple
 from src.ops.paths import library_path
 
 SYMBOLS = ("conv3d_infer", "conv3d_infer_add", "conv3d_infer_prepare_grouped", "conv3d_infer_release",
@@ -41,19 +40,7 @@ REFUSE_ENV = "RESNET3D_FUSED_REFUSE"  # tests only: post_ops | all [:grouped], s
 
 def status():
     """(available, reason) for the fused inference op (a library built before it lacks its symbols)."""
-    available, reason = training_op_status()
-    if not available:
-        return available, reason
-    return _symbols_status(str(library_path()))
-
-
-@functools.cache
-def _symbols_status(path):
-    lib = ctypes.CDLL(path)
-    missing = [s for s in SYMBOLS if not hasattr(lib, s)]
-    if missing:
-        return False, f"{path} lacks {', '.join(missing)}: rebuild with 'make ops'"
-    return True, f"loaded {path}"
+    return symbols_status(SYMBOLS)
 
 
 @functools.cache

@@ -28,8 +28,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from src.ops.fast_conv3d import _out_len, triple
-from src.ops.fast_conv3d import status as library_status
+from src.ops.fast_conv3d import _out_len, symbols_status, triple
 from src.ops.paths import library_path
 
 SYMBOLS = ("conv3d_int8", "conv3d_int8_add", "conv3d_int8_prepare", "conv3d_int8_release", "conv3d_int8_probe")
@@ -41,19 +40,7 @@ NUMPY_TYPES = {"f32": np.float32, "u8": np.uint8, "s8": np.int8}
 
 def status():
     """(available, reason) for the INT8 op (a library built before it lacks its symbols)."""
-    available, reason = library_status()
-    if not available:
-        return available, reason
-    return _symbols_status(str(library_path()))
-
-
-@functools.cache
-def _symbols_status(path):
-    lib = ctypes.CDLL(path)
-    missing = [s for s in SYMBOLS if not hasattr(lib, s)]
-    if missing:
-        return False, f"{path} lacks {', '.join(missing)}: rebuild with 'make ops'"
-    return True, f"loaded {path}"
+    return symbols_status(SYMBOLS)
 
 
 @functools.cache

@@ -60,6 +60,12 @@ inline float widen(bf16_t v) {
   return f;
 }
 inline void narrow(float v, float &out) { out = v; }
+// quantized activations (u8 after a ReLU, s8): exact in float32, compared as numbers (max commutes with the
+// monotonic quantization, so the pooled tensor keeps its scale)
+inline float widen(uint8_t v) { return v; }
+inline float widen(int8_t v) { return v; }
+inline void narrow(float v, uint8_t &out) { out = static_cast<uint8_t>(v); }
+inline void narrow(float v, int8_t &out) { out = static_cast<int8_t>(v); }
 inline void narrow(float v, bf16_t &out) {
   uint32_t u;
   std::memcpy(&u, &v, sizeof u);
@@ -169,35 +175,6 @@ void forward_ndhwc(int64_t n, int64_t c, const Shape &sh, const T *x, T *y) {
   }
 }
 
-// Channels-last pooling of quantized activations (u8 after a ReLU, s8): compared as integers (max commutes
-// with the monotonic quantization, so the pooled tensor keeps its scale); as above, padding never wins.
-template <typename T>
-void forward_ndhwc_int(int64_t n, int64_t c, const Shape &sh, const T *x, T *y) {
-#pragma omp parallel
-  {
-    std::vector<T> m(c);
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < n * sh.od * sh.oh; ++row) {
-      const int64_t b = row / (sh.od * sh.oh), od = row / sh.oh % sh.od, oh = row % sh.oh;
-      int64_t d0, d1, h0, h1;
-      window(od, sh.k[0], sh.s[0], sh.p[0], sh.id, d0, d1);
-      window(oh, sh.k[1], sh.s[1], sh.p[1], sh.ih, h0, h1);
-      for (int64_t ow = 0; ow < sh.ow; ++ow) {
-        int64_t w0, w1;
-        window(ow, sh.k[2], sh.s[2], sh.p[2], sh.iw, w0, w1);
-        std::fill(m.begin(), m.end(), std::numeric_limits<T>::min());
-        for (int64_t d = d0; d < d1; ++d)
-          for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) {
-              const T *src = x + (((b * sh.id + d) * sh.ih + h) * sh.iw + w) * c;
-              for (int64_t ch = 0; ch < c; ++ch) m[ch] = std::max(m[ch], src[ch]);
-            }
-        std::copy(m.begin(), m.end(), y + (((b * sh.od + od) * sh.oh + oh) * sh.ow + ow) * c);
-      }
-    }
-  }
-}
-
 void backward(const Shape &sh, const float *dy, const int32_t *idx, float *dx) {
   const int64_t in_plane = sh.id * sh.ih * sh.iw, out_plane = sh.od * sh.oh * sh.ow;
 #pragma omp parallel for schedule(static)
@@ -272,9 +249,9 @@ int maxpool3d_infer_ndhwc(AOT_ARGS) {
   const int64_t in_ncdhw[5] = {in[0], in[4], in[1], in[2], in[3]}, out_ncdhw[5] = {out[0], out[4], out[1], out[2], out[3]};
   Shape sh = shape_of(in_ncdhw, out_ncdhw, static_cast<const int64_t *>(params[1]));
   if (u8)
-    forward_ndhwc_int(in[0], in[4], sh, static_cast<const uint8_t *>(params[0]), static_cast<uint8_t *>(params[2]));
+    forward_ndhwc(in[0], in[4], sh, static_cast<const uint8_t *>(params[0]), static_cast<uint8_t *>(params[2]));
   else if (s8)
-    forward_ndhwc_int(in[0], in[4], sh, static_cast<const int8_t *>(params[0]), static_cast<int8_t *>(params[2]));
+    forward_ndhwc(in[0], in[4], sh, static_cast<const int8_t *>(params[0]), static_cast<int8_t *>(params[2]));
   else if (bf16)
     forward_ndhwc(in[0], in[4], sh, static_cast<const bf16_t *>(params[0]), static_cast<bf16_t *>(params[2]));
   else
