@@ -87,7 +87,7 @@ def measure(config, threads, reps, workloads):
         for name in [n for n in fns if n in int8.RUNNERS]:  # a failing INT8 runner is a skipped row, said why
             try:
                 fns[name]()
-            except (RuntimeError, ValueError, TypeError) as err:
+            except (RuntimeError, ValueError, TypeError, OSError) as err:  # OSError: MindSpore reading its source
                 skipped[name] = f"failed: {type(err).__name__}: {(str(err).strip().splitlines() or ['?'])[0][:160]}"
                 del fns[name]
         wl.alternate(fns, 2)  # compile / warm up
