@@ -108,7 +108,7 @@ def fastest_ms(r):
 
 
 def print_table(results):
-    print(f"{'workload':<15} {'config':<7} {'MindSpore':>10} {'MS BF16':>8} {'MS unfused':>10} {'PT NCDHW':>9} "
+    print(f"{'workload':<16} {'config':<7} {'MindSpore':>10} {'MS BF16':>8} {'MS unfused':>10} {'PT NCDHW':>9} "
           f"{'PT CL3D':>9} {'ONNX RT':>8} {'OpenVINO':>8} {'vs PT':>6} {'vs ORT':>6} {'vs OV':>6}")
     print("(train: clips/s, ratio = MS/best PyTorch layout, higher is better; "
           "infer: seconds, ratios = faster MS precision's time / other time, lower is better)")
@@ -119,7 +119,7 @@ def print_table(results):
             if r["kind"] == "train":
                 b = r["batch"]
                 bf16 = f"{b / r['ms bf16']:>5.2f}c/s" if "ms bf16" in r else f"{'-':>8}"
-                print(f"{name:<15} {config:<7} {b / r['ms']:>6.2f}c/s {bf16} {'':>10} "
+                print(f"{name:<16} {config:<7} {b / r['ms']:>6.2f}c/s {bf16} {'':>10} "
                       f"{b / r['torch ncdhw']:>6.2f}c/s {b / r['torch channels_last_3d']:>6.2f}c/s {'':>8} {'':>8} "
                       f"{th / r['ms']:>6.2f} {'':>6} {'':>6}")
             else:
@@ -127,10 +127,10 @@ def print_table(results):
                 bf16 = f"{r['ms bf16']:>7.3f}s" if "ms bf16" in r else f"{'-':>8}"
                 ov = f"{r['ov']:>7.3f}s" if "ov" in r else f"{'-':>8}"
                 vs_ov = f"{ms_time / r['ov']:>6.2f}" if "ov" in r else f"{'':>6}"
-                print(f"{name:<15} {config:<7} {r['ms']:>9.3f}s {bf16} {r['ms unfused']:>9.3f}s "
+                print(f"{name:<16} {config:<7} {r['ms']:>9.3f}s {bf16} {r['ms unfused']:>9.3f}s "
                       f"{r['torch ncdhw']:>8.3f}s {r['torch channels_last_3d']:>8.3f}s {r['ort']:>7.3f}s {ov} "
                       f"{ms_time / th:>6.2f} {ms_time / r['ort']:>6.2f} {vs_ov}")
-    print(f"{'(native)':<15} {'':<7} skipped: oneDNN reference kernel, ~50-65x PyTorch's time")
+    print(f"{'(native)':<16} {'':<7} skipped: oneDNN reference kernel, ~50-65x PyTorch's time")
 
 
 INT8_COLUMNS = (("ms", "MS FP32"), ("ms int8", "MS INT8"), ("ort int8", "ORT QDQ"), ("ov fp32", "OV FP32"),

@@ -107,6 +107,8 @@ def test_emulated_unit_matches_reference_and_op(tmp_path, model):
             continue
         op = Int8Conv3d(unit.weight_q, unit.weight_scale, unit.bias, unit.stride, unit.padding, unit.groups,
                         unit.in_dtype, unit.in_scale, unit.out_dtype, unit.out_scale, unit.relu, unit.residual)
+        if op.probe(x.shape)[1] is not None:  # e.g. oneDNN capped below VNNI in this process by an earlier test
+            continue
         args = [ms.Tensor(x)] + ([] if residual is None else [ms.Tensor(residual)])
         from_op = op(*args).asnumpy().astype(np.float32)
         assert np.abs(from_op - got).max() <= lsb, unit.name
@@ -230,6 +232,8 @@ def test_units_the_int8_op_refuses_run_emulated(tmp_path, monkeypatch, caplog, r
         net = quantized.int8_network(network, "auto")
         got = net(ms.Tensor(clip)).asnumpy()
     refused = [r.getMessage() for r in caplog.records if "runs in the native emulation" in r.getMessage()]
+    if any("without INT8 dot products" in line for line in refused):
+        pytest.skip("oneDNN runs below VNNI in this process (an earlier test capped its ISA): every unit is refused")
     assert refused and all(REFUSE_ENV in line for line in refused)
     fallbacks = [c for c in net.cells_and_names() if isinstance(c[1], quantized.ChannelsLastFallback)]
     groups = [u for u in network.ordered_units() if u.groups > 1]
