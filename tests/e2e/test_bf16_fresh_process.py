@@ -14,30 +14,28 @@ from src.ops.isa import bf16_support, int8_support
 pytestmark = pytest.mark.slow
 
 
+def _passes_in_a_fresh_process(*test_files):
+    """``test_files`` in a pytest process of their own: they must pass, none skipped."""
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *test_files],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
+    summary = res.stdout.strip().splitlines()[-1]
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "skipped" not in summary and "passed" in summary, res.stdout[-3000:]
+
+
 def test_bf16_tests_pass_in_a_fresh_process():  # inference and training
     native, why = bf16_support()
     if not native:
         pytest.skip(f"this CPU has {why}: the BF16 paths are tested for refusal only")
     if not status()[0]:
         pytest.skip(f"fused op unavailable: {status()[1]}")
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-                          "tests/integration/test_bf16_inference.py", "tests/integration/test_bf16_training.py"],
-                         cwd=REPO_ROOT, capture_output=True, text=True,
-                         timeout=1200)
-    summary = res.stdout.strip().splitlines()[-1]
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "skipped" not in summary and "passed" in summary, res.stdout[-3000:]
+    _passes_in_a_fresh_process("tests/integration/test_bf16_inference.py", "tests/integration/test_bf16_training.py")
 
 
-def test_int8_tests_pass_in_a_fresh_process():  # the oneDNN INT8 op, the INT8 network, quantize.py, QDQ export
+def test_int8_tests_pass_in_a_fresh_process():  # the oneDNN INT8 op and the INT8 network
     fast, why = int8_support()
     if not fast:
         pytest.skip(f"this CPU has {why}: the INT8 op refuses it and the emulation runs (tested in the suite)")
     if not status()[0]:
         pytest.skip(f"fused op unavailable: {status()[1]}")
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-                          "tests/integration/test_int8_op.py", "tests/unit/test_quant.py"],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
-    summary = res.stdout.strip().splitlines()[-1]
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "skipped" not in summary and "passed" in summary, res.stdout[-3000:]
+    _passes_in_a_fresh_process("tests/integration/test_int8_op.py", "tests/unit/test_quant.py")
