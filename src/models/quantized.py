@@ -29,6 +29,7 @@ from mindspore import Parameter, Tensor
 from mindspore.common.initializer import initializer
 
 from src.models.folding import native_conv
+from src.models.quantized_program import program_wanted
 from src.models.resnet3d import MaxPool3dTorch, ShortcutA
 from src.ops.fast_conv3d import _out_len
 
@@ -265,6 +266,8 @@ class Int8ResNet3D(nn.Cell):
         self._units = {id(cell): network.units[name] for name, cell in cells.items()}
         self._fused = bool(maker.fused)
         self._probed = set()
+        self.program = None  # the trunk as one op (src/models/quantized_program.py), made at the first call
+        self._want_program = self.channels_last and program_wanted()
         if network.head is None:  # a feature extractor: the pooled features
             self.fc = nn.Identity()
         else:
@@ -311,13 +314,26 @@ class Int8ResNet3D(nn.Cell):
             if key not in self._probed:
                 self.probe(key)
                 self._probed.add(key)
+                self._set_program(len(self._probed) == 1)
         return super().__call__(*args, **kwargs)
 
+    def _set_program(self, first):
+        from src.models.quantized_program import program_of
+
+        if first and self._want_program:
+            self.program = program_of(self)
+        elif self.program is not None and any(getattr(c, "fallback", None) is not None
+                                              for _, c in self.cells_and_names()):
+            self.program = None  # a unit refused at this shape: one op per unit from now on
+
     def construct(self, x):
-        x = self.stem(x)
-        if self.max_pool is not None:
-            x = self.max_pool(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.program is not None:
+            x = self.program(x)
+        else:
+            x = self.stem(x)
+            if self.max_pool is not None:
+                x = self.max_pool(x)
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         if self.channels_last:
             return self.fc(x.astype(ms.float32).mean(axis=(1, 2, 3)))
         return self.fc(x.mean(axis=(2, 3, 4)))

@@ -5,8 +5,8 @@ from pathlib import Path
 LIBRARY_ENV = "RESNET3D_FAST_CONV_LIB"   # path of a built library; overrides the default location
 CSRC = Path(__file__).resolve().parent / "csrc"
 SOURCES = (CSRC / "conv3d_dnnl.cc", CSRC / "conv3d_infer.cc", CSRC / "maxpool3d.cc",  # one library
-           CSRC / "stem_bwd_weights.cc", CSRC / "conv3d_int8.cc")
-HEADERS = (CSRC / "dnnl_runtime.h", CSRC / "stem_bwd_weights.h")
+           CSRC / "stem_bwd_weights.cc", CSRC / "conv3d_int8.cc", CSRC / "int8_program.cc")
+HEADERS = (CSRC / "dnnl_runtime.h", CSRC / "stem_bwd_weights.h", CSRC / "units.h")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

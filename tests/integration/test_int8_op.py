@@ -92,10 +92,16 @@ def run_case(x_shape, out, kernel, stride, padding, groups=1, in_dtype="u8", out
     return cell
 
 
-def test_stem_quantizes_the_float_clips():
-    """7x7x7, stride (1, 2, 2), padding 3, 3 -> 64 channels, float32 NCDHW clips in, u8 NDHWC out, ReLU."""
-    cell = run_case((2, 3, 6, 20, 20), 64, (7, 7, 7), (1, 2, 2), 3, in_dtype="f32")
-    assert cell.implementation((2, 3, 6, 20, 20))
+@pytest.mark.parametrize("shape, kernel, padding", [((2, 3, 6, 20, 20), (7, 7, 7), 3),
+                                                     ((1, 3, 5, 17, 23), (1, 7, 7), (0, 3, 3)),
+                                                     ((1, 2, 4, 9, 12), (3, 3, 5), (1, 1, 2))])
+def test_stem_quantizes_the_float_clips(shape, kernel, padding):
+    """The stem: float32 NCDHW clips in (quantized by the op), stride (1, 2, 2), u8 NDHWC out, ReLU; the op folds
+    the kw taps into the channels (conv3d_int8.cc, Fold) and must give the unfolded convolution's result: 3D
+    ResNet's 7x7x7, R(2+1)D's 1x7x7 on an odd width (the last input columns outside every window), and a
+    2-channel 3x3x5."""
+    cell = run_case(shape, 64, kernel, (1, 2, 2), padding, in_dtype="f32")
+    assert cell.implementation(shape)
 
 
 @pytest.mark.parametrize("channels", [(64, 64), (32, 48)])

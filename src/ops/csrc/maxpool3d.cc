@@ -24,6 +24,8 @@
 #include <vector>
 #include <algorithm>
 
+#include "units.h"
+
 namespace {
 
 struct Shape {
@@ -142,13 +144,39 @@ void forward(const Shape &sh, const T *x, T *y, int32_t *idx) {
   }
 }
 
+// The running maximum's type: float32 (NaN-aware compares of float32 / bfloat16 values; bf16_t is a uint16_t),
+// or the integers themselves for u8 / s8 (a plain max, which the compiler vectorises over 64 channels at a time;
+// no NaN there)
+template <typename T>
+constexpr bool kBytes = std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>;
+template <typename T>
+using Running = std::conditional_t<kBytes<T>, T, float>;
+template <typename T>
+inline Running<T> lowest() {
+  if constexpr (kBytes<T>) return std::numeric_limits<T>::min();
+  else return -std::numeric_limits<float>::infinity();
+}
+template <typename T>
+inline void take_max(Running<T> &m, T v) {
+  if constexpr (kBytes<T>) m = v > m ? v : m;
+  else {
+    const float f = widen(v);
+    m = (f > m) | (f != f) ? f : m;
+  }
+}
+template <typename T>
+inline void store(Running<T> m, T &out) {
+  if constexpr (kBytes<T>) out = m;
+  else narrow(m, out);
+}
+
 // Channels-last (NDHWC) inference pooling: one output row (n, od, oh) per OpenMP task, each output
 // position's window visited in (d, h, w) order with a branch-free select over the channels.
 template <typename T>
 void forward_ndhwc(int64_t n, int64_t c, const Shape &sh, const T *x, T *y) {
 #pragma omp parallel
   {
-    std::vector<float> m(c);
+    std::vector<Running<T>> m(c);
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < n * sh.od * sh.oh; ++row) {
       const int64_t b = row / (sh.od * sh.oh), od = row / sh.oh % sh.od, oh = row % sh.oh;
@@ -158,18 +186,15 @@ void forward_ndhwc(int64_t n, int64_t c, const Shape &sh, const T *x, T *y) {
       for (int64_t ow = 0; ow < sh.ow; ++ow) {
         int64_t w0, w1;
         window(ow, sh.k[2], sh.s[2], sh.p[2], sh.iw, w0, w1);
-        std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+        std::fill(m.begin(), m.end(), lowest<T>());
         for (int64_t d = d0; d < d1; ++d)
           for (int64_t h = h0; h < h1; ++h)
             for (int64_t w = w0; w < w1; ++w) {
               const T *src = x + (((b * sh.id + d) * sh.ih + h) * sh.iw + w) * c;
-              for (int64_t ch = 0; ch < c; ++ch) {
-                const float v = widen(src[ch]);
-                m[ch] = (v > m[ch]) | (v != v) ? v : m[ch];
-              }
+              for (int64_t ch = 0; ch < c; ++ch) take_max(m[ch], src[ch]);
             }
         T *dst = y + (((b * sh.od + od) * sh.oh + oh) * sh.ow + ow) * c;
-        for (int64_t ch = 0; ch < c; ++ch) narrow(m[ch], dst[ch]);
+        for (int64_t ch = 0; ch < c; ++ch) store(m[ch], dst[ch]);
       }
     }
   }
@@ -196,6 +221,18 @@ std::atomic<long> g_calls[2];  // forward (either variant), backward: lets tests
 }  // namespace
 
 #define AOT_ARGS int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *
+
+namespace conv3d {
+// NDHWC integer pooling for src/ops/csrc/int8_program.cc (declared in units.h)
+void max_pool_ndhwc(bool is_signed, const int64_t *in, const int64_t *out, const int64_t *params, const void *x,
+                    void *y) {
+  const int64_t in_ncdhw[5] = {in[0], in[4], in[1], in[2], in[3]}, out_ncdhw[5] = {out[0], out[4], out[1], out[2], out[3]};
+  const Shape sh = shape_of(in_ncdhw, out_ncdhw, params);
+  g_calls[0]++;
+  if (is_signed) forward_ndhwc(in[0], in[4], sh, static_cast<const int8_t *>(x), static_cast<int8_t *>(y));
+  else forward_ndhwc(in[0], in[4], sh, static_cast<const uint8_t *>(x), static_cast<uint8_t *>(y));
+}
+}  // namespace conv3d
 
 extern "C" {
 // (x f32[N,C,D,H,W], p int64[9]) -> (y f32, index int32), training
