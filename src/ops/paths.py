@@ -6,7 +6,7 @@ LIBRARY_ENV = "RESNET3D_FAST_CONV_LIB"   # path of a built library; overrides th
 CSRC = Path(__file__).resolve().parent / "csrc"
 SOURCES = (CSRC / "conv3d_dnnl.cc", CSRC / "conv3d_infer.cc", CSRC / "maxpool3d.cc",  # one library
            CSRC / "stem_bwd_weights.cc", CSRC / "conv3d_int8.cc", CSRC / "int8_program.cc")
-HEADERS = (CSRC / "dnnl_runtime.h", CSRC / "stem_bwd_weights.h", CSRC / "units.h")
+HEADERS = (CSRC / "dnnl_runtime.h", CSRC / "stem_bwd_weights.h", CSRC / "units.h", CSRC / "executor.h")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -226,7 +226,7 @@ def test_units_the_int8_op_refuses_run_emulated(tmp_path, monkeypatch, caplog, r
     monkeypatch.setattr(quantized, "_said", set())
     model = "resnext" if refuse == "grouped" else "resnet"
     network, *_ = tiny_quantized(tmp_path, model, **FAMILIES[model])
-    # a clip shape no other test uses: the library keeps each geometry's plan, made before the refusal was set
+    # the library keeps each geometry's plan; those made under another RESNET3D_INT8_REFUSE setting are not reused
     clip = np.random.default_rng(5).normal(0, 1, (1, 3, 6, 40, 40)).astype(np.float32)
     with caplog.at_level(logging.WARNING, logger="resnet3d"):
         net = quantized.int8_network(network, "auto")

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "dnnl_runtime.h"
+#include "executor.h"
 #include "stem_bwd_weights.h"
 
 namespace {
@@ -332,10 +333,10 @@ int entry(char kind, int nparam, void **params, int *ndims, int64_t **shapes, co
 // MindSpore keys a Custom op's bprop by its `func` string, so each bprop variant needs its own
 // symbol: conv3d_fwd (dx and dw) and conv3d_fwd_nodx (dw only, for a conv reading the network input).
 extern "C" {
-int conv3d_fwd(AOT_ARGS) { return entry('f', AOT_PASS); }
-int conv3d_fwd_nodx(AOT_ARGS) { return entry('f', AOT_PASS); }
-int conv3d_bwd_data(AOT_ARGS) { return entry('d', AOT_PASS); }
-int conv3d_bwd_weights(AOT_ARGS) { return entry('w', AOT_PASS); }
+int conv3d_fwd(AOT_ARGS) { return conv3d::entry_on_executor([&] { return entry('f', AOT_PASS); }); }
+int conv3d_fwd_nodx(AOT_ARGS) { return conv3d::entry_on_executor([&] { return entry('f', AOT_PASS); }); }
+int conv3d_bwd_data(AOT_ARGS) { return conv3d::entry_on_executor([&] { return entry('d', AOT_PASS); }); }
+int conv3d_bwd_weights(AOT_ARGS) { return conv3d::entry_on_executor([&] { return entry('w', AOT_PASS); }); }
 int conv3d_dnnl_abi_version() { return 1; }
 // The oneDNN release this library was linked with (major*10000+minor*100+patch): the loader refuses
 // the library in a process whose oneDNN reports another one.

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "dnnl_runtime.h"
+#include "executor.h"
 
 namespace {
 
@@ -396,8 +397,8 @@ int entry(bool with_residual, int nparam, void **params, int *ndims, int64_t **s
 #define AOT_PASS nparam, params, ndims, shapes, dtypes
 
 extern "C" {
-int conv3d_infer(AOT_ARGS) { return entry(false, AOT_PASS); }
-int conv3d_infer_add(AOT_ARGS) { return entry(true, AOT_PASS); }
+int conv3d_infer(AOT_ARGS) { return conv3d::entry_on_executor([&] { return entry(false, AOT_PASS); }); }
+int conv3d_infer_add(AOT_ARGS) { return conv3d::entry_on_executor([&] { return entry(true, AOT_PASS); }); }
 
 // Copies (out, in / groups, kd, kh, kw) weights (dims[5]) and the bias (out values) of a convolution with
 // `groups` groups (1: plain); returns the handle, 0 on failure.

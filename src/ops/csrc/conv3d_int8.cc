@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "dnnl_runtime.h"
+#include "executor.h"
 #include "units.h"
 
 namespace {
@@ -122,6 +123,8 @@ std::string key_of(const Call &c, const Unit &u) {
   k += std::to_string(bits);
   for (const auto *v : {&c.src, &u.dims, &c.dst, &c.strides, &c.pad_l, &c.pad_r})
     for (auto x : *v) k += "," + std::to_string(x);
+  const char *refuse = std::getenv("RESNET3D_INT8_REFUSE");  // tests: plans made under another setting not reused
+  if (refuse != nullptr) k += std::string("|") + refuse;
   return k;
 }
 
@@ -227,6 +230,18 @@ void quantize_clips(const memory::dims &d, const float *x, float scale, int8_t *
       for (int64_t k = 0; k < ch; ++k) q[(b * sp + s) * ch + k] = quantized(x[(b * ch + k) * sp + s], scale);
 }
 
+// Output columns of one folded row: `channels` bytes copied from each window (the row has that many bytes of
+// slack at its end), the bytes past the window's `span` zeroed. kChannels: the count known at compile time
+// (24 for 3 channels x 7 taps), so that the copy is a few moves instead of a call.
+template <int64_t kChannels>
+void fold_row(const int8_t *row, int64_t wo_len, int64_t step, int64_t span, int64_t channels, int8_t *o) {
+  const int64_t count = kChannels > 0 ? kChannels : channels;
+  for (int64_t wo = 0; wo < wo_len; ++wo, o += count, row += step) {
+    std::memcpy(o, row, size_t(count));
+    for (int64_t j = span; j < count; ++j) o[j] = 0;
+  }
+}
+
 // float32 NCDHW clips [n, ic, D, H, W] -> the folded s8 clips [n, D, H, wo_len, f.channels] (see Fold): each
 // input row quantized once into a zero-padded s8 row, output column wo copying its kw * ic window from it
 void fold_clips(const memory::dims &d, const float *x, float scale, const Fold &f, int64_t wo_len, int8_t *out) {
@@ -235,7 +250,7 @@ void fold_clips(const memory::dims &d, const float *x, float scale, const Fold &
 #pragma omp parallel
   {
     const int64_t used = std::min(w_len, wp - f.pad_w);  // the input columns some window reads
-    std::vector<int8_t> row(size_t(wp * ic)), plane(static_cast<size_t>(used));
+    std::vector<int8_t> row(size_t(wp * ic + f.channels)), plane(static_cast<size_t>(used));
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t b = r / (depth * h_len), zh = r % (depth * h_len);  // zh = z * h_len + h
@@ -246,10 +261,8 @@ void fold_clips(const memory::dims &d, const float *x, float scale, const Fold &
         for (int64_t w = 0; w < used; ++w) row[size_t((w + f.pad_w) * ic + k)] = plane[size_t(w)];
       }
       int8_t *o = out + r * wo_len * f.channels;
-      for (int64_t wo = 0; wo < wo_len; ++wo, o += f.channels) {
-        std::memcpy(o, row.data() + wo * f.sw * ic, size_t(span));
-        std::memset(o + span, 0, size_t(f.channels - span));
-      }
+      if (f.channels == 24) fold_row<24>(row.data(), wo_len, f.sw * ic, span, f.channels, o);
+      else fold_row<0>(row.data(), wo_len, f.sw * ic, span, f.channels, o);
     }
   }
 }
@@ -421,8 +434,8 @@ void run_int8_unit(const int64_t *x_shape, const int64_t *y_shape, const int64_t
 #define AOT_PASS nparam, params, ndims, shapes, dtypes
 
 extern "C" {
-int conv3d_int8(AOT_ARGS) { return entry(false, AOT_PASS); }
-int conv3d_int8_add(AOT_ARGS) { return entry(true, AOT_PASS); }
+int conv3d_int8(AOT_ARGS) { return conv3d::entry_on_executor([&] { return entry(false, AOT_PASS); }); }
+int conv3d_int8_add(AOT_ARGS) { return conv3d::entry_on_executor([&] { return entry(true, AOT_PASS); }); }
 
 // Copies a unit: s8 weights (out, in / groups, kd, kh, kw) (dims[5]), their float32 scales and the bias (out
 // values each); types: 0 float32, 1 uint8, 2 int8 (res_type -1: no residual); scales[3]: in, out, residual.

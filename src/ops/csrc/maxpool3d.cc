@@ -24,6 +24,7 @@
 #include <vector>
 #include <algorithm>
 
+#include "executor.h"
 #include "units.h"
 
 namespace {
@@ -221,6 +222,7 @@ std::atomic<long> g_calls[2];  // forward (either variant), backward: lets tests
 }  // namespace
 
 #define AOT_ARGS int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *
+#define AOT_PASS nparam, params, ndims, shapes, dtypes, nullptr, nullptr
 
 namespace conv3d {
 // NDHWC integer pooling for src/ops/csrc/int8_program.cc (declared in units.h)
@@ -236,7 +238,7 @@ void max_pool_ndhwc(bool is_signed, const int64_t *in, const int64_t *out, const
 
 extern "C" {
 // (x f32[N,C,D,H,W], p int64[9]) -> (y f32, index int32), training
-int maxpool3d_fwd(AOT_ARGS) {
+static int maxpool3d_fwd_body(AOT_ARGS) {
   if (nparam != 4 || !is(ndims, dtypes, 0, 5, "float32") || !is(ndims, dtypes, 1, 1, "int64") ||
       !is(ndims, dtypes, 2, 5, "float32") || !is(ndims, dtypes, 3, 5, "int32")) {
     std::fprintf(stderr, "maxpool3d_fwd: unexpected inputs\n");
@@ -254,7 +256,7 @@ int maxpool3d_fwd(AOT_ARGS) {
 }
 
 // (x f32, p int64[9]) -> y f32, inference (no index); or bfloat16 x and y
-int maxpool3d_infer(AOT_ARGS) {
+static int maxpool3d_infer_body(AOT_ARGS) {
   const bool bf16 = nparam == 3 && is(ndims, dtypes, 0, 5, "bfloat16") && is(ndims, dtypes, 2, 5, "bfloat16");
   if (nparam != 3 || !is(ndims, dtypes, 1, 1, "int64") ||
       !(bf16 || (is(ndims, dtypes, 0, 5, "float32") && is(ndims, dtypes, 2, 5, "float32")))) {
@@ -272,7 +274,7 @@ int maxpool3d_infer(AOT_ARGS) {
 
 // (x [N,D,H,W,C] float32, bfloat16, uint8 or int8, p int64[9]) -> y [N,od,oh,ow,C] of x's type, inference,
 // channels-last
-int maxpool3d_infer_ndhwc(AOT_ARGS) {
+static int maxpool3d_infer_ndhwc_body(AOT_ARGS) {
   const bool bf16 = nparam == 3 && is(ndims, dtypes, 0, 5, "bfloat16") && is(ndims, dtypes, 2, 5, "bfloat16");
   const bool u8 = nparam == 3 && is(ndims, dtypes, 0, 5, "uint8") && is(ndims, dtypes, 2, 5, "uint8");
   const bool s8 = nparam == 3 && is(ndims, dtypes, 0, 5, "int8") && is(ndims, dtypes, 2, 5, "int8");
@@ -297,7 +299,7 @@ int maxpool3d_infer_ndhwc(AOT_ARGS) {
 }
 
 // (dy f32[N,C,od,oh,ow], index int32, x f32 (shape only), p int64[9]) -> dx f32
-int maxpool3d_bwd(AOT_ARGS) {
+static int maxpool3d_bwd_body(AOT_ARGS) {
   if (nparam != 5 || !is(ndims, dtypes, 0, 5, "float32") || !is(ndims, dtypes, 1, 5, "int32") ||
       !is(ndims, dtypes, 2, 5, "float32") || !is(ndims, dtypes, 3, 1, "int64") ||
       !is(ndims, dtypes, 4, 5, "float32")) {
@@ -312,4 +314,9 @@ int maxpool3d_bwd(AOT_ARGS) {
 }
 
 long maxpool3d_calls(int kind) { return (kind >= 0 && kind < 2) ? g_calls[kind].load() : -1; }
+// the bodies run on the library's executor thread (executor.h)
+int maxpool3d_fwd(AOT_ARGS) { return conv3d::entry_on_executor([&] { return maxpool3d_fwd_body(AOT_PASS); }); }
+int maxpool3d_infer(AOT_ARGS) { return conv3d::entry_on_executor([&] { return maxpool3d_infer_body(AOT_PASS); }); }
+int maxpool3d_infer_ndhwc(AOT_ARGS) { return conv3d::entry_on_executor([&] { return maxpool3d_infer_ndhwc_body(AOT_PASS); }); }
+int maxpool3d_bwd(AOT_ARGS) { return conv3d::entry_on_executor([&] { return maxpool3d_bwd_body(AOT_PASS); }); }
 }
