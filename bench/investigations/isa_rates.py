@@ -59,6 +59,7 @@ def onednn_isa():
 
 def child(reps):
     import torch
+    import torch.utils.mkldnn
 
     from src.runtime import setup_context
 

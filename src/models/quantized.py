@@ -268,6 +268,7 @@ class Int8ResNet3D(nn.Cell):
         self._probed = set()
         self.program = None  # the trunk as one op (src/models/quantized_program.py), made at the first call
         self._want_program = self.channels_last and program_wanted()
+        self._runner = {}
         if network.head is None:  # a feature extractor: the pooled features
             self.fc = nn.Identity()
         else:
@@ -315,25 +316,27 @@ class Int8ResNet3D(nn.Cell):
                 self.probe(key)
                 self._probed.add(key)
                 self._set_program(len(self._probed) == 1)
+        if self.program is not None:
+            return self._runner["program"](*args, **kwargs)
         return super().__call__(*args, **kwargs)
 
     def _set_program(self, first):
-        from src.models.quantized_program import program_of
+        from src.models.quantized_program import ProgramNetwork, program_of
 
         if first and self._want_program:
             self.program = program_of(self)
         elif self.program is not None and any(getattr(c, "fallback", None) is not None
                                               for _, c in self.cells_and_names()):
             self.program = None  # a unit refused at this shape: one op per unit from now on
+        # the program and the head in a cell of their own (a dict entry: not a second path to their
+        # parameters), so that MindSpore's per-call work does not walk the 53 unit cells
+        self._runner = {} if self.program is None else {"program": ProgramNetwork(self.program, self.fc)}
 
     def construct(self, x):
-        if self.program is not None:
-            x = self.program(x)
-        else:
-            x = self.stem(x)
-            if self.max_pool is not None:
-                x = self.max_pool(x)
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = self.stem(x)
+        if self.max_pool is not None:
+            x = self.max_pool(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         if self.channels_last:
             return self.fc(x.astype(ms.float32).mean(axis=(1, 2, 3)))
         return self.fc(x.mean(axis=(2, 3, 4)))

@@ -6,6 +6,9 @@ pre-activation block, a type-A shortcut) the network keeps running one op per ce
 """
 import os
 
+import mindspore as ms
+import mindspore.nn as nn
+
 from src.ops.int8_program import PROGRAM_ENV, Int8Program, pool_step, status, unit_step
 
 
@@ -62,3 +65,17 @@ def program_of(net):
     from src.ops.int8_conv3d import DTYPES
 
     return Int8Program(steps, DTYPES[cells[-1].out_dtype], keep=cells)
+
+
+class ProgramNetwork(nn.Cell):
+    """What an Int8ResNet3D runs once its trunk is a program: the program, the mean over the positions and the
+    head, as the network's construct computes them (MindSpore's work per call grows with the cells a network
+    holds: 1 ms of r3d50's batch-1 call with the 53 unit cells)."""
+
+    def __init__(self, program, fc):
+        super().__init__()
+        self.program, self.fc = program, fc
+        self.set_train(False)
+
+    def construct(self, x):
+        return self.fc(self.program(x).astype(ms.float32).mean(axis=(1, 2, 3)))
