@@ -12,6 +12,9 @@ The times are the fastest of ``--reps`` calls: the 2-core machines this runs on 
 call is the one least slowed by other processes. Under heavy load even that is not enough (a 2-thread OpenMP
 team waits at each barrier for a thread that lost its core): ``--cpu-time`` runs one thread (OMP_NUM_THREADS=1)
 and times the process's CPU seconds per call instead, which other processes barely change.
+Both run in PyNative, where MindSpore's own threads take a core at times: with 2 threads a unit may run at its
+1-thread speed, and CPU time counts those threads too. For the network as it runs (GRAPH mode, the trunk as one
+op) against OpenVINO layer by layer: bench/investigations/int8_layers.py.
 """
 import argparse
 import os
