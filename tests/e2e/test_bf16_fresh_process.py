@@ -38,4 +38,5 @@ def test_int8_tests_pass_in_a_fresh_process():  # the oneDNN INT8 op and the INT
         pytest.skip(f"this CPU has {why}: the INT8 op refuses it and the emulation runs (tested in the suite)")
     if not status()[0]:
         pytest.skip(f"fused op unavailable: {status()[1]}")
-    _passes_in_a_fresh_process("tests/integration/test_int8_op.py", "tests/unit/test_quant.py")
+    _passes_in_a_fresh_process("tests/integration/test_int8_op.py", "tests/unit/test_quant.py",
+                               "tests/integration/test_int8_program.py")

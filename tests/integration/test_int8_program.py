@@ -11,13 +11,19 @@ from tests.unit.test_quant import FAMILIES, tiny_quantized
 
 
 def _require_program():
+    """Skip where the units cannot run through the oneDNN op: the op not built, or oneDNN below VNNI in this
+    process (the CPU, or an earlier test's in-process AVX2 cap in the whole suite: tests/e2e/
+    test_bf16_fresh_process.py runs this file again in a process of its own)."""
+    from src.ops.int8_conv3d import Int8Conv3d
     from src.ops.int8_program import status
-    from src.ops.isa import int8_support
 
     if not status()[0]:
         pytest.skip(f"the INT8 program op is not built: {status()[1]}")
-    if not int8_support()[0]:
-        pytest.skip("no INT8 dot products here: the units run emulated, no program")
+    unit = Int8Conv3d(np.ones((4, 4, 1, 1, 1), np.int8), np.full(4, 0.01, np.float32), np.zeros(4, np.float32),
+                      in_dtype="u8", out_dtype="f32")
+    refusal = unit.probe((1, 2, 3, 3, 4))[1]
+    if refusal:
+        pytest.skip(f"the INT8 op refuses this process's ISA ({refusal}): the units run emulated, no program")
 
 
 def _networks(network, monkeypatch):
