@@ -39,9 +39,10 @@ def calibration_batches(w, clips):
     return [stacked[i:i + w.batch] for i in range(0, len(stacked), w.batch)]
 
 
-def openvino_int8_infer(w, ms_net, threads, workdir=None, clips=None):
+def openvino_int8_infer(w, ms_net, threads, workdir=None, clips=None, profile=False):
     """OpenVINO INT8: NNCF quantizes (post-training, default preset: symmetric, per-channel weights) OpenVINO's
-    reading of our FP32 ONNX export on ``clips``' batches, and OpenVINO's CPU plugin runs the result."""
+    reading of our FP32 ONNX export on ``clips``' batches, and OpenVINO's CPU plugin runs the result.
+    ``profile``: with its per-node profiling (PERF_COUNT; the infer request is the callable's ``request``)."""
     import numpy as np
     import openvino as ov
     try:
@@ -56,7 +57,7 @@ def openvino_int8_infer(w, ms_net, threads, workdir=None, clips=None):
     def load(path):
         with contextlib.redirect_stdout(sys.stderr):  # its progress bars: keep the bench's stdout a table
             model = nncf.quantize(core.read_model(path), nncf.Dataset(batches), subset_size=len(batches) * w.batch)
-        return core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads})
+        return core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERF_COUNT": profile})
 
     compiled = wl._with_onnx_export(w, ms_net, workdir, load)
     count = int8_convolutions(compiled)
@@ -68,6 +69,7 @@ def openvino_int8_infer(w, ms_net, threads, workdir=None, clips=None):
     def infer():
         return request.infer({0: x})
     infer.int8_convolutions = count
+    infer.request = request
     return infer
 
 

@@ -14,9 +14,7 @@ outside them (ours: the stem's quantization, the max-pool, the op's work around 
 the head).
 """
 import argparse
-import contextlib
 import json
-import logging
 import os
 import re
 import subprocess
@@ -76,29 +74,17 @@ def ours(w, net, calls):
 
 
 def openvino(w, net, calls, threads):
-    """(fastest, median wall s, [median ms per convolution]) of OpenVINO on NNCF's INT8 model."""
-    import nncf
+    """(fastest, median wall s, [median ms per convolution]) of OpenVINO on NNCF's INT8 model (the bench's)."""
     import numpy as np
-    import openvino as ov
 
-    nncf.set_log_level(logging.ERROR)
-    core = ov.Core()
-    batches = i8.calibration_batches(w, i8.calibration_clips(w))
-
-    def load(path):
-        with contextlib.redirect_stdout(sys.stderr):
-            model = nncf.quantize(core.read_model(path), nncf.Dataset(batches), subset_size=len(batches) * w.batch)
-        return core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERF_COUNT": True})
-
-    request = wl._with_onnx_export(w, net, None, load).create_infer_request()
-    x = np.ascontiguousarray(wl.inputs(w)[0])
+    infer = i8.openvino_int8_infer(w, net, threads, profile=True)
     for _ in range(5):
-        request.infer({0: x})
-    wall = timed(lambda: request.infer({0: x}), calls)
+        infer()
+    wall = timed(infer, calls)
     runs = []
     for _ in range(calls):
-        request.infer({0: x})
-        runs.append([p.real_time.total_seconds() * 1e3 for p in request.get_profiling_info()
+        infer()
+        runs.append([p.real_time.total_seconds() * 1e3 for p in infer.request.get_profiling_info()
                      if p.node_type == "Convolution"])
     return wall, list(np.median(np.array(runs), axis=0))
 

@@ -325,12 +325,13 @@ class Int8ResNet3D(nn.Cell):
 
         if first and self._want_program:
             self.program = program_of(self)
+            # the program and the head in a cell of their own (a dict entry: not a second path to their
+            # parameters), so that MindSpore's per-call work does not walk the 53 unit cells; made once, so
+            # that its graphs compiled for earlier clip shapes are kept
+            self._runner = {} if self.program is None else {"program": ProgramNetwork(self.program, self.fc)}
         elif self.program is not None and any(getattr(c, "fallback", None) is not None
                                               for _, c in self.cells_and_names()):
-            self.program = None  # a unit refused at this shape: one op per unit from now on
-        # the program and the head in a cell of their own (a dict entry: not a second path to their
-        # parameters), so that MindSpore's per-call work does not walk the 53 unit cells
-        self._runner = {} if self.program is None else {"program": ProgramNetwork(self.program, self.fc)}
+            self.program, self._runner = None, {}  # a unit refused at this shape: one op per unit from now on
 
     def construct(self, x):
         x = self.stem(x)

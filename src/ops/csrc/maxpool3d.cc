@@ -44,6 +44,12 @@ Shape shape_of(const int64_t *in, const int64_t *out, const int64_t *params) {
   return sh;
 }
 
+// The Shape of a channels-last pool: shapes [N, D, H, W, C]
+Shape shape_of_ndhwc(const int64_t *in, const int64_t *out, const int64_t *params) {
+  const int64_t in_ncdhw[5] = {in[0], in[4], in[1], in[2], in[3]}, out_ncdhw[5] = {out[0], out[4], out[1], out[2], out[3]};
+  return shape_of(in_ncdhw, out_ncdhw, params);
+}
+
 // The window of output position o along one axis, clipped to the input: [begin, end).
 inline void window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t n, int64_t &b, int64_t &e) {
   b = o * s - p;
@@ -228,8 +234,7 @@ namespace conv3d {
 // NDHWC integer pooling for src/ops/csrc/int8_program.cc (declared in units.h)
 void max_pool_ndhwc(bool is_signed, const int64_t *in, const int64_t *out, const int64_t *params, const void *x,
                     void *y) {
-  const int64_t in_ncdhw[5] = {in[0], in[4], in[1], in[2], in[3]}, out_ncdhw[5] = {out[0], out[4], out[1], out[2], out[3]};
-  const Shape sh = shape_of(in_ncdhw, out_ncdhw, params);
+  const Shape sh = shape_of_ndhwc(in, out, params);
   g_calls[0]++;
   if (is_signed) forward_ndhwc(in[0], in[4], sh, static_cast<const int8_t *>(x), static_cast<int8_t *>(y));
   else forward_ndhwc(in[0], in[4], sh, static_cast<const uint8_t *>(x), static_cast<uint8_t *>(y));
@@ -285,8 +290,7 @@ static int maxpool3d_infer_ndhwc_body(AOT_ARGS) {
   }
   g_calls[0]++;
   const int64_t *in = shapes[0], *out = shapes[2];
-  const int64_t in_ncdhw[5] = {in[0], in[4], in[1], in[2], in[3]}, out_ncdhw[5] = {out[0], out[4], out[1], out[2], out[3]};
-  Shape sh = shape_of(in_ncdhw, out_ncdhw, static_cast<const int64_t *>(params[1]));
+  const Shape sh = shape_of_ndhwc(in, out, static_cast<const int64_t *>(params[1]));
   if (u8)
     forward_ndhwc(in[0], in[4], sh, static_cast<const uint8_t *>(params[0]), static_cast<uint8_t *>(params[2]));
   else if (s8)
